@@ -1,0 +1,125 @@
+"""Demo data for the local stack, loaded over the public API when the database is empty.
+
+An organisation tree 云南省职工医疗互助中心 -> 昆明市办事处 -> 五华区代办点 -> two unit unions, one account per
+role, a period built from ``../shared/rulebooks/yunnan-18.yaml`` re-dated to the current year, and a paid
+roster. The enrolment window of a period re-dated to this year has usually closed, so the roster is entered
+by the admin as an audited late entry (the centre back-entering the year's paper records).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deploy.client import ApiError, Huzhu, Session, wait_for
+from deploy.people import person
+from shared.rulebook import load_rulebook
+
+if TYPE_CHECKING:
+    from deploy.localstack import Stack
+
+DEMO_PASSWORD = "huzhu-demo"
+CENTRE, OFFICE, AGENCY = "YN", "YN-KM", "YN-KM-WH"
+UNITS = {"YN-KM-WH-001": "云南省某机械厂工会", "YN-KM-WH-002": "五华区某小学工会"}
+ORGS = [
+    (CENTRE, "云南省职工医疗互助中心", "centre", None),
+    (OFFICE, "昆明市职工医疗互助办事处", "office", CENTRE),
+    (AGENCY, "五华区职工医疗互助代办点", "agency_point", OFFICE),
+    *[(code, name, "unit", AGENCY) for code, name in UNITS.items()],
+]
+STAFF = {  # username: (role, org)
+    "centre": ("centre_reviewer", CENTRE),
+    "office": ("office_reviewer", OFFICE),
+    "agency": ("agency_reviewer", AGENCY),
+    "agent1": ("unit_agent", "YN-KM-WH-001"),
+    "agent2": ("unit_agent", "YN-KM-WH-002"),
+    "finance1": ("finance", CENTRE),
+    "finance2": ("finance", CENTRE),
+    "bureau": ("bureau", CENTRE),
+}
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("HUZHU_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def demo_period_code(year: int) -> str:
+    return f"yn-18-{year}"
+
+
+def demo_rulebook_document(year: int) -> dict[str, object]:
+    rulebook = load_rulebook((shared_dir() / "rulebooks" / "yunnan-18.yaml").read_bytes()).redated(year)
+    document = rulebook.to_document()
+    document.update(code=demo_period_code(year), name=f"{rulebook.name}（演示：{year}年）", previous_period=None)
+    return document
+
+
+def admin_session(api: Huzhu) -> Session:
+    return api.login("admin", os.environ.get("ADMIN_PASSWORD", "admin"))
+
+
+def load_if_empty(stack: Stack) -> dict[str, tuple[str, str, str]]:
+    api = Huzhu({name: stack.url(name) for name in stack.ports})
+    admin = admin_session(api)
+    accounts = {"admin": ("admin", "-", os.environ.get("ADMIN_PASSWORD", "admin"))}
+    accounts.update({u: (role, org, DEMO_PASSWORD) for u, (role, org) in STAFF.items()})
+    accounts["member1"] = ("member", "YN-KM-WH-001", DEMO_PASSWORD)
+    try:
+        api.login("member1", DEMO_PASSWORD)  # the last thing the loader makes
+        print("demo data already loaded")
+        return accounts
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+    load(api, admin)
+    return accounts
+
+
+def demo_members() -> list[dict[str, object]]:
+    rng = random.Random(18)
+    return [person(rng) for _ in range(8)] + [person(rng, "retired") for _ in range(2)]
+
+
+def _create(admin: Session, path: str, body: dict[str, object]) -> None:
+    """Create, or accept that an earlier, interrupted load already created it (409)."""
+    admin.post("enrollment", path, json=body, expect=(201, 409))
+
+
+def load(api: Huzhu, admin: Session) -> None:
+    year = date.today().year
+    for code, name, level, parent in ORGS:
+        _create(admin, "/api/v1/orgs", {"code": code, "name": name, "level": level, "parent": parent})
+    for username, (role, org) in STAFF.items():
+        _create(admin, "/api/v1/users", {"username": username, "password": DEMO_PASSWORD, "role": role, "org": org})
+    period = demo_period_code(year)
+    _create(admin, "/api/v1/periods", demo_rulebook_document(year))
+    members = demo_members()
+    found = admin.get("enrollment", "/api/v1/members", params={"certno": members[0]["certno"]})
+    mine = [c for c in (found[0]["coverages"] if found else []) if c["period"] == period]
+    if mine:  # an interrupted earlier load stored the roster already
+        roster = admin.get("enrollment", f"/api/v1/rosters/{mine[0]['roster_id']}")
+    else:
+        roster = admin.post(
+            "enrollment", f"/api/v1/periods/{period}/units/YN-KM-WH-001/rosters",
+            params={"late_reason": "演示数据：补录本年度已缴费的纸质名单"},
+            json={"staff": {"total": 12, "in_service": 10, "basic_insured_in_service": 10}, "members": members},
+        )
+    if roster["status"] == "awaiting_payment":
+        admin.post("enrollment", f"/api/v1/rosters/{roster['roster_id']}/payments",
+                   json={"amount": roster["fee_total"], "reference": f"DEMO-{year}-001", "paid_at": f"{year}-02-20"})
+    first = admin.get("enrollment", "/api/v1/members", params={"certno": members[0]["certno"]})[0]
+    admin.post("enrollment", "/api/v1/users", json={"username": "member1", "password": DEMO_PASSWORD,
+                                                     "role": "member", "member_id": first["member_id"]})
+    # Claims learns coverage from enrollment's events: wait until it has, so the demo can claim at once.
+    agent = api.login("agent1", DEMO_PASSWORD)
+    wait_for("claims to learn the demo coverage", lambda: _claims_knows(agent, members[0]["certno"]), 60)
+    print(f"demo data loaded: period {period}, {len(members)} members covered in YN-KM-WH-001")
+
+
+def _claims_knows(agent: Session, certno: str) -> bool:
+    r = agent.api.http.get(f"{agent.api.urls['claims']}/api/v1/coverages", params={"certno": certno},
+                           headers={"Authorization": f"Bearer {agent.token}"})
+    return r.status_code == 200 and bool(r.json())

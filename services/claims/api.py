@@ -1,0 +1,395 @@
+"""Claims' HTTP endpoints (API.md "Claims (8002)")."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, settlement_base
+from services.claims.domain.routing import review_path
+from services.claims.domain.workdays import add_working_days
+from services.claims.models import MESSAGING, Claim, ClaimStep, Coverage, PeriodCopy, Settlement
+from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
+from shared.deps import SessionDep
+from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.events import (
+    TOPIC_CLAIMS,
+    ClaimApproved,
+    ClaimRejected,
+    ClaimReturned,
+    ClaimRevoked,
+    ClaimSubmitted,
+)
+from shared.messaging import publish
+from shared.money import format_money
+from shared.rulebook import BandedPlan, FixedPlan, Rulebook, parse_rulebook
+
+router = APIRouter(prefix="/api/v1")
+# A claim counts towards the member's period once it is live: its base raises the next stay's total.
+LIVE = ("in_review", "returned", "approved", "paid", "payment_failed")
+
+
+# --- settlements from bureaus -----------------------------------------------------------------------------
+@router.post("/settlements", tags=["settlements"])
+async def receive_settlements(request: Request, session: SessionDep,
+                              _: Annotated[Principal, require_roles("bureau", "admin")]) -> dict:
+    raw = (await request.body()).decode("utf-8", errors="replace").strip()
+    try:
+        records = json.loads(raw) if raw.startswith("[") else [json.loads(line) for line in raw.splitlines()
+                                                                if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"不是有效的 JSON 数组或 NDJSON：{exc.msg}（第 {exc.lineno} 行）。", code="invalid_json") from None
+    accepted = duplicates = 0
+    rejected: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict) or not str(record.get("setl_id") or "").strip():
+            rejected.append({"index": index, "reason": "缺少 setl_id"})
+            continue
+        stmt = insert(Settlement).values(setl_id=str(record["setl_id"]), certno=record.get("certno"), record=record)
+        result = await session.execute(stmt.on_conflict_do_nothing().returning(Settlement.setl_id))
+        if result.first() is None:
+            duplicates += 1
+        else:
+            accepted += 1
+    return {"received": len(records), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+
+
+# --- claims -----------------------------------------------------------------------------------------------
+class Diagnosis(BaseModel):
+    icd10: str = Field(min_length=1, max_length=20)
+    name: str = Field(default="", max_length=200)
+
+
+class SettlementIn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # every national field is kept as sent
+    setl_id: str = Field(min_length=1, max_length=60)
+    med_type: str = Field(min_length=1, max_length=10)
+    medfee_sumamt: Decimal = Field(ge=0, decimal_places=2)
+    fund_pay_sumamt: Decimal = Field(ge=0, decimal_places=2)
+    psn_part_amt: Decimal = Field(ge=0, decimal_places=2)
+    fulamt_ownpay_amt: Decimal = Field(default=Decimal("0.00"), ge=0, decimal_places=2)
+
+    def amounts(self) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, Decimal):
+                out[name] = value
+            elif isinstance(value, str | int) and name.endswith(("_amt", "_pay", "_sumamt")):
+                try:
+                    out[name] = Decimal(str(value))
+                except InvalidOperation:
+                    raise Invalid(f"{name} 必须是金额。", errors=[{"loc": ["body", "settlement", name],
+                                                                  "msg": "必须是金额"}]) from None
+        return out
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member_id: str | None = None
+    certno: str | None = Field(default=None, min_length=18, max_length=18)
+    plan: str = "inpatient"
+    admission_date: date
+    discharge_date: date
+    diagnosis: Diagnosis
+    settlement: SettlementIn
+
+    @model_validator(mode="after")
+    def _check(self) -> ClaimIn:
+        if not (self.member_id or self.certno):
+            raise ValueError("member_id 或 certno 必须提供一个")
+        if self.discharge_date < self.admission_date:
+            raise ValueError("出院日期不能早于入院日期")
+        return self
+
+
+def claim_out(claim: Claim, steps: list[ClaimStep]) -> dict[str, Any]:
+    return {
+        "claim_id": str(claim.id), "member_id": claim.member_id, "period": claim.period, "plan": claim.plan,
+        "status": claim.status,
+        "aid_amount": format_money(claim.aid_amount) if claim.aid_amount is not None else None,
+        "base": format_money(claim.base) if claim.base is not None else None,
+        "cumulative_base": format_money(claim.cumulative_base) if claim.cumulative_base is not None else None,
+        "explanation": claim.explanation, "rulebook": claim.rulebook_code,
+        "setl_id": claim.setl_id, "admission_date": claim.admission_date.isoformat(),
+        "discharge_date": claim.discharge_date.isoformat(), "diagnosis": claim.diagnosis,
+        "rejection": {"code": claim.rejection_code, "detail": claim.rejection_detail}
+        if claim.rejection_code else None,
+        "approval": {
+            "current_level": claim.current_level, "final_level": claim.final_level,
+            "due_date": claim.due_date.isoformat() if claim.due_date else None, "due_warning": claim.due_warning,
+            "steps": [{"level": s.level, "decision": s.decision, "by": s.by_username, "at": s.at.isoformat(),
+                       "reason": s.reason, "rulebook": s.rulebook_code} for s in steps],
+        },
+        "payment": {"instruction_id": claim.payment_instruction_id, "status": claim.payment_status}
+        if claim.payment_instruction_id else None,
+        "created_at": claim.created_at.isoformat() if claim.created_at else None,
+    }
+
+
+async def find_coverage(session: SessionDep, body: ClaimIn) -> Coverage | None:
+    """The member's coverage whose window contains the discharge date (第三条: the discharge date decides)."""
+    stmt = select(Coverage).where(Coverage.coverage_from <= body.discharge_date,
+                                  Coverage.coverage_to >= body.discharge_date)
+    stmt = stmt.where(Coverage.member_id == body.member_id) if body.member_id else \
+        stmt.where(Coverage.certno == (body.certno or "").upper())
+    return (await session.execute(stmt.order_by(Coverage.coverage_from.desc()))).scalars().first()
+
+
+async def assess(session: SessionDep, claim: Claim, rulebook: Rulebook, coverage: Coverage,
+                 body: ClaimIn) -> Assessment:
+    plan = rulebook.plan(claim.plan)
+    history = select(func.coalesce(func.sum(Claim.base), 0), func.coalesce(func.sum(Claim.aid_amount), 0),
+                     func.count()).where(Claim.member_id == claim.member_id, Claim.plan == claim.plan,
+                                         Claim.status.in_(LIVE))
+    prior_base, prior_aid, prior_count = (await session.execute(history.where(Claim.period == claim.period))).one()
+    if isinstance(plan, BandedPlan):
+        try:
+            claim.base = settlement_base(plan, body.settlement.amounts())
+        except KeyError as exc:
+            raise Invalid(f"结算数据缺少规则书要求的字段：{exc.args[0]}", code="settlement_field_missing",
+                          errors=[{"loc": ["body", "settlement"], "msg": str(exc.args[0])}]) from None
+        _, all_aid, _ = (await session.execute(history)).one()
+        return assess_banded(plan, Decimal(prior_base), claim.base, Decimal(prior_aid), Decimal(all_aid))
+    if isinstance(plan, FixedPlan):
+        claim.base = Decimal("0.00")
+        return assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_count > 0)
+    # Second aid (二次补助) is decided by the centre on the remaining self-pay: issue #4 builds its intake.
+    raise Invalid("二次补助由互助中心另行受理，暂不能通过此接口申请。", code="plan_not_claimable",
+                  errors=[{"loc": ["body", "plan"], "msg": "此项目不能直接申请"}])
+
+
+def refuse(claim: Claim, code: str, detail: str) -> None:
+    claim.status, claim.rejection_code, claim.rejection_detail = "rejected", code, detail
+
+
+@router.post("/claims", status_code=201, tags=["claims"])
+async def submit_claim(body: ClaimIn, session: SessionDep,
+                       actor: Annotated[Principal, require_roles("unit_agent", "member", "admin")]) -> dict:
+    coverage = await find_coverage(session, body)
+    if coverage is None and body.member_id is None:
+        # An unknown certno is not told apart from an uncovered one: no one learns who is a member.
+        raise NotFound("未找到该身份证号在出院日期有效的参互记录。", code="member_not_covered")
+    member_id = coverage.member_id if coverage else str(body.member_id)
+    if actor.role == "member" and actor.member_id != member_id:
+        raise Forbidden("会员只能为本人申请。", code="not_yourself")
+    if actor.role == "unit_agent" and (coverage is None or not actor.covers(coverage.unit_path)):
+        raise Forbidden("只能为本单位的参互人员申请。", code="outside_subtree")
+    claim = Claim(
+        id=uuid.uuid4(), member_id=member_id, period=coverage.period if coverage else None, plan=body.plan,
+        status="submitted", setl_id=body.settlement.setl_id, med_type=body.settlement.med_type,
+        admission_date=body.admission_date, discharge_date=body.discharge_date,
+        diagnosis=body.diagnosis.model_dump(), settlement=body.settlement.model_dump(mode="json"),
+        unit=coverage.unit if coverage else None, unit_path=coverage.unit_path if coverage else [],
+        submitted_by=actor.username,
+    )
+    session.add(claim)
+    await route_new_claim(session, claim, coverage, body)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("该结算单刚被另一份申请使用。", code="duplicate_settlement") from None
+    session.add(ClaimStep(claim_id=claim.id, level="unit", decision="submit", by_user=actor.user_id,
+                          by_username=actor.username, rulebook_code=claim.rulebook_code, aid_amount=claim.aid_amount))
+    await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimSubmitted(
+        claim_id=str(claim.id), member_id=member_id, period=claim.period or "", status=claim.status,
+        aid_amount=claim.aid_amount))
+    if claim.status == "rejected":
+        await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimRejected(
+            claim_id=str(claim.id), member_id=member_id, period=claim.period or "",
+            code=claim.rejection_code or "", detail=claim.rejection_detail or ""))
+    return {"claim_id": str(claim.id), "status": claim.status,
+            "aid_amount": format_money(claim.aid_amount) if claim.aid_amount is not None else None,
+            "rejection": {"code": claim.rejection_code, "detail": claim.rejection_detail}
+            if claim.rejection_code else None}
+
+
+async def route_new_claim(session: SessionDep, claim: Claim, coverage: Coverage | None, body: ClaimIn) -> None:
+    """Rule-based refusals end the claim without review (第十二条); otherwise assess and route it (第十条)."""
+    if coverage is None:
+        return refuse(claim, "not_covered", "出院日期不在该人员的参互有效期内，或其未参互。")
+    if coverage.ended_on is not None and body.discharge_date >= coverage.ended_on:
+        return refuse(claim, "coverage_ended", f"该人员已于 {coverage.ended_on} 退出，其后不享受互助。")
+    period = await session.get(PeriodCopy, coverage.period)
+    if period is None:
+        return refuse(claim, "period_unknown", "尚未收到该互助期的规则书。")
+    rulebook = parse_rulebook(period.rulebook)
+    claim.rulebook_code = rulebook.code
+    if body.plan not in coverage.plans:
+        return refuse(claim, "plan_not_joined", f"该人员本期未参加 {body.plan} 项目。")
+    window, today = rulebook.windows.claims, date.today()
+    if not window.from_ <= today <= window.to:  # 第十一条 补助办理时间
+        return refuse(claim, "claim_window_closed", f"本期补助受理时间为 {window.from_} 至 {window.to}。")
+    plan = rulebook.plan(body.plan)
+    med_types = getattr(plan, "med_types", None)
+    if med_types is not None and body.settlement.med_type not in med_types:  # 第十二条(四) outpatient excluded
+        return refuse(claim, "med_type_not_covered", f"医疗类别 {body.settlement.med_type} 不在本项目补助范围内。")
+    duplicate = (await session.execute(select(Claim.id).where(Claim.setl_id == claim.setl_id, Claim.id != claim.id,
+                                                              Claim.status != "rejected"))).first()
+    if duplicate is not None:
+        return refuse(claim, "duplicate_settlement", "该结算单已申请过补助。")
+    settlement = await session.get(Settlement, claim.setl_id)
+    if settlement is not None and settlement.record.get("refd_setl_flag") not in (None, "", "0", 0):
+        return refuse(claim, "settlement_reversed", "医保部门已冲销该结算单。")
+    assessment = await assess(session, claim, rulebook, coverage, body)
+    claim.aid_amount, claim.cumulative_base = assessment.aid_amount, assessment.cumulative_base
+    claim.explanation = assessment.explanation
+    path = review_path(rulebook.approval, assessment.aid_amount)
+    claim.review_path, claim.current_level, claim.final_level = path, path[0], path[-1]
+    enter_level(claim, rulebook, path[0])
+    claim.status = "in_review"
+    return None
+
+
+def enter_level(claim: Claim, rulebook: Rulebook, level: str) -> None:
+    claim.current_level, claim.level_entered_at = level, datetime.now(UTC)
+    due = add_working_days(date.today(), rulebook.approval.sla_working_days)  # 第十条: 5 working days
+    claim.due_date, claim.due_warning = due.due, due.warning
+
+
+async def load_claim(session: SessionDep, claim_id: uuid.UUID, actor: Principal, *, lock: bool = False) -> Claim:
+    claim = await session.get(Claim, claim_id, with_for_update=lock)
+    if claim is None:
+        raise NotFound("申请不存在。", code="claim_not_found")
+    if actor.role == "member":
+        if actor.member_id != claim.member_id:
+            raise Forbidden("只能查看本人的申请。", code="not_yourself")
+    elif actor.role not in ("admin", "finance") and not actor.covers(claim.unit_path):
+        raise Forbidden("该申请不在您所属组织的管辖范围内。", code="outside_subtree")
+    return claim
+
+
+async def steps_of(session: SessionDep, claim: Claim) -> list[ClaimStep]:
+    return list((await session.execute(select(ClaimStep).where(ClaimStep.claim_id == claim.id)
+                                       .order_by(ClaimStep.at))).scalars())
+
+
+@router.get("/claims/{claim_id}", tags=["claims"])
+async def get_claim(claim_id: uuid.UUID, session: SessionDep, actor: CurrentUser) -> dict:
+    claim = await load_claim(session, claim_id, actor)
+    return claim_out(claim, await steps_of(session, claim))
+
+
+@router.get("/review-queue", tags=["claims"])
+async def review_queue(session: SessionDep, actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL)]) -> list:
+    level = REVIEWER_LEVEL[actor.role]
+    claims = (await session.execute(
+        select(Claim).where(Claim.status == "in_review", Claim.current_level == level,
+                            Claim.unit_path.contains([actor.org]))
+        .order_by(Claim.level_entered_at).limit(500))).scalars()
+    return [{"claim_id": str(c.id), "member_id": c.member_id, "period": c.period, "plan": c.plan,
+             "aid_amount": format_money(c.aid_amount) if c.aid_amount is not None else None,
+             "final_level": c.final_level, "due_date": c.due_date.isoformat() if c.due_date else None,
+             "waiting_since": c.level_entered_at.isoformat() if c.level_entered_at else None, "unit": c.unit}
+            for c in claims]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "reject", "return"]
+    reason: str | None = Field(default=None, max_length=1000)
+    reason_code: str | None = Field(default=None, max_length=50)
+
+
+@router.post("/claims/{claim_id}/decisions", tags=["claims"])
+async def decide(claim_id: uuid.UUID, body: DecisionIn, session: SessionDep,
+                 actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL)]) -> dict:
+    claim = await load_claim(session, claim_id, actor, lock=True)
+    level = REVIEWER_LEVEL[actor.role]
+    if claim.status != "in_review" or claim.current_level != level or actor.org_level != level:
+        raise Forbidden(f"该申请当前不在您这一级（{level}）待审。", code="not_your_level")
+    steps = await steps_of(session, claim)
+    if any(s.by_user == actor.user_id and s.decision != "submit" for s in steps):
+        raise Forbidden("同一人不能审批同一申请的两个环节。", code="same_person_twice")
+    if body.decision != "approve" and not (body.reason or "").strip():
+        raise Invalid("驳回或退回必须写明原因。", code="reason_required",
+                      errors=[{"loc": ["body", "reason"], "msg": "必须写明原因"}])
+    period = await session.get(PeriodCopy, claim.period)
+    assert period is not None
+    rulebook = parse_rulebook(period.rulebook)
+    session.add(ClaimStep(claim_id=claim.id, level=level, decision=body.decision, by_user=actor.user_id,
+                          by_username=actor.username, reason=body.reason, rulebook_code=claim.rulebook_code,
+                          aid_amount=claim.aid_amount))
+    if body.decision == "approve":
+        if level == claim.final_level:
+            claim.status, claim.current_level, claim.due_date = "approved", None, None
+            await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimApproved(
+                claim_id=str(claim.id), member_id=claim.member_id, period=claim.period or "", plan=claim.plan,
+                aid_amount=claim.aid_amount or Decimal("0.00"), rulebook_code=claim.rulebook_code or ""))
+        else:
+            enter_level(claim, rulebook, claim.review_path[claim.review_path.index(level) + 1])
+    elif body.decision == "reject":
+        refuse(claim, body.reason_code or "rejected_by_reviewer", body.reason or "")
+        claim.current_level, claim.due_date = None, None
+        await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimRejected(
+            claim_id=str(claim.id), member_id=claim.member_id, period=claim.period or "",
+            code=claim.rejection_code or "", detail=claim.rejection_detail or ""))
+    else:  # return for documents: the clock stops until the unit agent resubmits
+        claim.status, claim.returned_level, claim.due_date = "returned", level, None
+        await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimReturned(
+            claim_id=str(claim.id), member_id=claim.member_id, level=level, reason=body.reason or ""))
+    await session.flush()
+    return claim_out(claim, await steps_of(session, claim))
+
+
+class NoteIn(BaseModel):
+    note: str = Field(default="", max_length=1000)
+
+
+@router.post("/claims/{claim_id}/resubmission", tags=["claims"])
+async def resubmit(claim_id: uuid.UUID, body: NoteIn, session: SessionDep,
+                   actor: Annotated[Principal, require_roles("unit_agent")]) -> dict:
+    claim = await load_claim(session, claim_id, actor, lock=True)
+    if claim.status != "returned" or claim.returned_level is None:
+        raise Conflict("只有被退回的申请可以重新提交。", code="not_returned")
+    period = await session.get(PeriodCopy, claim.period)
+    assert period is not None
+    enter_level(claim, parse_rulebook(period.rulebook), claim.returned_level)
+    claim.status, claim.returned_level = "in_review", None
+    session.add(ClaimStep(claim_id=claim.id, level="unit", decision="resubmit", by_user=actor.user_id,
+                          by_username=actor.username, reason=body.note, rulebook_code=claim.rulebook_code))
+    await session.flush()
+    return claim_out(claim, await steps_of(session, claim))
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/claims/{claim_id}/revocation", tags=["claims"])
+async def revoke(claim_id: uuid.UUID, body: ReasonIn, session: SessionDep,
+                 actor: Annotated[Principal, require_roles("centre_reviewer")]) -> dict:
+    """第十三条: fraud revokes the claim and asks payments to claw back what was paid."""
+    claim = await load_claim(session, claim_id, actor, lock=True)
+    if claim.status in ("rejected", "revoked"):
+        raise Conflict("该申请已驳回或已撤销。", code="not_revocable")
+    claim.status, claim.current_level, claim.due_date = "revoked", None, None
+    session.add(ClaimStep(claim_id=claim.id, level="centre", decision="revoke", by_user=actor.user_id,
+                          by_username=actor.username, reason=body.reason, rulebook_code=claim.rulebook_code))
+    await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimRevoked(
+        claim_id=str(claim.id), member_id=claim.member_id, period=claim.period or "", reason=body.reason))
+    await session.flush()
+    return claim_out(claim, await steps_of(session, claim))
+
+
+@router.get("/coverages", tags=["claims"])
+async def coverages(session: SessionDep, actor: Annotated[Principal, require_roles(
+        "unit_agent", "agency_reviewer", "office_reviewer", "centre_reviewer", "admin")],
+        certno: str | None = None, member_id: str | None = None) -> list[dict]:
+    """What claims knows of a person's coverage (its copy of enrollment's events), within the caller's branch."""
+    if not (certno or member_id):
+        raise Invalid("请提供 certno 或 member_id。", errors=[{"loc": ["query", "certno"], "msg": "缺少必填项"}])
+    stmt = select(Coverage)
+    stmt = stmt.where(Coverage.certno == certno.upper()) if certno else stmt.where(Coverage.member_id == member_id)
+    rows = [c for c in (await session.execute(stmt)).scalars() if actor.covers(c.unit_path)]
+    return [{"member_id": c.member_id, "period": c.period, "plans": c.plans, "from": c.coverage_from.isoformat(),
+             "to": c.coverage_to.isoformat(), "ended_on": c.ended_on.isoformat() if c.ended_on else None,
+             "unit": c.unit} for c in rows]

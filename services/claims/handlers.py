@@ -1,0 +1,69 @@
+"""What claims learns from other services' events (each applied once, through the inbox)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.claims.models import Claim, Coverage, PeriodCopy
+from shared.events import (
+    CoverageEnded,
+    Envelope,
+    EventPayload,
+    MemberCovered,
+    PaymentFailed,
+    PaymentInstructionCreated,
+    PaymentSettled,
+    PeriodPublished,
+)
+from shared.messaging import Handler
+
+
+async def period_published(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, PeriodPublished)
+    stmt = insert(PeriodCopy).values(code=event.period, rulebook=event.rulebook)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_={"rulebook": event.rulebook}))
+
+
+async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, MemberCovered)
+    values = dict(member_id=event.member_id, period=event.period, plans=event.plans,
+                  coverage_from=event.coverage_from, coverage_to=event.coverage_to, ended_on=None,
+                  certno=event.certno, name=event.name, sex=event.sex, unit=event.unit, unit_path=event.unit_path)
+    stmt = insert(Coverage).values(**values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["member_id", "period"], set_=values))
+
+
+async def coverage_ended(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, CoverageEnded)
+    await session.execute(update(Coverage).where(Coverage.member_id == event.member_id,
+                                                 Coverage.period == event.period).values(ended_on=event.ended_on))
+
+
+async def instruction_created(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, PaymentInstructionCreated)
+    await session.execute(update(Claim).where(Claim.id == event.claim_id).values(
+        payment_instruction_id=event.instruction_id, payment_status="pending"))
+
+
+async def payment_paid(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, PaymentSettled)
+    await session.execute(update(Claim).where(Claim.id == event.claim_id, Claim.status.in_(
+        ["approved", "payment_failed"])).values(status="paid", payment_status="paid"))
+
+
+async def payment_failed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, PaymentFailed)
+    await session.execute(update(Claim).where(Claim.id == event.claim_id, Claim.status == "approved").values(
+        status="payment_failed", payment_status="failed"))
+
+
+HANDLERS: dict[str, Handler] = {
+    PeriodPublished.TYPE: period_published,
+    MemberCovered.TYPE: member_covered,
+    CoverageEnded.TYPE: coverage_ended,
+    PaymentInstructionCreated.TYPE: instruction_created,
+    PaymentSettled.TYPE: payment_paid,
+    PaymentFailed.TYPE: payment_failed,
+}

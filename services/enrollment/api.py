@@ -1,0 +1,439 @@
+"""Enrollment's HTTP endpoints (API.md "Enrollment (8001)"): thin, they parse, check rights and call rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import yaml
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from fastapi import APIRouter, Form, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from services.enrollment.domain.roster_rules import RosterMember, Staff, check_roster
+from services.enrollment.models import (
+    MESSAGING,
+    ORG_LEVELS,
+    AuditEntry,
+    Enrolment,
+    Member,
+    Org,
+    Period,
+    Roster,
+    RosterPayment,
+    User,
+)
+from shared.auth import ROLES, CurrentUser, Principal, issue_token, require_roles
+from shared.deps import SessionDep
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized
+from shared.events import TOPIC_ENROLLMENT, FeesReceived, MemberCovered, PeriodPublished
+from shared.masking import mask_account, mask_certno, mask_phone
+from shared.messaging import publish
+from shared.money import format_money, to_fen
+from shared.rulebook import Rulebook, RulebookError, fee_for, parse_rulebook
+
+router = APIRouter(prefix="/api/v1")
+hasher = PasswordHasher()
+MoneyStr = Annotated[Decimal, Field(max_digits=14, decimal_places=2, gt=0)]
+
+
+# --- login ------------------------------------------------------------------------------------------------
+@router.post("/auth/token", tags=["auth"])
+async def login(
+    request: Request, session: SessionDep, username: Annotated[str, Form()], password: Annotated[str, Form()]
+) -> dict[str, Any]:
+    user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    try:
+        if user is None:
+            raise VerificationError
+        hasher.verify(user.password_hash, password)
+    except VerificationError:
+        raise Unauthorized("用户名或密码错误。", code="bad_credentials") from None
+    principal = await principal_of(session, user)
+    settings = request.app.state.settings
+    token = issue_token(principal, settings.jwt_secret, settings.token_ttl_seconds, settings.jwt_issuer)
+    return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds,
+            "role": user.role, "org": user.org}
+
+
+async def principal_of(session: SessionDep, user: User) -> Principal:
+    org = await session.get(Org, user.org) if user.org else None
+    return Principal(
+        user_id=str(user.id), username=user.username, role=user.role, org=org.code if org else "",
+        org_level=org.level if org else "", org_path=tuple(org.path) if org else (),
+        member_id=str(user.member_id) if user.member_id else None,
+    )
+
+
+# --- organisations and staff -------------------------------------------------------------------------------
+class OrgIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    level: Literal["centre", "office", "agency_point", "unit"]
+    parent: str | None = None
+
+
+def org_out(org: Org) -> dict[str, Any]:
+    return {"code": org.code, "name": org.name, "level": org.level, "parent": org.parent, "path": org.path}
+
+
+@router.post("/orgs", status_code=201, tags=["organisations"])
+async def create_org(body: OrgIn, session: SessionDep, _: Annotated[Principal, require_roles("admin")]) -> dict:
+    if await session.get(Org, body.code) is not None:
+        raise Conflict(f"组织代码 {body.code} 已存在。", code="org_exists")
+    if body.level == "centre":
+        if body.parent is not None:
+            raise Invalid("互助中心是最高一级，不能有上级。", errors=[{"loc": ["body", "parent"], "msg": "必须为空"}])
+        path = [body.code]
+    else:
+        parent = await session.get(Org, body.parent) if body.parent else None
+        if parent is None:
+            raise Invalid("上级组织不存在。", code="parent_not_found", errors=[{"loc": ["body", "parent"], "msg": "不存在"}])
+        if ORG_LEVELS.index(body.level) != ORG_LEVELS.index(parent.level) + 1:
+            raise Invalid(f"{body.level} 的上级必须是 {ORG_LEVELS[ORG_LEVELS.index(body.level) - 1]}。",
+                          code="bad_parent_level", errors=[{"loc": ["body", "parent"], "msg": "上级层级不符"}])
+        path = [*parent.path, body.code]
+    org = Org(code=body.code, name=body.name, level=body.level, parent=body.parent, path=path)
+    session.add(org)
+    return org_out(org)
+
+
+@router.get("/orgs/{code}", tags=["organisations"])
+async def get_org(code: str, session: SessionDep, principal: CurrentUser) -> dict:
+    org = await session.get(Org, code)
+    if org is None:
+        raise NotFound(f"组织 {code} 不存在。")
+    if principal.role != "admin":
+        principal.require_covers(org.path)
+    return org_out(org)
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=3, max_length=100)
+    password: str = Field(min_length=8, max_length=200)
+    role: Literal[ROLES]  # type: ignore[valid-type]
+    org: str | None = None
+    member_id: uuid.UUID | None = None
+
+
+ROLE_LEVEL = {"centre_reviewer": "centre", "office_reviewer": "office", "agency_reviewer": "agency_point",
+              "unit_agent": "unit"}
+
+
+@router.post("/users", status_code=201, tags=["organisations"])
+async def create_user(body: UserIn, session: SessionDep, actor: Annotated[Principal, require_roles("admin")]) -> dict:
+    org = await session.get(Org, body.org) if body.org else None
+    if body.role not in ("admin", "member") and org is None:
+        raise Invalid("员工必须属于一个组织。", code="org_required", errors=[{"loc": ["body", "org"], "msg": "组织不存在"}])
+    if org is not None and body.role in ROLE_LEVEL and org.level != ROLE_LEVEL[body.role]:
+        raise Invalid(f"角色 {body.role} 必须属于 {ROLE_LEVEL[body.role]} 级组织。", code="role_level_mismatch",
+                      errors=[{"loc": ["body", "org"], "msg": "组织层级与角色不符"}])
+    if body.role == "member":
+        member = await session.get(Member, body.member_id) if body.member_id else None
+        if member is None:
+            raise Invalid("会员账号必须关联一名参互人员。", code="member_required",
+                          errors=[{"loc": ["body", "member_id"], "msg": "参互人员不存在"}])
+        org = await session.get(Org, member.unit)
+    if (await session.execute(select(User.id).where(User.username == body.username))).first():
+        raise Conflict(f"用户名 {body.username} 已存在。", code="username_taken")
+    user = User(username=body.username, password_hash=hasher.hash(body.password), role=body.role,
+                org=org.code if org else None, member_id=body.member_id if body.role == "member" else None)
+    session.add(user)
+    session.add(AuditEntry(actor=actor.username, action="user.create", subject=body.username,
+                           detail={"role": body.role, "org": user.org}))
+    await session.flush()
+    return {"user_id": str(user.id), "username": user.username, "role": user.role, "org": user.org}
+
+
+# --- periods ----------------------------------------------------------------------------------------------
+@router.post("/periods", status_code=201, tags=["periods"])
+async def create_period(request: Request, session: SessionDep,
+                        actor: Annotated[Principal, require_roles("admin")]) -> dict:
+    raw = await request.body()
+    try:
+        data = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        data = None
+    try:
+        from shared.rulebook import load_rulebook
+
+        rulebook = load_rulebook(raw) if isinstance(data, dict) else parse_rulebook(data or {})
+    except RulebookError as exc:
+        raise Invalid("规则书有误，请按 errors 修改后重新提交。", code="invalid_rulebook",
+                      errors=[{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors]) from None
+    if await session.get(Period, rulebook.code) is not None:
+        raise Conflict(f"互助期 {rulebook.code} 已存在。", code="period_exists")
+    document = rulebook.to_document()
+    session.add(Period(code=rulebook.code, name=rulebook.name, previous_period=rulebook.previous_period,
+                       rulebook=document))
+    session.add(AuditEntry(actor=actor.username, action="period.create", subject=rulebook.code, detail={}))
+    await publish(session, MESSAGING, TOPIC_ENROLLMENT, PeriodPublished(period=rulebook.code, rulebook=document))
+    return period_out(rulebook)
+
+
+def period_out(rulebook: Rulebook) -> dict[str, Any]:
+    return {"code": rulebook.code, "name": rulebook.name, "previous_period": rulebook.previous_period,
+            "windows": rulebook.to_document()["windows"], "rulebook": rulebook.to_document()}
+
+
+async def load_period(session: SessionDep, code: str) -> Rulebook:
+    period = await session.get(Period, code)
+    if period is None:
+        raise NotFound(f"互助期 {code} 不存在。", code="period_not_found")
+    return parse_rulebook(period.rulebook)
+
+
+@router.get("/periods/{code}", tags=["periods"])
+async def get_period(code: str, session: SessionDep, _: CurrentUser) -> dict:
+    return period_out(await load_period(session, code))
+
+
+# --- rosters ----------------------------------------------------------------------------------------------
+class StaffIn(BaseModel):
+    total: int = Field(ge=0)
+    in_service: int = Field(ge=0)
+    basic_insured_in_service: int = Field(ge=0)
+
+
+class MemberIn(BaseModel):
+    name: str = Field(max_length=100)
+    certno: str = Field(max_length=18)
+    phone: str = Field(max_length=20)
+    sex: Literal["male", "female"]
+    member_type: Literal["in_service", "retired"]
+    bank_account: str = Field(max_length=40)
+    bank_name: str = Field(max_length=100)
+    insurance: list[str] = []
+    plans: list[str] | None = None
+
+
+class RosterIn(BaseModel):
+    staff: StaffIn
+    members: list[MemberIn]
+
+
+def staff_may_act_for(principal: Principal, org_path: list[str]) -> None:
+    if principal.role == "admin":
+        return
+    principal.require_covers(org_path)
+
+
+@router.post("/periods/{period}/units/{unit}/rosters", status_code=201, tags=["rosters"])
+async def submit_roster(
+    period: str, unit: str, body: RosterIn, session: SessionDep,
+    actor: Annotated[Principal, require_roles("unit_agent", "agency_reviewer", "office_reviewer",
+                                                "centre_reviewer", "admin")],
+    late_reason: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict:
+    """Submit a unit's roster. Outside the enrolment window only an admin may enter one, with a reason that
+    is audited (第五条 forbids late enrolment; the centre's own back-entry of paper records is the exception)."""
+    rulebook = await load_period(session, period)
+    org = await session.get(Org, unit)
+    if org is None or org.level != "unit":
+        raise NotFound(f"基层工会 {unit} 不存在。", code="unit_not_found")
+    staff_may_act_for(actor, org.path)
+    members = [RosterMember(name=m.name, certno=m.certno.strip().upper(), phone=m.phone, sex=m.sex,
+                            member_type=m.member_type, bank_account=m.bank_account, bank_name=m.bank_name,
+                            insurance=tuple(m.insurance), plans=tuple(m.plans) if m.plans is not None else None)
+               for m in body.members]
+    certnos = [m.certno for m in members]
+    enrolled = set((await session.execute(
+        select(Member.certno).join(Enrolment, Enrolment.member_id == Member.id)
+        .where(Enrolment.period == period, Member.certno.in_(certnos))
+    )).scalars())
+    findings = check_roster(rulebook, Staff(**body.staff.model_dump()), members, today=date.today(),
+                            enrolled_elsewhere=enrolled)
+    if late_reason is not None:
+        if actor.role != "admin" or not late_reason.strip():
+            raise Forbidden("只有管理员可以在登记期外补录名单，且必须写明原因。", code="late_entry_not_allowed")
+        findings.errors = [e for e in findings.errors if e["code"] != "outside_enrolment_window"]
+    if findings.errors:
+        raise Invalid(f"名单有 {len(findings.errors)} 处问题，整份未保存，请逐行修改后重新提交。",
+                      code="roster_rejected", errors=findings.errors)
+    previous = set()
+    if rulebook.previous_period:
+        previous = set((await session.execute(
+            select(Member.certno).join(Enrolment, Enrolment.member_id == Member.id)
+            .where(Enrolment.period == rulebook.previous_period, Enrolment.status != "pending",
+                   Member.certno.in_(certnos))
+        )).scalars())
+    existing = {m.certno: m for m in (await session.execute(select(Member).where(Member.certno.in_(certnos))))
+                .scalars()}
+    roster = Roster(period=period, unit=unit, status="awaiting_payment", staff=body.staff.model_dump(),
+                    member_count=len(members), fee_total=Decimal("0.00"), paid_total=Decimal("0.00"),
+                    submitted_by=actor.username)
+    session.add(roster)
+    await session.flush()
+    fee_total = Decimal("0.00")
+    default_plans = [p.code for p in rulebook.plans_without_own_fee()]
+    for m in members:
+        member = existing.get(m.certno)
+        if member is None:
+            member = Member(certno=m.certno, name=m.name, sex=m.sex, phone=m.phone, member_type=m.member_type,
+                            bank_account=m.bank_account, bank_name=m.bank_name, unit=unit)
+            session.add(member)
+            await session.flush()
+        else:  # the roster is the unit's current word on contact details; a move keeps the member's history
+            member.name, member.phone, member.bank_account, member.bank_name = m.name, m.phone, m.bank_account, \
+                m.bank_name
+            member.member_type, member.unit = m.member_type, unit
+        renewing = m.certno in previous  # 第四条: renewing members pay the renewal fee
+        plans = list(m.plans) if m.plans is not None else default_plans
+        fee = fee_for(rulebook, renewing) + sum(
+            (fee_for(rulebook, renewing, code) for code in plans if code not in default_plans), Decimal("0.00"))
+        fee_total += fee
+        session.add(Enrolment(period=period, member_id=member.id, roster_id=roster.id, unit=unit, plans=plans,
+                              insurance=list(m.insurance), renewing=renewing, fee=to_fen(fee), status="pending"))
+    roster.fee_total = to_fen(fee_total)
+    if late_reason is not None:
+        session.add(AuditEntry(actor=actor.username, action="roster.late_entry", subject=str(roster.id),
+                               detail={"period": period, "unit": unit, "reason": late_reason}))
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("名单中有人刚被其他名单登记，请重新提交。", code="concurrent_enrolment") from None
+    return {"roster_id": str(roster.id), "status": roster.status, "members": len(members),
+            "fee_total": format_money(roster.fee_total), "warnings": findings.warnings}
+
+
+def roster_out(roster: Roster) -> dict[str, Any]:
+    return {"roster_id": str(roster.id), "period": roster.period, "unit": roster.unit, "status": roster.status,
+            "members": roster.member_count, "fee_total": format_money(roster.fee_total),
+            "paid_total": format_money(roster.paid_total)}
+
+
+async def load_roster(session: SessionDep, roster_id: uuid.UUID, actor: Principal) -> tuple[Roster, Org]:
+    roster = await session.get(Roster, roster_id, with_for_update=True)
+    if roster is None:
+        raise NotFound("名单不存在。", code="roster_not_found")
+    org = await session.get(Org, roster.unit)
+    assert org is not None
+    staff_may_act_for(actor, org.path)
+    return roster, org
+
+
+@router.get("/rosters/{roster_id}", tags=["rosters"])
+async def get_roster(roster_id: uuid.UUID, session: SessionDep, actor: CurrentUser) -> dict:
+    roster, _ = await load_roster(session, roster_id, actor)
+    return roster_out(roster)
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: MoneyStr
+    reference: str = Field(min_length=1, max_length=100)
+    paid_at: date
+
+
+@router.post("/rosters/{roster_id}/payments", tags=["rosters"])
+async def pay_roster(
+    roster_id: uuid.UUID, body: PaymentIn, session: SessionDep,
+    actor: Annotated[Principal, require_roles("unit_agent", "finance", "admin")],
+) -> dict:
+    roster, org = await load_roster(session, roster_id, actor)
+    if roster.status != "awaiting_payment":
+        raise Conflict("该名单已交足费用。", code="roster_already_paid")
+    after = roster.paid_total + body.amount
+    if after > roster.fee_total:  # 第四条: exact amounts only; over-payment is refused
+        raise Invalid(f"付款后合计 {format_money(after)} 超过应交 {format_money(roster.fee_total)}。",
+                      code="overpayment", errors=[{"loc": ["body", "amount"], "msg": "超过应交金额"}])
+    session.add(RosterPayment(roster_id=roster.id, amount=body.amount, reference=body.reference,
+                              paid_at=body.paid_at, recorded_by=actor.username))
+    roster.paid_total = after
+    await publish(session, MESSAGING, TOPIC_ENROLLMENT, FeesReceived(
+        roster_id=str(roster.id), period=roster.period, unit=roster.unit, amount=body.amount,
+        reference=body.reference))
+    if after == roster.fee_total:
+        roster.status = "active"
+        await cover_roster(session, roster, org)
+    return roster_out(roster)
+
+
+async def cover_roster(session: SessionDep, roster: Roster, org: Org) -> None:
+    """Fees reached the total: every member of the roster is covered for the period's coverage window."""
+    rulebook = await load_period(session, roster.period)
+    coverage = rulebook.windows.coverage
+    rows = (await session.execute(
+        select(Enrolment, Member).join(Member, Member.id == Enrolment.member_id)
+        .where(Enrolment.roster_id == roster.id)
+    )).all()
+    for enrolment, member in rows:
+        enrolment.status, enrolment.covered_from, enrolment.covered_to = "covered", coverage.from_, coverage.to
+        await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberCovered(
+            member_id=str(member.id), period=roster.period, plans=enrolment.plans,
+            coverage_from=coverage.from_, coverage_to=coverage.to, name=member.name, certno=member.certno,
+            sex=member.sex, member_type=member.member_type, unit=org.code, unit_path=org.path,
+            bank_account=member.bank_account, bank_name=member.bank_name, phone=member.phone,
+            renewing=enrolment.renewing, fee=enrolment.fee))
+
+
+# --- members ----------------------------------------------------------------------------------------------
+async def member_out(session: SessionDep, member: Member, actor: Principal) -> dict[str, Any]:
+    enrolments = (await session.execute(
+        select(Enrolment).where(Enrolment.member_id == member.id).order_by(Enrolment.period))).scalars()
+    # Personal data in full only for the member and the agent of their unit (who keeps the roster).
+    whole = actor.member_id == str(member.id) or actor.role == "unit_agent"
+    return {
+        "member_id": str(member.id), "name": member.name,
+        "certno": member.certno if whole else mask_certno(member.certno),
+        "phone": member.phone if whole else mask_phone(member.phone),
+        "bank_account": member.bank_account if whole else mask_account(member.bank_account),
+        "bank_name": member.bank_name, "sex": member.sex, "member_type": member.member_type, "unit": member.unit,
+        "coverages": [
+            {"period": e.period, "plan": plan, "status": e.status, "roster_id": str(e.roster_id),
+             "from": e.covered_from.isoformat() if e.covered_from else None,
+             "to": e.covered_to.isoformat() if e.covered_to else None}
+            for e in enrolments for plan in e.plans
+        ],
+    }
+
+
+async def visible_member(session: SessionDep, member: Member | None, actor: Principal) -> Member:
+    if member is None:
+        raise NotFound("参互人员不存在。", code="member_not_found")
+    if actor.role == "member":
+        if actor.member_id != str(member.id):
+            raise Forbidden("只能查看本人信息。", code="not_yourself")
+        return member
+    if actor.role != "admin":
+        org = await session.get(Org, member.unit)
+        assert org is not None
+        actor.require_covers(org.path)
+    return member
+
+
+@router.get("/members", tags=["members"])
+async def find_members(session: SessionDep, actor: CurrentUser,
+                       certno: Annotated[str, Query(min_length=18, max_length=18)]) -> list[dict]:
+    member = (await session.execute(select(Member).where(Member.certno == certno.upper()))).scalar_one_or_none()
+    if member is None:
+        return []
+    try:
+        await visible_member(session, member, actor)
+    except (Forbidden, Problem):
+        return []  # outside the caller's branch: the person does not exist for them
+    return [await member_out(session, member, actor)]
+
+
+@router.get("/members/{member_id}", tags=["members"])
+async def get_member(member_id: uuid.UUID, session: SessionDep, actor: CurrentUser) -> dict:
+    member = await visible_member(session, await session.get(Member, member_id), actor)
+    return await member_out(session, member, actor)
+
+
+@router.get("/periods/{period}/summary", tags=["periods"])
+async def period_summary(period: str, session: SessionDep,
+                         _: Annotated[Principal, require_roles("admin", "finance", "centre_reviewer")]) -> dict:
+    await load_period(session, period)
+    rows = (await session.execute(
+        select(Roster.status, func.count(), func.sum(Roster.fee_total), func.sum(Roster.paid_total))
+        .where(Roster.period == period).group_by(Roster.status))).all()
+    return {"period": period, "rosters": {r[0]: {"count": r[1], "fee_total": format_money(r[2]),
+                                                 "paid_total": format_money(r[3])} for r in rows}}

@@ -1,0 +1,34 @@
+"""The enrollment service: organisations, staff accounts and login, periods, rosters, fees, members."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from services.enrollment.api import hasher, router
+from services.enrollment.models import MESSAGING, User
+from shared.db import Database
+from shared.service import ServiceSpec, create_app
+from shared.settings import EnrollmentSettings
+
+
+async def ensure_admin(app: FastAPI) -> None:
+    """The first start creates the ``admin`` account with ``ENROLLMENT_ADMIN_PASSWORD`` (API.md)."""
+    db: Database = app.state.db
+    async with db.transaction() as session:
+        exists = (await session.execute(select(User.id).where(User.username == "admin"))).first()
+        if exists is None:
+            session.add(User(username="admin", password_hash=hasher.hash(app.state.settings.admin_password),
+                             role="admin", org=None))
+
+
+def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
+    return ServiceSpec(
+        name="enrollment", title="Huzhu enrollment 参互登记", settings=settings or EnrollmentSettings(),
+        tables=MESSAGING, routers=[router], on_start=ensure_admin,
+    )
+
+
+def build(settings: EnrollmentSettings | None = None, *, run_workers: bool = True) -> FastAPI:
+    s = spec(settings)
+    return create_app(s, Database(s.settings.database_url, s.settings.db_pool_size), run_workers=run_workers)

@@ -1,0 +1,131 @@
+"""Roster checks against the period's rulebook: pure, no I/O (the API gathers the facts and calls these).
+
+A roster is refused whole when any check fails, with every problem listed by row (row 1 = first member).
+Sources: seed 003 (云南 第一条 参互条件与比例, 第四条 交费标准, 第五条 交费时限), seed 001 (运城).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from stdnum.cn import ric
+
+from shared.rulebook import Rulebook
+
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+INSURANCE_KINDS = ("basic_medical", "critical_illness_supplement")
+
+
+@dataclass(frozen=True)
+class RosterMember:
+    name: str
+    certno: str
+    phone: str
+    sex: str
+    member_type: str
+    bank_account: str
+    bank_name: str
+    insurance: tuple[str, ...]
+    plans: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Staff:
+    total: int
+    in_service: int
+    basic_insured_in_service: int
+
+
+@dataclass
+class Findings:
+    errors: list[dict[str, object]] = field(default_factory=list)
+    warnings: list[dict[str, object]] = field(default_factory=list)
+
+    def error(self, loc: list[object], msg: str, code: str) -> None:
+        self.errors.append({"loc": loc, "msg": msg, "code": code})
+
+    def warn(self, loc: list[object], msg: str, code: str) -> None:
+        self.warnings.append({"loc": loc, "msg": msg, "code": code})
+
+
+def luhn_ok(digits: str) -> bool:
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def check_roster(
+    rulebook: Rulebook,
+    staff: Staff,
+    members: Sequence[RosterMember],
+    *,
+    today: date,
+    enrolled_elsewhere: set[str],
+) -> Findings:
+    """Every problem with a roster. ``enrolled_elsewhere``: certnos already holding a share this period."""
+    found = Findings()
+    window = rulebook.windows.enrolment
+    if not window.from_ <= today <= window.to:  # 第五条: late enrolment is not accepted
+        found.error(["window"], f"不在本期参互登记时间内（{window.from_} 至 {window.to}）。", "outside_enrolment_window")
+    if not members:
+        found.error(["members"], "名单为空。", "empty_roster")
+    allowed_types = set(rulebook.enrolment.member_types)
+    required = set(rulebook.enrolment.requires_insurance)
+    plan_codes = {p.code for p in rulebook.plans}
+    seen: dict[str, int] = {}
+    for row, member in enumerate(members, start=1):
+        loc: list[object] = ["members", row]
+        certno = member.certno.strip().upper()
+        if not ric.is_valid(certno):
+            found.error([*loc, "certno"], f"第{row}行：身份证号码无效（校验位或出生日期错误）。", "invalid_certno")
+        if certno in seen:
+            found.error([*loc, "certno"], f"第{row}行：与第{seen[certno]}行是同一人（每人限一份）。", "duplicate_person")
+        else:
+            seen[certno] = row
+        if certno in enrolled_elsewhere:
+            found.error([*loc, "certno"], f"第{row}行：此人本期已在其他名单中参互（每人限一份）。", "already_enrolled")
+        if not member.name.strip():
+            found.error([*loc, "name"], f"第{row}行：姓名不能为空。", "missing_name")
+        if not PHONE.match(member.phone):
+            found.error([*loc, "phone"], f"第{row}行：手机号码应为 11 位。", "invalid_phone")
+        if member.member_type not in allowed_types:  # 第一条 / 运城: in-service only
+            found.error([*loc, "member_type"], f"第{row}行：本期不接受此人员类别（{member.member_type}）。",
+                        "member_type_not_allowed")
+        missing = required - set(member.insurance)
+        if missing:  # 第一条: basic medical and critical-illness supplement both required
+            found.error([*loc, "insurance"], f"第{row}行：未参加必需的保险：{'、'.join(sorted(missing))}。",
+                        "required_insurance_missing")
+        if member.plans is not None and set(member.plans) - plan_codes:
+            found.error([*loc, "plans"], f"第{row}行：本期没有这些互助项目：{'、'.join(set(member.plans) - plan_codes)}。",
+                        "unknown_plan")
+        if not member.bank_account.isdigit() or not 10 <= len(member.bank_account) <= 30:
+            found.error([*loc, "bank_account"], f"第{row}行：银行账号应为 10-30 位数字。", "invalid_bank_account")
+        elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
+            found.warn([*loc, "bank_account"], f"第{row}行：银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。",
+                       "bank_account_luhn")
+    _check_participation(rulebook, staff, members, found)
+    return found
+
+
+def _check_participation(rulebook: Rulebook, staff: Staff, members: Sequence[RosterMember], found: Findings) -> None:
+    """第一条: in-service participants / the rulebook's denominator >= min_ratio; small units 100%."""
+    rule = rulebook.enrolment.participation
+    denominator = staff.basic_insured_in_service if rule.denominator == "basic_insured_in_service" else staff.in_service
+    if denominator <= 0:
+        found.error(["staff", rule.denominator], "在职职工人数必须大于 0。", "invalid_staff_count")
+        return
+    in_service = sum(1 for m in members if m.member_type == "in_service")
+    min_ratio = rule.small_unit.min_ratio if staff.total <= rule.small_unit.max_staff else rule.min_ratio
+    if Decimal(in_service) / Decimal(denominator) < min_ratio:
+        found.error(["staff"], f"在职参互人数 {in_service} 未达到 {denominator} 人的 {min_ratio:.0%}。",
+                    "participation_ratio_too_low")

@@ -1,0 +1,132 @@
+"""Enrollment's own tables: organisations, staff accounts, periods, members, rosters, enrolments, fees."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import new_metadata, utcnow
+from shared.messaging import messaging_tables
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+MESSAGING = messaging_tables(Base.metadata)
+ORG_LEVELS = ("centre", "office", "agency_point", "unit")
+
+
+class Org(Base):
+    __tablename__ = "orgs"
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(20))
+    parent: Mapped[str | None] = mapped_column(ForeignKey("orgs.code"))
+    path: Mapped[list[str]] = mapped_column(ARRAY(String(50)))  # codes from the centre down to this org
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(30))
+    org: Mapped[str | None] = mapped_column(ForeignKey("orgs.code"))
+    member_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class Period(Base):
+    __tablename__ = "periods"
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    previous_period: Mapped[str | None] = mapped_column(String(50))
+    rulebook: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    certno: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    sex: Mapped[str] = mapped_column(String(10))
+    phone: Mapped[str] = mapped_column(String(20))
+    member_type: Mapped[str] = mapped_column(String(20))
+    bank_account: Mapped[str] = mapped_column(String(40))
+    bank_name: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(ForeignKey("orgs.code"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class Roster(Base):
+    __tablename__ = "rosters"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    period: Mapped[str] = mapped_column(ForeignKey("periods.code"))
+    unit: Mapped[str] = mapped_column(ForeignKey("orgs.code"))
+    status: Mapped[str] = mapped_column(String(30))  # awaiting_payment | active
+    staff: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    member_count: Mapped[int]
+    fee_total: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    paid_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"))
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class Enrolment(Base):
+    """One share per person per period (第四条): the unique key is (period, member)."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (UniqueConstraint("period", "member_id"),)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    period: Mapped[str] = mapped_column(ForeignKey("periods.code"))
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"))
+    roster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rosters.id"))
+    unit: Mapped[str] = mapped_column(ForeignKey("orgs.code"))
+    plans: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    insurance: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    renewing: Mapped[bool] = mapped_column(Boolean)
+    fee: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    status: Mapped[str] = mapped_column(String(20))  # pending | covered | withdrawn
+    covered_from: Mapped[date | None] = mapped_column(Date)
+    covered_to: Mapped[date | None] = mapped_column(Date)
+
+
+class RosterPayment(Base):
+    __tablename__ = "roster_payments"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    roster_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rosters.id"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reference: Mapped[str] = mapped_column(String(100))
+    paid_at: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)

@@ -1,0 +1,53 @@
+"""Notifications' HTTP endpoints (API.md "Notifications (8004)")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from services.notifications.models import Notification, Recipient
+from shared.auth import Principal, require_roles
+from shared.deps import SessionDep
+from shared.errors import NotFound
+
+router = APIRouter(prefix="/api/v1")
+STAFF = ("admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
+
+
+def out(n: Notification) -> dict[str, Any]:
+    return {"notification_id": str(n.id), "member_id": n.member_id, "channel": n.channel, "template": n.template,
+            "text": n.text, "created_at": n.created_at.isoformat(),
+            "read_at": n.read_at.isoformat() if n.read_at else None}
+
+
+async def feed(session: SessionDep, member_id: str) -> list[dict[str, Any]]:
+    rows = (await session.execute(select(Notification).where(Notification.member_id == member_id)
+                                  .order_by(Notification.created_at.desc()).limit(200))).scalars()
+    return [out(n) for n in rows]
+
+
+@router.get("/me/notifications", tags=["notifications"])
+async def my_notifications(session: SessionDep, actor: Annotated[Principal, require_roles("member")]) -> list:
+    return await feed(session, actor.member_id or "")
+
+
+@router.post("/me/notifications/{notification_id}/read", tags=["notifications"])
+async def mark_read(notification_id: str, session: SessionDep,
+                    actor: Annotated[Principal, require_roles("member")]) -> dict:
+    n = await session.get(Notification, notification_id)
+    if n is None or n.member_id != actor.member_id:
+        raise NotFound("消息不存在。")
+    n.read_at = n.read_at or datetime.now(UTC)
+    return out(n)
+
+
+@router.get("/notifications", tags=["notifications"])
+async def member_notifications(member_id: str, session: SessionDep,
+                               actor: Annotated[Principal, require_roles(*STAFF)]) -> list:
+    recipient = await session.get(Recipient, member_id)
+    if recipient is None or not actor.covers(recipient.unit_path):
+        raise NotFound("未找到该人员的消息。", code="member_not_found")
+    return await feed(session, member_id)

@@ -1,0 +1,42 @@
+"""Notifications' own tables: recipients (which branch a member belongs to) and the messages themselves."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ARRAY, DateTime, String, Text, func
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import new_metadata, utcnow
+from shared.messaging import messaging_tables
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+MESSAGING = messaging_tables(Base.metadata)
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    member_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20))
+    unit_path: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    # One message per event and template: the event id makes a redelivery harmless even without the inbox.
+    source_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    member_id: Mapped[str] = mapped_column(String(40), index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # in_app (SMS and e-mail adapters come later)
+    template: Mapped[str] = mapped_column(String(50))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # recorded | sent | failed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,5 @@
+from services.payments.app import spec
+from services.payments.migrate import migrate
+from shared.service import serve
+
+serve(spec(), migrate)

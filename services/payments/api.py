@@ -1,0 +1,42 @@
+"""Payments' HTTP endpoints (API.md "Payments (8003)")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from sqlalchemy import or_, select
+
+from services.payments.models import Instruction, Payee
+from shared.auth import Principal, require_roles
+from shared.deps import SessionDep
+from shared.masking import mask_account
+from shared.money import format_money
+
+router = APIRouter(prefix="/api/v1")
+STAFF = ("finance", "admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
+
+
+@router.get("/payment-instructions", tags=["payments"])
+async def list_instructions(session: SessionDep, actor: Annotated[Principal, require_roles(*STAFF)],
+                            claim_id: str | None = None, member_id: str | None = None,
+                            status: str | None = None) -> list[dict]:
+    stmt = select(Instruction, Payee.unit_path).outerjoin(Payee, Payee.member_id == Instruction.member_id)
+    if claim_id:
+        stmt = stmt.where(Instruction.claim_id == claim_id)
+    if member_id:
+        stmt = stmt.where(Instruction.member_id == member_id)
+    if status:
+        stmt = stmt.where(Instruction.status == status)
+    if actor.role not in ("admin", "finance"):  # staff see their own branch only
+        stmt = stmt.where(or_(Payee.unit_path.contains(f"/{actor.org}/"), Payee.unit_path.endswith(f"/{actor.org}")))
+    rows = (await session.execute(stmt.order_by(Instruction.created_at).limit(1000))).all()
+    # Finance needs the whole account to pay; everyone else sees it masked.
+    whole = actor.role == "finance"
+    return [{
+        "instruction_id": str(i.id), "claim_id": i.claim_id, "member_id": i.member_id, "period": i.period,
+        "amount": format_money(i.amount), "payee_name": i.payee_name,
+        "account": (i.account if whole else mask_account(i.account)) if i.account else None,
+        "bank_name": i.bank_name, "status": i.status, "attempt": i.attempt,
+        "created_at": i.created_at.isoformat(),
+    } for i, _ in rows]

@@ -1,0 +1,92 @@
+"""JWT verification with roles and the caller's organisation; every service verifies the same tokens.
+
+Enrollment issues the tokens (it owns staff accounts). A token carries the caller's role, organisation
+code, the organisation's level and its path from the centre (``org_path``), and for a member their
+``member_id``. Staff act only within their organisation's subtree: an object belongs to the caller's
+branch when the caller's organisation code lies on the object's own path.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+
+from shared.errors import Forbidden, Unauthorized
+
+ROLES = (
+    "admin", "centre_reviewer", "office_reviewer", "agency_reviewer",
+    "unit_agent", "finance", "bureau", "member",
+)
+REVIEWER_LEVEL = {"agency_reviewer": "agency_point", "office_reviewer": "office", "centre_reviewer": "centre"}
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    username: str
+    role: str
+    org: str
+    org_level: str
+    org_path: tuple[str, ...]
+    member_id: str | None = None
+
+    def covers(self, path: list[str] | tuple[str, ...]) -> bool:
+        """True when an object on ``path`` (centre ... unit) lies in this caller's subtree."""
+        return self.role == "admin" or (bool(self.org) and self.org in path)
+
+    def require_covers(self, path: list[str] | tuple[str, ...]) -> None:
+        if not self.covers(path):
+            raise Forbidden("该对象不在您所属组织的管辖范围内。", code="outside_subtree")
+
+
+def issue_token(principal: Principal, secret: str, ttl_seconds: int, issuer: str = "huzhu") -> str:
+    now = int(time.time())
+    claims = {
+        "sub": principal.user_id, "name": principal.username, "role": principal.role, "org": principal.org,
+        "org_level": principal.org_level, "org_path": list(principal.org_path), "member_id": principal.member_id,
+        "iss": issuer, "iat": now, "exp": now + ttl_seconds,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(token: str, secret: str, issuer: str = "huzhu") -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=issuer,
+                            options={"require": ["exp", "sub", "role"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("登录已过期，请重新登录。", code="token_expired") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("身份令牌无效。", code="invalid_token") from None
+    if claims.get("role") not in ROLES:
+        raise Unauthorized("身份令牌中的角色无效。", code="invalid_token")
+    return Principal(
+        user_id=str(claims["sub"]), username=str(claims.get("name", "")), role=claims["role"],
+        org=str(claims.get("org", "")), org_level=str(claims.get("org_level", "")),
+        org_path=tuple(claims.get("org_path") or ()), member_id=claims.get("member_id"),
+    )
+
+
+def current_principal(request: Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("请先登录（Authorization: Bearer <token>）。", code="missing_token")
+    secret: str = request.app.state.settings.jwt_secret
+    return verify_token(token.strip(), secret, request.app.state.settings.jwt_issuer)
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: str) -> object:
+    def check(principal: CurrentUser) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"此操作需要以下角色之一：{', '.join(roles)}。", code="role_not_allowed")
+        return principal
+
+    return Depends(check)

@@ -1,0 +1,63 @@
+"""Async SQLAlchemy with one commit point.
+
+A request gets one session from :func:`Database.session`; it commits once when the handler returns and
+rolls back on any error, so a state change and the outbox rows it queued are stored together or not at all.
+Workers (relay, consumers, sweepers) use :meth:`Database.transaction` the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING)
+
+
+class Database:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """FastAPI dependency: the one place a request's work is committed."""
+        async with self.transaction() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def utcnow() -> datetime:
+    """Python-side timestamp default, so a freshly flushed row can be read without a reload."""
+    return datetime.now(UTC)

@@ -1,0 +1,217 @@
+"""The event envelope and the Pydantic schemas of every event, shared by producers and consumers.
+
+One envelope for every event (ARCHITECTURE.md "Events"); ``key`` is the aggregate id and the Kafka message
+key, so one member's or one claim's events stay in order on one partition. Money travels as a decimal
+string with two places, never a float.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+from shared.observability import current_correlation_id
+
+Money = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json")]
+
+TOPIC_ENROLLMENT = "enrollment.events"
+TOPIC_CLAIMS = "claims.events"
+TOPIC_PAYMENTS = "payments.events"
+TOPIC_DEAD_LETTER = "huzhu.dead-letter"
+ALL_TOPICS = (TOPIC_ENROLLMENT, TOPIC_CLAIMS, TOPIC_PAYMENTS, TOPIC_DEAD_LETTER)
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: uuid.UUID
+    type: str
+    version: int = 1
+    occurred_at: datetime
+    key: str
+    correlation_id: str
+    payload: dict[str, Any]
+
+
+class EventPayload(BaseModel):
+    """Base of every payload: ``TYPE`` is the event type, ``KEY`` names the field holding the aggregate id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    KEY: ClassVar[str]  # the field holding the aggregate id
+
+    def key(self) -> str:
+        return str(getattr(self, self.KEY))
+
+    def envelope(self) -> Envelope:
+        return Envelope(
+            event_id=uuid.uuid4(),
+            type=self.TYPE,
+            version=self.VERSION,
+            occurred_at=datetime.now(UTC),
+            key=self.key(),
+            correlation_id=current_correlation_id(),
+            payload=self.model_dump(mode="json"),
+        )
+
+
+# --- enrollment.events -------------------------------------------------------------------------------
+class PeriodPublished(EventPayload):
+    TYPE = "period.published"
+    period: str
+    rulebook: dict[str, Any]  # the rulebook document exactly as loaded (shared.rulebook.to_document)
+    KEY = "period"
+
+
+class MemberCovered(EventPayload):
+    """A member's roster was paid in full: they are covered for the period's plans."""
+
+    TYPE = "member.covered"
+    member_id: str
+    period: str
+    plans: list[str]
+    coverage_from: date
+    coverage_to: date
+    name: str
+    certno: str
+    sex: str
+    member_type: str
+    unit: str
+    unit_path: list[str]  # organisation codes from the centre down to the unit
+    bank_account: str
+    bank_name: str
+    phone: str
+    renewing: bool
+    fee: Money
+    KEY = "member_id"
+
+
+class CoverageEnded(EventPayload):
+    TYPE = "member.coverage_ended"
+    member_id: str
+    period: str
+    ended_on: date
+    reason: str
+    KEY = "member_id"
+
+
+class MemberContactChanged(EventPayload):
+    TYPE = "member.contact_changed"
+    member_id: str
+    bank_account: str
+    bank_name: str
+    phone: str
+    name: str
+    KEY = "member_id"
+
+
+class FeesReceived(EventPayload):
+    TYPE = "roster.fees_received"
+    roster_id: str
+    period: str
+    unit: str
+    amount: Money
+    reference: str
+    KEY = "roster_id"
+
+
+# --- claims.events -----------------------------------------------------------------------------------
+class ClaimSubmitted(EventPayload):
+    TYPE = "claim.submitted"
+    claim_id: str
+    member_id: str
+    period: str
+    status: str
+    aid_amount: Money | None
+    KEY = "claim_id"
+
+
+class ClaimApproved(EventPayload):
+    TYPE = "claim.approved"
+    claim_id: str
+    member_id: str
+    period: str
+    plan: str
+    aid_amount: Money
+    rulebook_code: str
+    KEY = "claim_id"
+
+
+class ClaimRejected(EventPayload):
+    TYPE = "claim.rejected"
+    claim_id: str
+    member_id: str
+    period: str
+    code: str
+    detail: str
+    KEY = "claim_id"
+
+
+class ClaimReturned(EventPayload):
+    TYPE = "claim.returned"
+    claim_id: str
+    member_id: str
+    level: str
+    reason: str
+    KEY = "claim_id"
+
+
+class ClaimRevoked(EventPayload):
+    TYPE = "claim.revoked"
+    claim_id: str
+    member_id: str
+    period: str
+    reason: str
+    KEY = "claim_id"
+
+
+# --- payments.events ---------------------------------------------------------------------------------
+class PaymentInstructionCreated(EventPayload):
+    TYPE = "payment.instruction_created"
+    instruction_id: str
+    claim_id: str
+    member_id: str
+    attempt: int
+    amount: Money
+    KEY = "claim_id"
+
+
+class PaymentSettled(EventPayload):
+    TYPE = "payment.paid"
+    instruction_id: str
+    claim_id: str
+    member_id: str
+    amount: Money
+    KEY = "claim_id"
+
+
+class PaymentFailed(EventPayload):
+    TYPE = "payment.failed"
+    instruction_id: str
+    claim_id: str
+    member_id: str
+    reason: str
+    KEY = "claim_id"
+
+
+EVENT_TYPES: dict[str, type[EventPayload]] = {
+    cls.TYPE: cls
+    for cls in (
+        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, FeesReceived,
+        ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
+        PaymentInstructionCreated, PaymentSettled, PaymentFailed,
+    )
+}
+
+
+def parse_payload(envelope: Envelope) -> EventPayload:
+    """Validate an envelope's payload against its type's schema (raises on an unknown type or bad data)."""
+    cls = EVENT_TYPES.get(envelope.type)
+    if cls is None:
+        raise ValueError(f"unknown event type {envelope.type!r}")
+    return cls.model_validate(envelope.payload)

@@ -1,0 +1,542 @@
+"""A period's rulebook (实施办法) as data.
+
+Union staff write one rulebook per period (see shared/rulebooks/README.md); the system loads it when the
+period is created and never hard-codes a scheme's numbers. Amounts and rates are exact decimals: the YAML
+loader reads bare numbers as `Decimal`, never through float. Keys the models know are strictly typed;
+unknown keys are kept (the format may grow) and travel through `to_document` unchanged.
+
+Every problem found is reported at once in a `RulebookError`, each with the key path (`loc`) and a
+message in Chinese, for the union staff who wrote the file.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from shared.money import parse_money
+
+__all__ = [
+    "APPROVAL_LEVELS",
+    "Approval",
+    "BandedPlan",
+    "Benefit",
+    "Fee",
+    "FixedPlan",
+    "Plan",
+    "Rulebook",
+    "RulebookError",
+    "SecondAidPlan",
+    "fee_for",
+    "load_rulebook",
+    "parse_rulebook",
+]
+
+# Levels that may approve a claim, lowest first (第十条 审批权限). The unit union submits but never approves.
+APPROVAL_LEVELS: tuple[str, ...] = ("agency_point", "office", "centre")
+PLAN_KINDS: tuple[str, ...] = ("banded", "fixed", "second_aid")
+
+
+class RulebookError(ValueError):
+    """A rulebook that cannot be used. `errors` lists every problem as {"loc": [...], "msg": "..."}."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        lines = "; ".join(f"{_loc_text(e['loc'])}: {e['msg']}" for e in errors)
+        super().__init__(f"规则书有 {len(errors)} 处错误：{lines}")
+
+
+def _loc_text(loc: list[str | int]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(顶层)"
+
+
+# --- field types -------------------------------------------------------------------------------------
+
+
+def _validate_money(value: object) -> Decimal:
+    if isinstance(value, float):
+        raise PydanticCustomError("money_float", '必须是金额（写成带引号的文本如 "100.00"，不能是浮点数）')
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise PydanticCustomError("money_type", "必须是金额")
+    try:
+        amount = parse_money(value)
+    except (TypeError, ValueError):
+        message = "必须是金额（最多两位小数）：{value}"
+        raise PydanticCustomError("money", message, {"value": str(value)}) from None
+    if amount < 0:
+        raise PydanticCustomError("money_negative", "金额不能为负数：{value}", {"value": str(value)})
+    return amount
+
+
+def _validate_rate(value: object) -> Decimal:
+    if isinstance(value, float):
+        raise PydanticCustomError("rate_float", '必须是比例（请写成带引号的文本，如 "0.30"，不能是浮点数）')
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise PydanticCustomError("rate_type", "必须是比例")
+    try:
+        rate = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation:
+        message = "必须是比例（0 到 1 之间的小数）：{value}"
+        raise PydanticCustomError("rate", message, {"value": str(value)}) from None
+    if not rate.is_finite() or not Decimal(0) <= rate <= Decimal(1):
+        raise PydanticCustomError("rate_range", "比例必须在 0 到 1 之间：{value}", {"value": str(value)})
+    return rate
+
+
+def _validate_date(value: object) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PydanticCustomError("date", "必须是日期（YYYY-MM-DD）：{value}", {"value": str(value)})
+
+
+def _decimal_text(value: Decimal) -> str:
+    return str(value)
+
+
+def _date_text(value: dt.date) -> str:
+    return value.isoformat()
+
+
+Money = Annotated[Decimal, PlainValidator(_validate_money), PlainSerializer(_decimal_text, return_type=str)]
+Rate = Annotated[Decimal, PlainValidator(_validate_rate), PlainSerializer(_decimal_text, return_type=str)]
+Date = Annotated[dt.date, PlainValidator(_validate_date), PlainSerializer(_date_text, return_type=str)]
+Text = Annotated[str, Field(strict=True, min_length=1)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+Flag = Annotated[bool, Field(strict=True)]
+Level = Literal["agency_point", "office", "centre"]
+
+
+def _jsonable(value: Any) -> Any:
+    """Unknown keys keep their content in JSON form so that to_document -> parse_rulebook is lossless."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):  # datetime included
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="allow", frozen=True, validate_by_alias=True, validate_by_name=True, serialize_by_alias=True
+    )
+
+    @model_validator(mode="after")
+    def _extras_as_json(self) -> _Model:
+        extra = self.__pydantic_extra__
+        if extra:
+            for key, value in extra.items():
+                extra[key] = _jsonable(value)
+        return self
+
+
+# --- the models ----------------------------------------------------------------------------------------
+
+
+class Window(_Model):
+    from_: Date = Field(alias="from")
+    to: Date
+
+
+class Windows(_Model):
+    enrolment: Window  # 第五条 交费时限
+    coverage: Window  # 第三条 互助期限: the discharge date decides the period
+    claims: Window  # 第十一条 补助办理时间
+
+
+class SmallUnit(_Model):
+    max_staff: Count
+    min_ratio: Rate
+
+
+class Participation(_Model):
+    denominator: Text
+    min_ratio: Rate
+    small_unit: SmallUnit
+
+
+class Fee(_Model):
+    renewal: Money
+    new: Money
+    payers: dict[str, Money] | None = None  # who pays which part of one member's fee (seed 004)
+
+
+class Loyalty(_Model):
+    periods_without_aid: Annotated[int, Field(strict=True, ge=1)]
+    grants: Text
+
+
+class Enrolment(_Model):
+    requires_insurance: list[Text]
+    member_types: list[Text] = Field(min_length=1)
+    retirees_must_renew: Flag = False
+    headcount_as_of: str | None = None  # "MM-DD": staff numbers are counted on this day each year
+    participation: Participation
+    fee: Fee
+    shares_per_member: Annotated[int, Field(strict=True, ge=1)] = 1
+    refundable: Flag
+    loyalty: Loyalty | None = None
+
+    @field_validator("headcount_as_of", mode="before")
+    @classmethod
+    def _month_day(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                dt.datetime.strptime(f"2000-{value.strip()}", "%Y-%m-%d")  # 2000 is a leap year
+                return value.strip()
+            except ValueError:
+                pass
+        raise PydanticCustomError("month_day", "必须是 MM-DD 形式的月日：{value}", {"value": str(value)})
+
+
+class Base(_Model):
+    from_: Text = Field(alias="from")  # a settlement field, e.g. psn_part_amt
+    minus: list[Text] = []
+
+
+class Band(_Model):
+    over: Money  # exclusive
+    upto: Money | None = None  # inclusive; absent means open-ended
+    rate: Rate
+
+
+class BandedPlan(_Model):
+    kind: Literal["banded"]
+    code: Text
+    name: Text
+    med_types: list[Text] = Field(min_length=1)
+    base: Base
+    accumulate: Literal["period"]
+    bands: list[Band] = Field(min_length=1)
+    min_aid: Money | None = None
+    max_aid_per_period: Money | None = None
+    max_aid_per_member: Money | None = None
+    fee: Fee | None = None
+
+
+class Eligibility(_Model):
+    sex: Literal["female", "male"] | None = None
+
+
+class Benefit(_Model):
+    icd10: list[Text] = Field(min_length=1)  # prefixes of the discharge diagnosis code
+    amount: Money
+    label: Text
+
+
+class FixedPlan(_Model):
+    kind: Literal["fixed"]
+    code: Text
+    name: Text
+    fee: Fee | None = None
+    eligible: Eligibility = Eligibility()
+    benefits: list[Benefit] = Field(min_length=1)
+    once_per: Literal["period"]
+
+
+class Ratio(_Model):
+    years_from: Count
+    remaining_over: Money
+    rate: Rate
+
+
+class SecondAidPlan(_Model):
+    kind: Literal["second_aid"]
+    code: Text
+    name: Text
+    decided_by: Level
+    threshold: Money
+    max_aid: Money
+    ratios: list[Ratio] = Field(min_length=1)
+
+
+Plan = Annotated[BandedPlan | FixedPlan | SecondAidPlan, Field(discriminator="kind")]
+
+
+class Tier(_Model):
+    level: Level
+    up_to: Money | None = None
+
+
+class Approval(_Model):
+    tiers: list[Tier] = Field(min_length=1)  # 第十条: tried from the bottom
+    sla_working_days: Annotated[int, Field(strict=True, ge=1)]
+
+
+class Rulebook(_Model):
+    code: Text
+    name: Text
+    scheme: Text
+    previous_period: Text | None = None
+    windows: Windows
+    enrolment: Enrolment
+    plans: list[Plan] = Field(min_length=1)
+    approval: Approval
+    exclusions: list[Text]  # 第十二条 除外责任
+
+    def plan(self, code: str) -> BandedPlan | FixedPlan | SecondAidPlan:
+        for plan in self.plans:
+            if plan.code == code:
+                return plan
+        raise KeyError(f"rulebook {self.code} has no plan {code!r}")
+
+    def plans_without_own_fee(self) -> list[BandedPlan | FixedPlan | SecondAidPlan]:
+        """Plans covered by the enrolment fee (the others, like 女性馨康, carry their own fee)."""
+        return [plan for plan in self.plans if getattr(plan, "fee", None) is None]
+
+    def to_document(self) -> dict[str, Any]:
+        """JSON-serialisable, with the original key names: parse_rulebook(rb.to_document()) == rb."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def redated(self, coverage_year: int) -> Rulebook:
+        """A copy whose windows are shifted by whole years so that coverage starts in `coverage_year`.
+
+        Month and day are kept; 29 February becomes 28 February in a common year. Used for demo periods.
+        """
+        years = coverage_year - self.windows.coverage.from_.year
+
+        def shift(day: dt.date) -> dt.date:
+            year = day.year + years
+            if day.month == 2 and day.day == 29 and not calendar.isleap(year):
+                return day.replace(year=year, day=28)
+            return day.replace(year=year)
+
+        def shifted(window: Window) -> Window:
+            return window.model_copy(update={"from_": shift(window.from_), "to": shift(window.to)})
+
+        windows = self.windows.model_copy(
+            update={
+                "enrolment": shifted(self.windows.enrolment),
+                "coverage": shifted(self.windows.coverage),
+                "claims": shifted(self.windows.claims),
+            }
+        )
+        return self.model_copy(update={"windows": windows})
+
+
+def fee_for(rulebook: Rulebook, renewing: bool, plan_code: str | None = None) -> Decimal:
+    """One member's fee (第四条): the renewal fee for a member of the previous period, else the new fee.
+
+    With `plan_code`, the fee of that plan when it carries its own, else the enrolment fee.
+    """
+    fee = rulebook.enrolment.fee
+    if plan_code is not None:
+        fee = getattr(rulebook.plan(plan_code), "fee", None) or fee
+    return fee.renewal if renewing else fee.new
+
+
+# --- checks across keys --------------------------------------------------------------------------------
+
+Loc = list[str | int]
+
+
+def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
+    for name in ("enrolment", "coverage", "claims"):
+        window: Window = getattr(rulebook.windows, name)
+        if window.from_ > window.to:
+            yield ["windows", name, "to"], f"结束日期 {window.to} 早于开始日期 {window.from_}"
+
+    yield from _fee_errors(rulebook.enrolment.fee, ["enrolment", "fee"])
+
+    seen_codes: set[str] = set()
+    for i, plan in enumerate(rulebook.plans):
+        if plan.code in seen_codes:
+            yield ["plans", i, "code"], f"方案代码重复：{plan.code}"
+        seen_codes.add(plan.code)
+        if isinstance(plan, BandedPlan):
+            yield from _band_errors(plan, ["plans", i])
+            if plan.fee is not None:
+                yield from _fee_errors(plan.fee, ["plans", i, "fee"])
+        elif isinstance(plan, FixedPlan):
+            if plan.fee is not None:
+                yield from _fee_errors(plan.fee, ["plans", i, "fee"])
+            seen_prefixes: set[str] = set()
+            for j, benefit in enumerate(plan.benefits):
+                for k, prefix in enumerate(benefit.icd10):
+                    key = _icd10_key(prefix)
+                    if key in seen_prefixes:
+                        yield ["plans", i, "benefits", j, "icd10", k], f"ICD-10 前缀重复：{prefix}"
+                    seen_prefixes.add(key)
+
+    yield from _tier_errors(rulebook.approval)
+
+
+def _fee_errors(fee: Fee, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if fee.payers is None:
+        return
+    paid = sum(fee.payers.values(), Decimal("0.00"))
+    for key in ("new", "renewal"):
+        due: Decimal = getattr(fee, key)
+        if paid != due:
+            yield [*loc, "payers"], f"各付费方金额之和 {paid} 不等于会费 {key} {due}"
+
+
+def _band_errors(plan: BandedPlan, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    # README: `over` exclusive, `upto` inclusive; only the top band may be open-ended.
+    for j, band in enumerate(plan.bands):
+        if band.upto is not None and band.upto <= band.over:
+            yield [*loc, "bands", j, "upto"], f"上限 {band.upto} 必须大于起点 {band.over}"
+        if j == 0:
+            continue
+        below = plan.bands[j - 1]
+        if below.upto is None:
+            yield [*loc, "bands", j - 1, "upto"], "只有最后一段可以不设上限"
+        elif band.over < below.over:
+            yield [*loc, "bands", j, "over"], "分段必须按起点从低到高排列"
+        elif band.over < below.upto:
+            yield [*loc, "bands", j, "over"], f"与上一段重叠：起点 {band.over} 低于上一段上限 {below.upto}"
+
+
+def _tier_errors(approval: Approval) -> Iterator[tuple[Loc, str]]:
+    # 第十条: tiers run from the lowest approver up; the top one approves whatever the lower ones may not.
+    tiers = approval.tiers
+    last = len(tiers) - 1
+    for j, tier in enumerate(tiers):
+        if j > 0 and APPROVAL_LEVELS.index(tier.level) <= APPROVAL_LEVELS.index(tiers[j - 1].level):
+            yield ["approval", "tiers", j, "level"], "审批层级必须自下而上排列，且不能重复"
+        if j == last:
+            if tier.up_to is not None:
+                yield ["approval", "tiers", j, "up_to"], "最后一级必须不设上限（审批兜底）"
+        elif tier.up_to is None:
+            yield ["approval", "tiers", j, "up_to"], "只有最后一级可以不设上限"
+        elif j > 0 and (below := tiers[j - 1].up_to) is not None and tier.up_to <= below:
+            yield ["approval", "tiers", j, "up_to"], f"审批上限必须逐级递增：{tier.up_to} 不大于 {below}"
+
+
+def _icd10_key(code: str) -> str:
+    return code.strip().upper().replace(".", "")
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+_MESSAGES: dict[str, str] = {
+    "missing": "缺少必填项",
+    "string_type": "必须是文本",
+    "string_too_short": "不能为空",
+    "int_type": "必须是整数",
+    "int_from_float": "必须是整数",
+    "bool_type": "必须是 true 或 false",
+    "list_type": "必须是列表",
+    "dict_type": "必须是映射（键: 值）",
+    "model_type": "必须是映射（键: 值）",
+    "model_attributes_type": "必须是映射（键: 值）",
+    "too_short": "至少需要 {min_length} 项",
+    "greater_than_equal": "不能小于 {ge}",
+    "literal_error": "必须是以下之一：{expected}",
+    "union_tag_invalid": "未知的方案类型 {tag}，应为 {expected_tags}",
+    "union_tag_not_found": "缺少必填项",
+}
+
+
+def _translate(error: Mapping[str, Any]) -> dict[str, Any]:
+    loc: Loc = list(error["loc"])
+    # A discriminated union puts the plan kind into the path: plans.0.banded.bands -> plans.0.bands.
+    if len(loc) >= 3 and loc[0] == "plans" and isinstance(loc[1], int) and loc[2] in PLAN_KINDS:
+        del loc[2]
+    kind = error["type"]
+    if kind == "union_tag_not_found":
+        loc.append("kind")
+    template = _MESSAGES.get(kind)
+    if template is None:
+        custom = kind.startswith(_CUSTOM_PREFIXES)  # our own validators already speak Chinese
+        return {"loc": loc, "msg": error["msg"] if custom else f"取值无效：{error['msg']}"}
+    context = {key: _choices(str(value)) for key, value in (error.get("ctx") or {}).items()}
+    try:
+        message = template.format(**context)
+    except (KeyError, IndexError):
+        message = template.split("{")[0].rstrip("：: ")
+    return {"loc": loc, "msg": message}
+
+
+_CUSTOM_PREFIXES = ("money", "rate", "date", "month_day")
+
+
+def _choices(text: str) -> str:
+    """ "'a', 'b' or 'c'" -> "a、b、c" """
+    return text.replace("'", "").replace(" or ", "、").replace(", ", "、")
+
+
+def parse_rulebook(data: Mapping[str, Any]) -> Rulebook:
+    """Validate a JSON-like mapping (a loaded YAML file, or a stored `to_document()`)."""
+    if not isinstance(data, Mapping):
+        raise RulebookError([{"loc": [], "msg": "规则书顶层必须是映射（键: 值）"}])
+    try:
+        rulebook = Rulebook.model_validate(dict(data))
+    except ValidationError as exc:
+        raise RulebookError([_translate(error) for error in exc.errors()]) from None
+    problems = [{"loc": loc, "msg": msg} for loc, msg in _consistency_errors(rulebook)]
+    if problems:
+        raise RulebookError(problems)
+    return rulebook
+
+
+class _DecimalSafeLoader(yaml.SafeLoader):
+    """SafeLoader reading bare numbers with a fraction as Decimal (never float); duplicate keys are errors."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal | str:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    try:
+        return Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        return text  # e.g. sexagesimal 1:30.5; the model reports it if the key wants a number
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.Node) -> dict[Any, Any]:
+    assert isinstance(node, yaml.MappingNode)
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(None, None, f"重复的键 {key!r}（第 {mark.line + 1} 行）", mark)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+_DecimalSafeLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def load_rulebook(text: str | bytes) -> Rulebook:
+    """Load a rulebook from YAML (JSON is valid YAML)."""
+    try:
+        data = yaml.load(text, Loader=_DecimalSafeLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"（第 {mark.line + 1} 行第 {mark.column + 1} 列）" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RulebookError([{"loc": [], "msg": f"YAML 语法错误{where}：{problem}"}]) from None
+    return parse_rulebook(data)

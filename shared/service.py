@@ -1,0 +1,208 @@
+"""What every service is made of: one FastAPI app, its database, its outbox relay and its consumer.
+
+A service module declares a :class:`ServiceSpec`; :func:`create_app` wires health, readiness, metrics,
+problem+json errors, the correlation-id middleware and, when ``run_workers`` is true, the Kafka side
+(topics, producer, relay, consumer) into the app's lifespan. Service tests build the same app with
+``run_workers=False`` and drive it over ASGI against real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from shared.db import Database
+from shared.errors import install_error_handlers
+from shared.kafka import ensure_topics, make_producer
+from shared.messaging import Consumer, Handler, MessagingTables, OutboxRelay
+from shared.observability import correlation_id_var
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    settings: ServiceSettings
+    tables: MessagingTables
+    routers: list[APIRouter]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    consumes: list[str] = field(default_factory=list)
+    # Extra start-up work that needs the database (enrollment creates the admin account).
+    on_start: Callable[[FastAPI], Awaitable[None]] | None = None
+    # Periodic sweepers (timers are rows): each is called every ``sweep_interval`` seconds.
+    sweepers: list[Callable[[FastAPI], Awaitable[Any]]] = field(default_factory=list)
+    sweep_interval: float = 30.0
+
+
+class Metrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("http_request_seconds", "HTTP request latency", ["route"],
+                                 registry=self.registry)
+        self.outbox_published = Gauge("outbox_published_total", "events published by this process",
+                                      registry=self.registry)
+        self.events_applied = Gauge("events_applied_total", "events applied by this process's consumer",
+                                    registry=self.registry)
+        self.dead_lettered = Gauge("events_dead_lettered_total", "messages sent to the dead-letter topic",
+                                   registry=self.registry)
+        self.info = Gauge("service_info", "service identity", ["service"], registry=self.registry)
+        self.info.labels(service=service).set(1)
+
+
+def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> FastAPI:
+    settings = spec.settings
+    metrics = Metrics(spec.name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        producer = None
+        if spec.on_start is not None:
+            await spec.on_start(app)
+        if run_workers:
+            await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, settings.kafka_replication)
+            producer = make_producer(settings)
+            await producer.start()
+            app.state.producer = producer
+            relay = OutboxRelay(db, spec.tables, producer, batch_size=settings.relay_batch_size,
+                                interval=settings.relay_interval_ms / 1000)
+            app.state.relay = relay
+            tasks.append(asyncio.create_task(relay.run(stop), name=f"{spec.name}-relay"))
+            if spec.handlers:
+                consumer = Consumer(
+                    name=spec.name, db=db, tables=spec.tables, handlers=spec.handlers, topics=spec.consumes,
+                    bootstrap=settings.kafka_bootstrap, producer=producer,
+                    fault_point=settings.fault_point if settings.local_stack else "",
+                )
+                app.state.consumer = consumer
+                tasks.append(asyncio.create_task(consumer.run(stop), name=f"{spec.name}-consumer"))
+            for sweeper in spec.sweepers:
+                tasks.append(asyncio.create_task(_sweep(app, sweeper, stop, spec.sweep_interval)))
+        log.info("service started", extra={"fields": {"port": settings.port, "workers": run_workers}})
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+            if producer is not None:
+                await producer.stop()
+            await db.dispose()
+
+    app = FastAPI(title=spec.title, version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.spec = spec
+    app.state.metrics = metrics
+    app.state.producer = None
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        cid = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        token = correlation_id_var.set(cid[:100])
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        response.headers["X-Correlation-ID"] = cid[:100]
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(db.ping(), timeout=3)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        producer = app.state.producer
+        if producer is None:
+            checks["kafka"] = "not started"
+        else:
+            try:
+                await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=3)
+                checks["kafka"] = "ok"
+            except Exception as exc:
+                checks["kafka"] = f"down: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics_endpoint() -> Response:
+        relay = getattr(app.state, "relay", None)
+        consumer = getattr(app.state, "consumer", None)
+        if relay is not None:
+            metrics.outbox_published.set(relay.published)
+        if consumer is not None:
+            metrics.events_applied.set(consumer.applied)
+            metrics.dead_lettered.set(consumer.dead_lettered)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+async def _sweep(app: FastAPI, sweeper: Callable[[FastAPI], Awaitable[Any]], stop: asyncio.Event,
+                 interval: float) -> None:
+    while not stop.is_set():
+        try:
+            await sweeper(app)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeper failed")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def serve(spec: ServiceSpec, migrate: Callable[[str], None]) -> None:
+    """Entry point of ``python -m services.<name>``: migrate, then serve HTTP with the workers."""
+    import uvicorn
+
+    from shared.observability import configure_logging
+
+    settings = spec.settings
+    configure_logging(spec.name, settings.log_level, settings.log_json)
+    migrate(settings.database_url)
+    db = Database(settings.database_url, settings.db_pool_size)
+    app = create_app(spec, db, run_workers=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
