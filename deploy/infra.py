@@ -64,14 +64,12 @@ class Postgres:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.bin_dir / args[0]), *args[1:]],
-            check=check,
-            capture_output=True,
-            text=True,
-            user=self.run_as,
-            timeout=120,
+        done = subprocess.run(
+            [str(self.bin_dir / args[0]), *args[1:]], capture_output=True, text=True, user=self.run_as, timeout=120,
         )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        return done
 
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +84,7 @@ class Postgres:
             ensure_prefix_permissions(self.bin_dir)
             ensure_folder_permissions(self.bin_dir.parent, 0o555)
             ensure_prefix_permissions(self.data_dir.parent)
+            self.data_dir.parent.chmod(self.data_dir.parent.stat().st_mode | 0o055)
         if not (self.data_dir / "PG_VERSION").exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             if self.run_as is not None:
