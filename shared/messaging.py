@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import (
@@ -170,6 +171,7 @@ class Consumer:
         self.topics, self.bootstrap, self.producer = topics, bootstrap, producer
         self.fault_point = fault_point
         self.applied = 0
+        self.duplicates = 0  # redelivered events the inbox skipped
         self.dead_lettered = 0
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
@@ -193,6 +195,7 @@ class Consumer:
                 .returning(self.tables.inbox.c.event_id)
             )
             if inserted.first() is None:
+                self.duplicates += 1
                 return False
             await handler(session, envelope, payload)
         self.applied += 1
@@ -245,22 +248,30 @@ class Consumer:
             auto_offset_reset="earliest",
             max_poll_records=200,
         )
-        while not stop.is_set():
-            try:
-                await consumer.start()
-                break
-            except Exception:
-                log.exception("consumer could not reach the broker; retrying")
-                await asyncio.sleep(1)
-        if ready is not None:
-            ready.set()
         try:
+            while not stop.is_set():
+                try:
+                    await consumer.start()
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("consumer could not reach the broker; retrying")
+                    await asyncio.sleep(1)
+            if ready is not None:
+                ready.set()
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
                 for tp, records in batches.items():
                     for record in records:
                         await self.handle_record(record)
                         # Offset after the database commit: a crash here redelivers, the inbox skips it.
-                        await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+                        try:
+                            await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+                        except KafkaError:
+                            # A rebalance took the partition away: its new owner gets the message again
+                            # and its inbox skips it.
+                            log.warning("offset commit failed; the message will be redelivered", exc_info=True)
+                            break
         finally:
             await consumer.stop()

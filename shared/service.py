@@ -65,6 +65,8 @@ class Metrics:
                                       registry=self.registry)
         self.events_applied = Gauge("events_applied_total", "events applied by this process's consumer",
                                     registry=self.registry)
+        self.duplicates = Gauge("events_duplicates_skipped_total", "redelivered events the inbox skipped",
+                                registry=self.registry)
         self.dead_lettered = Gauge("events_dead_lettered_total", "messages sent to the dead-letter topic",
                                    registry=self.registry)
         self.info = Gauge("service_info", "service identity", ["service"], registry=self.registry)
@@ -173,6 +175,7 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
         if consumer is not None:
             metrics.events_applied.set(consumer.applied)
             metrics.dead_lettered.set(consumer.dead_lettered)
+            metrics.duplicates.set(consumer.duplicates)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in spec.routers:
