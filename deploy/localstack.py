@@ -92,7 +92,7 @@ class Stack:
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         log_dir = self.home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child holds it
+        log = open(log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.service_env(name, extra_env),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -153,12 +153,14 @@ async def assess(session: SessionDep, claim: Claim, rulebook: Rulebook, coverage
     prior_base, prior_aid, prior_count = (await session.execute(history.where(Claim.period == claim.period))).one()
     if isinstance(plan, BandedPlan):
         try:
-            claim.base = settlement_base(plan, body.settlement.amounts())
+            base = settlement_base(plan, body.settlement.amounts())
         except KeyError as exc:
             raise Invalid(f"结算数据缺少规则书要求的字段：{exc.args[0]}", code="settlement_field_missing",
                           errors=[{"loc": ["body", "settlement"], "msg": str(exc.args[0])}]) from None
+        claim.base = base
         _, all_aid, _ = (await session.execute(history)).one()
-        return assess_banded(plan, Decimal(prior_base), claim.base, Decimal(prior_aid), Decimal(all_aid))
+        zero = Decimal("0.00")
+        return assess_banded(plan, prior_base or zero, base, prior_aid or zero, all_aid or zero)
     if isinstance(plan, FixedPlan):
         claim.base = Decimal("0.00")
         return assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_count > 0)
