@@ -313,6 +313,17 @@ async def test_a_rulebook_with_a_bad_rate_is_refused_naming_the_key(world: World
     assert (await world.client.get(f"/api/v1/periods/{code}", headers=world.admin)).status_code == 404
 
 
+async def test_a_rulebook_that_is_not_valid_yaml_is_refused_pointing_at_the_syntax_error(world: World) -> None:
+    raw = (RULEBOOKS / "yunnan-18.yaml").read_bytes().replace(b"member_types: [in_service, retired]",
+                                                               b"member_types: [in_service, retired", 1)
+    r = await world.client.post("/api/v1/periods", content=raw,
+                                headers={**world.admin, "Content-Type": "application/yaml"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_rulebook"
+    # The writer is shown where the syntax breaks, not told that every top-level key is missing.
+    messages = [e["msg"] for e in r.json()["errors"]]
+    assert len(messages) == 1 and "YAML" in messages[0] and "行" in messages[0], messages
+
+
 async def test_a_duplicate_period_is_a_conflict(world: World) -> None:
     doc = period_doc()
     doc["code"] = world.period
@@ -338,6 +349,22 @@ async def test_a_member_of_the_previous_period_renews_at_120(world: World) -> No
     nxt = await world.new_period(period_doc(previous=world.period))
     roster = await enrol(world, [first[0], *newcomer], period=nxt)
     assert roster["fee_total"] == "270.00"  # 120.00 renewal + 150.00 new
+
+
+async def test_a_retiree_who_skipped_the_previous_period_may_not_join_when_retirees_must_renew(world: World) -> None:
+    # yunnan-19 (seed 003 第一条, DOMAIN.md): from the 19th period a retiree who skipped the previous one
+    # may not join again; a retiree who was in it renews as usual.
+    staying, workers = people(1, "retired")[0], people(2)
+    await enrol_and_pay(world, [*workers, staying])
+    nxt = await world.new_period(period_doc("yunnan-19.yaml", previous=world.period))
+    renewing = await world.submit(roster_body([*workers, staying]), period=nxt)
+    assert renewing.status_code == 201, renewing.text
+    assert renewing.json()["fee_total"] == "360.00"
+    returning = people(1, "retired")[0]
+    r = await world.submit(roster_body([*people(2), returning]), period=nxt, unit=world.tree.sibling)
+    assert r.status_code == 422, r.text
+    assert [e["loc"][:2] for e in r.json()["errors"]] == [["members", 3]]
+    assert await world.find(returning["certno"]) == []
 
 
 async def test_a_roster_with_several_problems_is_refused_whole_listing_every_row(world: World) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +31,6 @@ def branch() -> list[str]:
 
 
 def covered(member_id: str, path: list[str], account: str) -> MemberCovered:
-    from datetime import date
     return MemberCovered(
         member_id=member_id, period="yn-18", plans=["inpatient"], coverage_from=date(2026, 1, 1),
         coverage_to=date(2026, 12, 31), name="李娜", certno=make_certno(random.Random(member_id)), sex="female",
@@ -75,7 +75,7 @@ async def new_member(app: FastAPI) -> tuple[str, list[str], str]:
 async def test_an_approved_claim_becomes_one_pending_instruction_to_the_members_account(
         service_client: ServiceClient) -> None:
     app, client = await service_client("payments")
-    member_id, path, account = await new_member(app)
+    member_id, _, account = await new_member(app)
     claim_id = str(uuid.uuid4())
     assert await apply_event(app, approved(claim_id, member_id))
 
