@@ -28,9 +28,11 @@ def current_correlation_id() -> str:
 
 # Personal data never reaches a log line whole: resident ID numbers, bank accounts and phone numbers are
 # masked here whatever the caller passed (DOMAIN: personal data stays in the member's branch).
-_CERTNO = re.compile(r"\b(\d{6})\d{8}(\d{3}[\dXx])\b")
-_LONG_DIGITS = re.compile(r"\b(\d{4})\d{5,}(\d{4})\b")
-_PHONE = re.compile(r"\b(1[3-9]\d)\d{4}(\d{4})\b")
+# Bounded by "not a digit" rather than \b: Chinese characters count as word characters, so \b would miss
+# "身份证号53010219900101123X".
+_CERTNO = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
+_LONG_DIGITS = re.compile(r"(?<!\d)(\d{4})\d{5,}(\d{4})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
 def scrub(text: str) -> str:

@@ -183,8 +183,12 @@ async def submit_claim(body: ClaimIn, session: SessionDep,
     member_id = coverage.member_id if coverage else str(body.member_id)
     if actor.role == "member" and actor.member_id != member_id:
         raise Forbidden("会员只能为本人申请。", code="not_yourself")
-    if actor.role == "unit_agent" and (coverage is None or not actor.covers(coverage.unit_path)):
-        raise Forbidden("只能为本单位的参互人员申请。", code="outside_subtree")
+    if actor.role == "unit_agent":
+        # Without coverage on the discharge date, the member's other coverage tells whose member they are.
+        known = coverage or (await session.execute(
+            select(Coverage).where(Coverage.member_id == member_id).limit(1))).scalar_one_or_none()
+        if known is None or not actor.covers(known.unit_path):
+            raise Forbidden("只能为本单位的参互人员申请。", code="outside_subtree")
     claim = Claim(
         id=uuid.uuid4(), member_id=member_id, period=coverage.period if coverage else None, plan=body.plan,
         status="submitted", setl_id=body.settlement.setl_id, med_type=body.settlement.med_type,
@@ -193,8 +197,9 @@ async def submit_claim(body: ClaimIn, session: SessionDep,
         unit=coverage.unit if coverage else None, unit_path=coverage.unit_path if coverage else [],
         submitted_by=actor.username,
     )
+    with session.no_autoflush:  # the new claim is written once routed, not half-way by a lookup
+        await route_new_claim(session, claim, coverage, body)
     session.add(claim)
-    await route_new_claim(session, claim, coverage, body)
     try:
         await session.flush()
     except IntegrityError:
@@ -234,7 +239,7 @@ async def route_new_claim(session: SessionDep, claim: Claim, coverage: Coverage 
     med_types = getattr(plan, "med_types", None)
     if med_types is not None and body.settlement.med_type not in med_types:  # 第十二条(四) outpatient excluded
         return refuse(claim, "med_type_not_covered", f"医疗类别 {body.settlement.med_type} 不在本项目补助范围内。")
-    duplicate = (await session.execute(select(Claim.id).where(Claim.setl_id == claim.setl_id, Claim.id != claim.id,
+    duplicate = (await session.execute(select(Claim.id).where(Claim.setl_id == claim.setl_id,
                                                               Claim.status != "rejected"))).first()
     if duplicate is not None:
         return refuse(claim, "duplicate_settlement", "该结算单已申请过补助。")

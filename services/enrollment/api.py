@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from fastapi import APIRouter, Form, Query, Request
@@ -35,7 +34,7 @@ from shared.events import TOPIC_ENROLLMENT, FeesReceived, MemberCovered, PeriodP
 from shared.masking import mask_account, mask_certno, mask_phone
 from shared.messaging import publish
 from shared.money import format_money, to_fen
-from shared.rulebook import Rulebook, RulebookError, fee_for, parse_rulebook
+from shared.rulebook import Rulebook, RulebookError, fee_for, load_rulebook, parse_rulebook
 
 router = APIRouter(prefix="/api/v1")
 hasher = PasswordHasher()
@@ -158,13 +157,8 @@ async def create_period(request: Request, session: SessionDep,
                         actor: Annotated[Principal, require_roles("admin")]) -> dict:
     raw = await request.body()
     try:
-        data = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        data = None
-    try:
-        from shared.rulebook import load_rulebook
-
-        rulebook = load_rulebook(raw) if isinstance(data, dict) else parse_rulebook(data or {})
+        # JSON is YAML: one loader reads both, numbers as Decimal, and names a syntax error's line.
+        rulebook = load_rulebook(raw) if raw.strip() else parse_rulebook({})
     except RulebookError as exc:
         raise Invalid("规则书有误，请按 errors 修改后重新提交。", code="invalid_rulebook",
                       errors=[{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors]) from None
@@ -248,8 +242,15 @@ async def submit_roster(
         select(Member.certno).join(Enrolment, Enrolment.member_id == Member.id)
         .where(Enrolment.period == period, Member.certno.in_(certnos))
     )).scalars())
+    previous: set[str] | None = None
+    if rulebook.previous_period and await session.get(Period, rulebook.previous_period) is not None:
+        previous = set((await session.execute(
+            select(Member.certno).join(Enrolment, Enrolment.member_id == Member.id)
+            .where(Enrolment.period == rulebook.previous_period, Enrolment.status != "pending",
+                   Member.certno.in_(certnos))
+        )).scalars())
     findings = check_roster(rulebook, Staff(**body.staff.model_dump()), members, today=date.today(),
-                            enrolled_elsewhere=enrolled)
+                            enrolled_elsewhere=enrolled, previous_members=previous)
     if late_reason is not None:
         if actor.role != "admin" or not late_reason.strip():
             raise Forbidden("只有管理员可以在登记期外补录名单，且必须写明原因。", code="late_entry_not_allowed")
@@ -257,13 +258,6 @@ async def submit_roster(
     if findings.errors:
         raise Invalid(f"名单有 {len(findings.errors)} 处问题，整份未保存，请逐行修改后重新提交。",
                       code="roster_rejected", errors=findings.errors)
-    previous = set()
-    if rulebook.previous_period:
-        previous = set((await session.execute(
-            select(Member.certno).join(Enrolment, Enrolment.member_id == Member.id)
-            .where(Enrolment.period == rulebook.previous_period, Enrolment.status != "pending",
-                   Member.certno.in_(certnos))
-        )).scalars())
     existing = {m.certno: m for m in (await session.execute(select(Member).where(Member.certno.in_(certnos))))
                 .scalars()}
     roster = Roster(period=period, unit=unit, status="awaiting_payment", staff=body.staff.model_dump(),
@@ -284,7 +278,7 @@ async def submit_roster(
             member.name, member.phone, member.bank_account, member.bank_name = m.name, m.phone, m.bank_account, \
                 m.bank_name
             member.member_type, member.unit = m.member_type, unit
-        renewing = m.certno in previous  # 第四条: renewing members pay the renewal fee
+        renewing = m.certno in (previous or set())  # 第四条: renewing members pay the renewal fee
         plans = list(m.plans) if m.plans is not None else default_plans
         fee = fee_for(rulebook, renewing) + sum(
             (fee_for(rulebook, renewing, code) for code in plans if code not in default_plans), Decimal("0.00"))

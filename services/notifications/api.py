@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -35,7 +36,7 @@ async def my_notifications(session: SessionDep, actor: Annotated[Principal, requ
 
 
 @router.post("/me/notifications/{notification_id}/read", tags=["notifications"])
-async def mark_read(notification_id: str, session: SessionDep,
+async def mark_read(notification_id: uuid.UUID, session: SessionDep,
                     actor: Annotated[Principal, require_roles("member")]) -> dict:
     n = await session.get(Notification, notification_id)
     if n is None or n.member_id != actor.member_id:

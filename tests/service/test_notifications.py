@@ -136,8 +136,9 @@ async def test_marking_a_message_read_sets_read_at_for_its_member_only(service_c
     assert r.status_code == 404
 
 
-async def test_marking_a_malformed_notification_id_read_is_404_not_a_server_error(
+async def test_marking_a_malformed_notification_id_read_is_a_field_error_not_a_server_error(
         service_client: ServiceClient) -> None:
     _, client = await service_client("notifications")
     r = await client.post("/api/v1/me/notifications/not-a-uuid/read", headers=member(f"M{short()}"))
-    assert r.status_code == 404
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["path", "notification_id"]

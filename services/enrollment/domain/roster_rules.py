@@ -71,8 +71,10 @@ def check_roster(
     *,
     today: date,
     enrolled_elsewhere: set[str],
+    previous_members: set[str] | None = None,
 ) -> Findings:
-    """Every problem with a roster. ``enrolled_elsewhere``: certnos already holding a share this period."""
+    """Every problem with a roster. ``enrolled_elsewhere``: certnos already holding a share this period;
+    ``previous_members``: certnos covered in the previous period, or None when that period is not in the system."""
     found = Findings()
     window = rulebook.windows.enrolment
     if not window.from_ <= today <= window.to:  # 第五条: late enrolment is not accepted
@@ -101,6 +103,13 @@ def check_roster(
         if member.member_type not in allowed_types:  # 第一条 / 运城: in-service only
             found.error([*loc, "member_type"], f"第{row}行：本期不接受此人员类别（{member.member_type}）。",
                         "member_type_not_allowed")
+        if rulebook.enrolment.retirees_must_renew and member.member_type == "retired":
+            # 第一条 (from the 19th period): a retiree who skipped the previous period may not join again.
+            if previous_members is None:
+                found.warn([*loc, "member_type"], f"第{row}行：系统中没有上一期的参互记录，无法核对退休人员是否连续参互，请人工核对。",
+                           "retiree_renewal_unverified")
+            elif certno not in previous_members:
+                found.error([*loc, "member_type"], f"第{row}行：退休人员上一期未参互，本期不能再加入。", "retiree_not_renewing")
         missing = required - set(member.insurance)
         if missing:  # 第一条: basic medical and critical-illness supplement both required
             found.error([*loc, "insurance"], f"第{row}行：未参加必需的保险：{'、'.join(sorted(missing))}。",
