@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, settlement_base
 from services.claims.domain.routing import review_path
 from services.claims.domain.workdays import add_working_days
-from services.claims.models import MESSAGING, Claim, ClaimStep, Coverage, PeriodCopy, Settlement
+from services.claims.models import IDEMPOTENCY, MESSAGING, Claim, ClaimStep, Coverage, PeriodCopy, Settlement
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -29,6 +29,7 @@ from shared.events import (
     ClaimRevoked,
     ClaimSubmitted,
 )
+from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
 from shared.rulebook import BandedPlan, FixedPlan, Rulebook, parse_rulebook
@@ -174,7 +175,8 @@ def refuse(claim: Claim, code: str, detail: str) -> None:
 
 
 @router.post("/claims", status_code=201, tags=["claims"])
-async def submit_claim(body: ClaimIn, session: SessionDep,
+@idempotent(IDEMPOTENCY, status=201)
+async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
                        actor: Annotated[Principal, require_roles("unit_agent", "member", "admin")]) -> dict:
     coverage = await find_coverage(session, body)
     if coverage is None and body.member_id is None:
@@ -307,7 +309,8 @@ class DecisionIn(BaseModel):
 
 
 @router.post("/claims/{claim_id}/decisions", tags=["claims"])
-async def decide(claim_id: uuid.UUID, body: DecisionIn, session: SessionDep,
+@idempotent(IDEMPOTENCY)
+async def decide(request: Request, claim_id: uuid.UUID, body: DecisionIn, session: SessionDep,
                  actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL)]) -> dict:
     claim = await load_claim(session, claim_id, actor, lock=True)
     level = REVIEWER_LEVEL[actor.role]
@@ -352,7 +355,8 @@ class NoteIn(BaseModel):
 
 
 @router.post("/claims/{claim_id}/resubmission", tags=["claims"])
-async def resubmit(claim_id: uuid.UUID, body: NoteIn, session: SessionDep,
+@idempotent(IDEMPOTENCY)
+async def resubmit(request: Request, claim_id: uuid.UUID, body: NoteIn, session: SessionDep,
                    actor: Annotated[Principal, require_roles("unit_agent")]) -> dict:
     claim = await load_claim(session, claim_id, actor, lock=True)
     if claim.status != "returned" or claim.returned_level is None:
@@ -372,7 +376,8 @@ class ReasonIn(BaseModel):
 
 
 @router.post("/claims/{claim_id}/revocation", tags=["claims"])
-async def revoke(claim_id: uuid.UUID, body: ReasonIn, session: SessionDep,
+@idempotent(IDEMPOTENCY)
+async def revoke(request: Request, claim_id: uuid.UUID, body: ReasonIn, session: SessionDep,
                  actor: Annotated[Principal, require_roles("centre_reviewer")]) -> dict:
     """第十三条: fraud revokes the claim and asks payments to claw back what was paid."""
     claim = await load_claim(session, claim_id, actor, lock=True)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.enrollment.domain.roster_rules import RosterMember, Staff, check_roster
 from services.enrollment.models import (
+    IDEMPOTENCY,
     MESSAGING,
     ORG_LEVELS,
     AuditEntry,
@@ -31,6 +32,7 @@ from shared.auth import ROLES, CurrentUser, Principal, issue_token, require_role
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized
 from shared.events import TOPIC_ENROLLMENT, FeesReceived, MemberCovered, PeriodPublished
+from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_certno, mask_phone
 from shared.messaging import publish
 from shared.money import format_money, to_fen
@@ -220,8 +222,9 @@ def staff_may_act_for(principal: Principal, org_path: list[str]) -> None:
 
 
 @router.post("/periods/{period}/units/{unit}/rosters", status_code=201, tags=["rosters"])
+@idempotent(IDEMPOTENCY, status=201)
 async def submit_roster(
-    period: str, unit: str, body: RosterIn, session: SessionDep,
+    request: Request, period: str, unit: str, body: RosterIn, session: SessionDep,
     actor: Annotated[Principal, require_roles("unit_agent", "agency_reviewer", "office_reviewer",
                                                 "centre_reviewer", "admin")],
     late_reason: Annotated[str | None, Query(max_length=500)] = None,
@@ -327,8 +330,9 @@ class PaymentIn(BaseModel):
 
 
 @router.post("/rosters/{roster_id}/payments", tags=["rosters"])
+@idempotent(IDEMPOTENCY)
 async def pay_roster(
-    roster_id: uuid.UUID, body: PaymentIn, session: SessionDep,
+    request: Request, roster_id: uuid.UUID, body: PaymentIn, session: SessionDep,
     actor: Annotated[Principal, require_roles("unit_agent", "finance", "admin")],
 ) -> dict:
     roster, org = await load_roster(session, roster_id, actor)

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import new_metadata, utcnow
+from shared.idempotency import idempotency_table
 from shared.messaging import messaging_tables
 
 
@@ -30,6 +31,7 @@ class Base(DeclarativeBase):
 
 
 MESSAGING = messaging_tables(Base.metadata)
+IDEMPOTENCY = idempotency_table(Base.metadata)
 ORG_LEVELS = ("centre", "office", "agency_point", "unit")
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import new_metadata, utcnow
+from shared.idempotency import idempotency_table
 from shared.messaging import messaging_tables
 
 
@@ -20,6 +21,7 @@ class Base(DeclarativeBase):
 
 
 MESSAGING = messaging_tables(Base.metadata)
+IDEMPOTENCY = idempotency_table(Base.metadata)
 LIVE_STATUSES = ("pending", "batched", "paid")
 
 
