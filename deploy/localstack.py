@@ -161,6 +161,7 @@ def run() -> None:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # explicit: a background start may have inherited SIGINT ignored
     try:
         stack.start()
         ready = time.monotonic() - started
