@@ -8,6 +8,8 @@ from datetime import date, timedelta
 
 from stdnum.cn import ric
 
+from services.enrollment.domain.roster_rules import luhn_ok
+
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "建华", "红梅"]
 BANKS = ["中国工商银行昆明五华支行", "中国农业银行昆明分行", "中国建设银行云南省分行", "富滇银行昆明分行"]
@@ -24,13 +26,7 @@ def certno(rng: random.Random, region: str = "530100", sex: str | None = None) -
 
 def luhn_account(rng: random.Random, prefix: str = "622202") -> str:
     body = prefix + "".join(str(rng.randrange(10)) for _ in range(12))
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return body + str((10 - total % 10) % 10)
+    return next(body + d for d in "0123456789" if luhn_ok(body + d))
 
 
 def person(rng: random.Random, member_type: str = "in_service") -> dict[str, object]:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -183,6 +184,10 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
     return app
 
 
+def build_app(spec: ServiceSpec, *, run_workers: bool = True) -> FastAPI:
+    return create_app(spec, Database(spec.settings.database_url, spec.settings.db_pool_size), run_workers=run_workers)
+
+
 async def _sweep(app: FastAPI, sweeper: Callable[[FastAPI], Awaitable[Any]], stop: asyncio.Event,
                  interval: float) -> None:
     while not stop.is_set():
@@ -196,16 +201,16 @@ async def _sweep(app: FastAPI, sweeper: Callable[[FastAPI], Awaitable[Any]], sto
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-def serve(spec: ServiceSpec, migrate: Callable[[str], None]) -> None:
+def serve(spec: ServiceSpec, migrations: Path) -> None:
     """Entry point of ``python -m services.<name>``: migrate, then serve HTTP with the workers."""
     import uvicorn
 
+    from shared.migrate import upgrade
     from shared.observability import configure_logging
 
     settings = spec.settings
     configure_logging(spec.name, settings.log_level, settings.log_json)
-    migrate(settings.database_url)
-    db = Database(settings.database_url, settings.db_pool_size)
-    app = create_app(spec, db, run_workers=True)
+    upgrade(migrations, settings.database_url)
+    app = build_app(spec)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5)

@@ -19,8 +19,11 @@ from deploy.infra import Broker, Postgres, free_port, postgres
 from shared.auth import Principal, issue_token
 from shared.events import Envelope, EventPayload
 from shared.messaging import Consumer
+from shared.migrate import upgrade
+from shared.service import build_app
 from shared.settings import DEV_JWT_SECRET
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("HUZHU_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 RULEBOOKS = SHARED_DIR / "rulebooks"
 
@@ -70,9 +73,9 @@ async def service_client(pg: Postgres) -> AsyncIterator[ServiceClient]:
     async def make(name: str) -> tuple[FastAPI, httpx.AsyncClient]:
         if name not in opened:
             url = fresh_database(pg, f"test_{name}")
-            await asyncio.to_thread(importlib.import_module(f"services.{name}.migrate").migrate, url)
+            await asyncio.to_thread(upgrade, ROOT / "services" / name / "migrations", url)
             settings = SETTINGS_BY_SERVICE[name](local_stack=True, database_url=url)
-            app = importlib.import_module(f"services.{name}.app").build(settings, run_workers=False)
+            app = build_app(importlib.import_module(f"services.{name}.app").spec(settings), run_workers=False)
             lifespan = app.router.lifespan_context(app)
             await lifespan.__aenter__()
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")

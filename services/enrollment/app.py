@@ -8,7 +8,7 @@ from sqlalchemy import select
 from services.enrollment.api import hasher, router
 from services.enrollment.models import MESSAGING, User
 from shared.db import Database
-from shared.service import ServiceSpec, create_app
+from shared.service import ServiceSpec
 from shared.settings import EnrollmentSettings
 
 
@@ -27,8 +27,3 @@ def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
         name="enrollment", title="Huzhu enrollment 参互登记", settings=settings or EnrollmentSettings(),
         tables=MESSAGING, routers=[router], on_start=ensure_admin,
     )
-
-
-def build(settings: EnrollmentSettings | None = None, *, run_workers: bool = True) -> FastAPI:
-    s = spec(settings)
-    return create_app(s, Database(s.settings.database_url, s.settings.db_pool_size), run_workers=run_workers)

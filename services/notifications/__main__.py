@@ -1,5 +1,6 @@
+from pathlib import Path
+
 from services.notifications.app import spec
-from services.notifications.migrate import migrate
 from shared.service import serve
 
-serve(spec(), migrate)
+serve(spec(), Path(__file__).parent / "migrations")

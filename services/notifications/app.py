@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from services.notifications.api import router
 from services.notifications.handlers import HANDLERS
 from services.notifications.models import MESSAGING
-from shared.db import Database
 from shared.events import TOPIC_CLAIMS, TOPIC_ENROLLMENT, TOPIC_PAYMENTS
-from shared.service import ServiceSpec, create_app
+from shared.service import ServiceSpec
 from shared.settings import NotificationsSettings
 
 
@@ -19,8 +16,3 @@ def spec(settings: NotificationsSettings | None = None) -> ServiceSpec:
         tables=MESSAGING, routers=[router], handlers=HANDLERS,
         consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS, TOPIC_PAYMENTS],
     )
-
-
-def build(settings: NotificationsSettings | None = None, *, run_workers: bool = True) -> FastAPI:
-    s = spec(settings)
-    return create_app(s, Database(s.settings.database_url, s.settings.db_pool_size), run_workers=run_workers)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from services.payments.api import router
 from services.payments.handlers import HANDLERS
 from services.payments.models import MESSAGING
-from shared.db import Database
 from shared.events import TOPIC_CLAIMS, TOPIC_ENROLLMENT
-from shared.service import ServiceSpec, create_app
+from shared.service import ServiceSpec
 from shared.settings import PaymentsSettings
 
 
@@ -18,8 +15,3 @@ def spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
         name="payments", title="Huzhu payments 补助支付", settings=settings or PaymentsSettings(),
         tables=MESSAGING, routers=[router], handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS],
     )
-
-
-def build(settings: PaymentsSettings | None = None, *, run_workers: bool = True) -> FastAPI:
-    s = spec(settings)
-    return create_app(s, Database(s.settings.database_url, s.settings.db_pool_size), run_workers=run_workers)

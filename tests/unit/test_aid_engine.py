@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -29,12 +28,11 @@ from shared.rulebook import (
     load_rulebook,
     parse_rulebook,
 )
+from tests.conftest import RULEBOOKS
 
 
 def rulebooks_dir() -> Path:
-    shared = os.environ.get("HUZHU_SHARED_DIR")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared"
-    return root / "rulebooks"
+    return RULEBOOKS
 
 
 def rulebook(name: str) -> Rulebook:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,11 @@ from shared.rulebook import (
     load_rulebook,
     parse_rulebook,
 )
+from tests.conftest import RULEBOOKS
 
 
 def rulebooks_dir() -> Path:
-    shared = os.environ.get("HUZHU_SHARED_DIR")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[2].parent / "shared"
-    return root / "rulebooks"
+    return RULEBOOKS
 
 
 RULEBOOK_FILES = sorted(rulebooks_dir().glob("*.yaml"))
