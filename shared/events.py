@@ -110,6 +110,17 @@ class MemberContactChanged(EventPayload):
     KEY = "member_id"
 
 
+class LoyaltyGranted(EventPayload):
+    """第十五条: periods in a row without aid earned the member the cover the rulebook names."""
+
+    TYPE = "member.loyalty_granted"
+    member_id: str
+    period: str
+    grant: str
+    periods_without_aid: list[str]
+    KEY = "member_id"
+
+
 class FeesReceived(EventPayload):
     TYPE = "roster.fees_received"
     roster_id: str
@@ -202,7 +213,7 @@ class PaymentFailed(EventPayload):
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
-        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, FeesReceived,
+        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, LoyaltyGranted, FeesReceived,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
         PaymentInstructionCreated, PaymentSettled, PaymentFailed,
     )

@@ -95,6 +95,18 @@ async def publish(session: AsyncSession, tables: MessagingTables, topic: str, pa
     return envelope
 
 
+async def publish_many(session: AsyncSession, tables: MessagingTables, topic: str,
+                       payloads: list[EventPayload]) -> None:
+    """Many events in the caller's transaction in one round trip per thousand (a roster of 200,000 members)."""
+    rows = []
+    for payload in payloads:
+        envelope = payload.envelope()
+        rows.append({"event_id": envelope.event_id, "topic": topic, "key": envelope.key, "type": envelope.type,
+                     "envelope": envelope.model_dump(mode="json")})
+    for start in range(0, len(rows), 1000):
+        await session.execute(tables.outbox.insert(), rows[start:start + 1000])
+
+
 def encode(envelope: Mapping[str, Any]) -> bytes:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
 

@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from fastapi import APIRouter, Form, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select, update
 
-from services.enrollment.domain.roster_rules import RosterMember, Staff, check_roster
+from services.enrollment.domain.roster_files import parse_roster_file
+from services.enrollment.domain.roster_rules import RosterMember, Staff
+from services.enrollment.loyalty import grant_loyalty
 from services.enrollment.models import (
     IDEMPOTENCY,
     MESSAGING,
@@ -28,15 +29,16 @@ from services.enrollment.models import (
     RosterPayment,
     User,
 )
+from services.enrollment.rosters import store_roster
 from shared.auth import ROLES, CurrentUser, Principal, issue_token, require_roles
 from shared.deps import SessionDep
-from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, field_errors
 from shared.events import TOPIC_ENROLLMENT, FeesReceived, MemberCovered, PeriodPublished
 from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_certno, mask_phone
-from shared.messaging import publish
-from shared.money import format_money, to_fen
-from shared.rulebook import Rulebook, RulebookError, fee_for, load_rulebook, parse_rulebook
+from shared.messaging import publish, publish_many
+from shared.money import format_money
+from shared.rulebook import Rulebook, RulebookError, load_rulebook, parse_rulebook
 
 router = APIRouter(prefix="/api/v1")
 hasher = PasswordHasher()
@@ -221,89 +223,75 @@ def staff_may_act_for(principal: Principal, org_path: list[str]) -> None:
     principal.require_covers(org_path)
 
 
-@router.post("/periods/{period}/units/{unit}/rosters", status_code=201, tags=["rosters"])
+@router.post("/periods/{period}/units/{unit}/rosters", status_code=201, tags=["rosters"],
+             openapi_extra={"requestBody": {"content": {
+                 "application/json": {"schema": RosterIn.model_json_schema()},
+                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                     "file": {"type": "string", "format": "binary", "description": "CSV or XLSX"},
+                     "staff_total": {"type": "integer"}, "staff_in_service": {"type": "integer"},
+                     "staff_basic_insured_in_service": {"type": "integer"}}}}}}})
 @idempotent(IDEMPOTENCY, status=201)
 async def submit_roster(
-    request: Request, period: str, unit: str, body: RosterIn, session: SessionDep,
+    request: Request, period: str, unit: str, session: SessionDep,
     actor: Annotated[Principal, require_roles("unit_agent", "agency_reviewer", "office_reviewer",
                                                 "centre_reviewer", "admin")],
     late_reason: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict:
-    """Submit a unit's roster. Outside the enrolment window only an admin may enter one, with a reason that
-    is audited (第五条 forbids late enrolment; the centre's own back-entry of paper records is the exception)."""
+    """Submit a unit's roster as JSON, or as a CSV/XLSX file (multipart ``file`` plus the staff counts as form
+    fields ``staff_total``, ``staff_in_service``, ``staff_basic_insured_in_service``). Checked whole against the
+    period's rulebook and refused whole, every problem listed by row. Outside the enrolment window only an
+    admin may enter one, with a reason that is audited (第五条 forbids late enrolment; the centre's back-entry
+    of paper records is the exception)."""
     rulebook = await load_period(session, period)
     org = await session.get(Org, unit)
     if org is None or org.level != "unit":
         raise NotFound(f"基层工会 {unit} 不存在。", code="unit_not_found")
     staff_may_act_for(actor, org.path)
+    staff, members = await read_roster(request)
+    stored = await store_roster(session, rulebook=rulebook, unit=org, staff=staff, members=members, actor=actor,
+                                late_reason=late_reason)
+    out = roster_out(stored.roster)
+    out["warnings"] = stored.findings.warnings
+    return out
+
+
+async def read_roster(request: Request) -> tuple[Staff, list[RosterMember]]:
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise Invalid("请上传名单文件（CSV 或 XLSX）。", code="file_required",
+                          errors=[{"loc": ["body", "file"], "msg": "缺少必填项"}])
+        parsed = parse_roster_file(upload.filename or "", upload.content_type, await upload.read())
+        counts: dict[str, int] = {}
+        count_errors = []
+        for name in ("staff_total", "staff_in_service", "staff_basic_insured_in_service"):
+            raw = str(form.get(name) or "").strip()
+            if not raw.isdigit():
+                count_errors.append({"loc": ["body", name], "msg": "必须是非负整数（职工人数）", "code": "invalid_staff_count"})
+            else:
+                counts[name.removeprefix("staff_")] = int(raw)
+        if parsed.errors or count_errors:
+            errors = count_errors + parsed.errors
+            raise Invalid(f"名单文件有 {len(errors)} 处问题，整份未保存，请逐行修改后重新上传。",
+                          code="roster_rejected", errors=errors)
+        return Staff(**counts), parsed.members
+    try:
+        body = RosterIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise Invalid("名单数据不符合要求，请按 errors 逐项修改。", code="roster_rejected",
+                      errors=[{**e, "loc": ["body", *e["loc"]]} for e in field_errors(list(exc.errors()))]) from None
     members = [RosterMember(name=m.name, certno=m.certno.strip().upper(), phone=m.phone, sex=m.sex,
                             member_type=m.member_type, bank_account=m.bank_account, bank_name=m.bank_name,
                             insurance=tuple(m.insurance), plans=tuple(m.plans) if m.plans is not None else None)
                for m in body.members]
-    certnos = [m.certno for m in members]
-    enrolled = set((await session.execute(
-        select(Member.certno).join(Enrolment, Enrolment.member_id == Member.id)
-        .where(Enrolment.period == period, Member.certno.in_(certnos))
-    )).scalars())
-    previous: set[str] | None = None
-    if rulebook.previous_period and await session.get(Period, rulebook.previous_period) is not None:
-        previous = set((await session.execute(
-            select(Member.certno).join(Enrolment, Enrolment.member_id == Member.id)
-            .where(Enrolment.period == rulebook.previous_period, Enrolment.status != "pending",
-                   Member.certno.in_(certnos))
-        )).scalars())
-    findings = check_roster(rulebook, Staff(**body.staff.model_dump()), members, today=date.today(),
-                            enrolled_elsewhere=enrolled, previous_members=previous)
-    if late_reason is not None:
-        if actor.role != "admin" or not late_reason.strip():
-            raise Forbidden("只有管理员可以在登记期外补录名单，且必须写明原因。", code="late_entry_not_allowed")
-        findings.errors = [e for e in findings.errors if e["code"] != "outside_enrolment_window"]
-    if findings.errors:
-        raise Invalid(f"名单有 {len(findings.errors)} 处问题，整份未保存，请逐行修改后重新提交。",
-                      code="roster_rejected", errors=findings.errors)
-    existing = {m.certno: m for m in (await session.execute(select(Member).where(Member.certno.in_(certnos))))
-                .scalars()}
-    roster = Roster(period=period, unit=unit, status="awaiting_payment", staff=body.staff.model_dump(),
-                    member_count=len(members), fee_total=Decimal("0.00"), paid_total=Decimal("0.00"),
-                    submitted_by=actor.username)
-    session.add(roster)
-    await session.flush()
-    fee_total = Decimal("0.00")
-    default_plans = [p.code for p in rulebook.plans_without_own_fee()]
-    for m in members:
-        member = existing.get(m.certno)
-        if member is None:
-            member = Member(certno=m.certno, name=m.name, sex=m.sex, phone=m.phone, member_type=m.member_type,
-                            bank_account=m.bank_account, bank_name=m.bank_name, unit=unit)
-            session.add(member)
-            await session.flush()
-        else:  # the roster is the unit's current word on contact details; a move keeps the member's history
-            member.name, member.phone, member.bank_account, member.bank_name = m.name, m.phone, m.bank_account, \
-                m.bank_name
-            member.member_type, member.unit = m.member_type, unit
-        renewing = m.certno in (previous or set())  # 第四条: renewing members pay the renewal fee
-        plans = list(m.plans) if m.plans is not None else default_plans
-        fee = fee_for(rulebook, renewing) + sum(
-            (fee_for(rulebook, renewing, code) for code in plans if code not in default_plans), Decimal("0.00"))
-        fee_total += fee
-        session.add(Enrolment(period=period, member_id=member.id, roster_id=roster.id, unit=unit, plans=plans,
-                              insurance=list(m.insurance), renewing=renewing, fee=to_fen(fee), status="pending"))
-    roster.fee_total = to_fen(fee_total)
-    if late_reason is not None:
-        session.add(AuditEntry(actor=actor.username, action="roster.late_entry", subject=str(roster.id),
-                               detail={"period": period, "unit": unit, "reason": late_reason}))
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("名单中有人刚被其他名单登记，请重新提交。", code="concurrent_enrolment") from None
-    return {"roster_id": str(roster.id), "status": roster.status, "members": len(members),
-            "fee_total": format_money(roster.fee_total), "warnings": findings.warnings}
+    return Staff(**body.staff.model_dump()), members
 
 
 def roster_out(roster: Roster) -> dict[str, Any]:
     return {"roster_id": str(roster.id), "period": roster.period, "unit": roster.unit, "status": roster.status,
             "members": roster.member_count, "fee_total": format_money(roster.fee_total),
-            "paid_total": format_money(roster.paid_total)}
+            "paid_total": format_money(roster.paid_total), "fee_split": roster.fee_split}
 
 
 async def load_roster(session: SessionDep, roster_id: uuid.UUID, actor: Principal) -> tuple[Roster, Org]:
@@ -358,18 +346,19 @@ async def cover_roster(session: SessionDep, roster: Roster, org: Org) -> None:
     """Fees reached the total: every member of the roster is covered for the period's coverage window."""
     rulebook = await load_period(session, roster.period)
     coverage = rulebook.windows.coverage
+    await session.execute(update(Enrolment).where(Enrolment.roster_id == roster.id).values(
+        status="covered", covered_from=coverage.from_, covered_to=coverage.to))
     rows = (await session.execute(
-        select(Enrolment, Member).join(Member, Member.id == Enrolment.member_id)
-        .where(Enrolment.roster_id == roster.id)
+        select(Enrolment.plans, Enrolment.renewing, Enrolment.fee, Member)
+        .join(Member, Member.id == Enrolment.member_id).where(Enrolment.roster_id == roster.id)
     )).all()
-    for enrolment, member in rows:
-        enrolment.status, enrolment.covered_from, enrolment.covered_to = "covered", coverage.from_, coverage.to
-        await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberCovered(
-            member_id=str(member.id), period=roster.period, plans=enrolment.plans,
-            coverage_from=coverage.from_, coverage_to=coverage.to, name=member.name, certno=member.certno,
-            sex=member.sex, member_type=member.member_type, unit=org.code, unit_path=org.path,
-            bank_account=member.bank_account, bank_name=member.bank_name, phone=member.phone,
-            renewing=enrolment.renewing, fee=enrolment.fee))
+    await publish_many(session, MESSAGING, TOPIC_ENROLLMENT, [MemberCovered(
+        member_id=str(member.id), period=roster.period, plans=plans, coverage_from=coverage.from_,
+        coverage_to=coverage.to, name=member.name, certno=member.certno, sex=member.sex,
+        member_type=member.member_type, unit=org.code, unit_path=org.path, bank_account=member.bank_account,
+        bank_name=member.bank_name, phone=member.phone, renewing=renewing, fee=fee)
+        for plans, renewing, fee, member in rows])
+    await grant_loyalty(session, rulebook, roster)
 
 
 # --- members ----------------------------------------------------------------------------------------------

@@ -89,6 +89,8 @@ class Roster(Base):
     member_count: Mapped[int]
     fee_total: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     paid_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"))
+    # Seed 004: who pays which part of the fees, when the rulebook splits them ({payer: amount}).
+    fee_split: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     submitted_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
 
@@ -110,6 +112,8 @@ class Enrolment(Base):
     status: Mapped[str] = mapped_column(String(20))  # pending | covered | withdrawn
     covered_from: Mapped[date | None] = mapped_column(Date)
     covered_to: Mapped[date | None] = mapped_column(Date)
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)  # aid rights end from this day
+    withdrawal_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class RosterPayment(Base):
@@ -131,3 +135,37 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class MemberAid(Base):
+    """Aid approved for a member in a period, learned from the claims service's events (for loyalty)."""
+
+    __tablename__ = "member_aid"
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    period: Mapped[str] = mapped_column(String(50), primary_key=True)
+    aid_total: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+
+
+class LoyaltyGrant(Base):
+    """第十五条: consecutive periods without aid earn the cover the rulebook names."""
+
+    __tablename__ = "loyalty_grants"
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(ForeignKey("periods.code"), primary_key=True)
+    grant: Mapped[str] = mapped_column(String(100))
+    periods_without_aid: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class Remittance(Base):
+    """An office's transfer of pooled fees to the centre; what it remits must equal the system's data."""
+
+    __tablename__ = "remittances"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    period: Mapped[str] = mapped_column(ForeignKey("periods.code"))
+    office: Mapped[str] = mapped_column(ForeignKey("orgs.code"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reference: Mapped[str] = mapped_column(String(100))
+    remitted_at: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)

@@ -340,7 +340,7 @@ async def test_a_valid_roster_awaits_payment_of_150_per_new_member(world: World)
     stored = await world.client.get(f"/api/v1/rosters/{body['roster_id']}", headers=world.admin)
     assert stored.json() == {"roster_id": body["roster_id"], "period": world.period, "unit": world.tree.unit,
                              "status": "awaiting_payment", "members": 3, "fee_total": "450.00",
-                             "paid_total": "0.00"}
+                             "paid_total": "0.00", "fee_split": None}
 
 
 async def test_a_member_of_the_previous_period_renews_at_120(world: World) -> None:

@@ -1,0 +1,402 @@
+"""Roster files (CSV or XLSX made in Excel/WPS) read into ``RosterMember`` rows: pure, no I/O beyond the bytes.
+
+API.md "Enrollment: rosters": files carry the same columns as the JSON body, under the Chinese headings union
+staff use or the field names, in any order; list fields are ``;``-separated. Every problem is listed with
+``loc = ["members", n, field]`` where n is the member's 1-based row (the first member is row 1, as in
+``check_roster``), and ``line`` = the line of the spreadsheet, so staff can find it in Excel.
+
+A row with a problem is left out of ``members``: when ``errors`` is not empty the file should be refused
+whole (the rule checks' row numbers would not line up with the file otherwise).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from services.enrollment.domain.roster_rules import RosterMember
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_TYPES = frozenset({"text/csv", "application/csv", "text/comma-separated-values", "text/x-csv"})
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls (and .et) format
+
+# The heading shown to staff for each field, then every heading accepted for it.
+HEADINGS: dict[str, str] = {
+    "name": "姓名",
+    "certno": "身份证号码",
+    "phone": "手机号码",
+    "sex": "性别",
+    "member_type": "人员类别",
+    "bank_account": "银行账号",
+    "bank_name": "开户银行",
+    "insurance": "参保险种",
+    "plans": "互助项目",
+}
+ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("姓名",),
+    "certno": ("身份证号码", "身份证号", "公民身份号码"),
+    "phone": ("手机号码", "手机号", "联系电话"),
+    "sex": ("性别",),
+    "member_type": ("人员类别",),
+    "bank_account": ("银行账号", "银行卡号"),
+    "bank_name": ("开户银行", "开户行"),
+    "insurance": ("参保险种",),
+    "plans": ("互助项目",),
+}
+REQUIRED = ("name", "certno", "phone", "sex", "member_type", "bank_account", "bank_name")
+# insurance may be absent (a rulebook may require none, as MemberIn's default []); plans absent -> None.
+FIELDS = (*REQUIRED, "insurance", "plans")
+HEADING_TO_FIELD: dict[str, str] = {
+    alias: name for name, aliases in ALIASES.items() for alias in (*aliases, name)
+}
+
+SEX: dict[str, str] = {"男": "male", "女": "female", "男性": "male", "女性": "female",
+                       "male": "male", "female": "female"}
+MEMBER_TYPE: dict[str, str] = {"在职": "in_service", "在职职工": "in_service", "在职人员": "in_service",
+                               "in_service": "in_service",
+                               "退休": "retired", "退休人员": "retired", "退休职工": "retired", "retired": "retired"}
+INSURANCE: dict[str, str] = {
+    "基本医疗保险": "basic_medical", "职工基本医疗保险": "basic_medical", "basic_medical": "basic_medical",
+    "大病补充医疗保险": "critical_illness_supplement", "大额医疗补助": "critical_illness_supplement",
+    "critical_illness_supplement": "critical_illness_supplement",
+}
+LIST_SEPARATORS = str.maketrans({"；": ";", "、": ";", ",": ";", "，": ";"})
+NUMBER_LOST = {"certno": "身份证号码", "bank_account": "银行账号"}
+MAX_LENGTH = {"name": 100, "bank_name": 100}  # the members table's columns
+HEADER_SEARCH_ROWS = 10  # a title line or two may sit above the headings
+_BRACKETED = re.compile(r"[（(][^（()）]*[)）]$")  # "人员类别（在职/退休）"
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+?\d+$", re.IGNORECASE)  # how Excel writes a long number into CSV: 5.30102E+17
+_NO_NUMBERS: frozenset[str] = frozenset()
+
+
+@dataclass
+class ParsedRoster:
+    members: list[RosterMember] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _file_error(loc: list[object], msg: str, code: str, line: int = 0) -> dict[str, Any]:
+    """A problem with the whole file; ``line`` 0 when no line of the file is to blame."""
+    return {"loc": loc, "msg": msg, "code": code, "line": line}
+
+
+def heading_field(heading: object) -> str | None:
+    """The field a column heading names: whitespace (also inside, "姓  名"), a required-mark ``*`` and a
+    trailing bracketed hint are ignored; field names in any case."""
+    if heading is None:
+        return None
+    text = "".join(str(heading).split()).replace("*", "").replace("＊", "")
+    text = _BRACKETED.sub("", text)
+    return HEADING_TO_FIELD.get(text) or HEADING_TO_FIELD.get(text.lower())
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.translate(LIST_SEPARATORS).split(";") if part.strip()]
+
+
+def _insurance(text: str) -> tuple[tuple[str, ...], list[str]]:
+    """(kinds, unknown words) of an insurance cell."""
+    kinds: list[str] = []
+    unknown: list[str] = []
+    for word in _split_list(text):
+        kind = INSURANCE.get(word) or INSURANCE.get(word.lower())
+        if kind is None:
+            unknown.append(word)
+        elif kind not in kinds:
+            kinds.append(kind)
+    return tuple(kinds), unknown
+
+
+def _plans(text: str) -> tuple[str, ...] | None:
+    codes = _split_list(text)
+    return tuple(dict.fromkeys(codes)) if codes else None
+
+
+class _Rows:
+    """Reads members from rows of cells (already text), the heading row found first."""
+
+    def __init__(self) -> None:
+        self.result = ParsedRoster()
+        # Most cells of these columns repeat a handful of values: each distinct value is worked out once.
+        self._sex: dict[str, str | None] = {}
+        self._type: dict[str, str | None] = {}
+        self._insurance: dict[str, tuple[tuple[str, ...], list[str]]] = {}
+        self._plans: dict[str, tuple[str, ...] | None] = {}
+
+    def error(self, n: int, line: int, name: str, msg: str, code: str) -> None:
+        self.result.errors.append({"loc": ["members", n, name], "msg": f"第{n}行：{msg}", "code": code,
+                                   "line": line})
+
+    def read(self, rows: Iterator[tuple[int, list[str], frozenset[str]]]) -> ParsedRoster:
+        """``rows``: (line, cells, fields stored as numbers) in file order, blank lines included."""
+        header = self._find_header(rows)
+        if header is None:
+            self.result.errors.append(_file_error(["members"], "名单为空。", "empty_roster"))
+            return self.result
+        header_line, columns = header
+        if self.result.errors:
+            return self.result
+        self._read_members(rows, header_line, columns)
+        if not self.result.members and not self.result.errors:
+            self.result.errors.append(_file_error(["members"], "名单为空：只有表头，没有人员。", "empty_roster",
+                                                  header_line))
+        return self.result
+
+    def _find_header(
+        self, rows: Iterator[tuple[int, list[str], frozenset[str]]]
+    ) -> tuple[int, dict[str, int]] | None:
+        """The heading row: the first of the first few non-blank rows naming two or more fields, else the first
+        non-blank row. Rows above it (a title) are skipped."""
+        looked_at: list[tuple[int, list[str]]] = []
+        chosen: tuple[int, list[str]] | None = None
+        for line, cells, _numbers in rows:
+            if not any(cell.strip() for cell in cells):
+                continue
+            looked_at.append((line, cells))
+            if sum(1 for cell in cells if heading_field(cell)) >= 2:
+                chosen = (line, cells)
+                break
+            if len(looked_at) >= HEADER_SEARCH_ROWS:
+                break
+        if chosen is None:
+            if not looked_at:
+                return None
+            chosen = looked_at[0]
+            # rows after the first that were looked at are data rows under a heading row that names nothing
+            # useful: it is refused for missing columns below, so they need no reading.
+        line, cells = chosen
+        columns: dict[str, int] = {}
+        for index, cell in enumerate(cells):
+            name = heading_field(cell)
+            if name is None:
+                continue  # 序号, 备注 and other columns of the unit's own are ignored
+            if name in columns:
+                self.result.errors.append(_file_error(
+                    ["file", HEADINGS[name]], f"“{HEADINGS[name]}”列出现了不止一次（第{columns[name] + 1}列和"
+                    f"第{index + 1}列），请只保留一列。", "duplicate_column", line))
+            else:
+                columns[name] = index
+        for name in REQUIRED:
+            if name not in columns:
+                self.result.errors.append(_file_error(
+                    ["file", HEADINGS[name]], f"缺少“{HEADINGS[name]}”列（表头可写 {'、'.join(ALIASES[name])} 或 "
+                    f"{name}）。", "missing_column", line))
+        return line, columns
+
+    def _read_members(self, rows: Iterator[tuple[int, list[str], frozenset[str]]], header_line: int,
+                      columns: dict[str, int]) -> None:
+        members = self.result.members
+        errors = self.result.errors
+        i_name, i_cert, i_phone, i_sex, i_type, i_account, i_bank = (columns[name] for name in REQUIRED)
+        i_insurance = columns.get("insurance", -1)
+        i_plans = columns.get("plans", -1)
+        width = max(columns.values()) + 1
+        padding = [""] * width
+        sex_of, type_of, insurance_of, plans_of = self._sex, self._type, self._insurance, self._plans
+        max_name, max_bank = MAX_LENGTH["name"], MAX_LENGTH["bank_name"]
+        n = 0
+        for line, cells, numbers in rows:
+            if len(cells) < width:
+                cells = cells + padding[len(cells):]
+            name = cells[i_name].strip()
+            certno = cells[i_cert].strip().upper()
+            phone = cells[i_phone].strip().replace(" ", "").replace("-", "")
+            sex_text = cells[i_sex].strip()
+            type_text = cells[i_type].strip()
+            account = cells[i_account].strip().replace(" ", "").replace("-", "")
+            bank = cells[i_bank].strip()
+            insurance_text = cells[i_insurance].strip() if i_insurance >= 0 else ""
+            plans_text = cells[i_plans].strip() if i_plans >= 0 else ""
+            if not (name or certno or phone or sex_text or type_text or account or bank or insurance_text
+                    or plans_text):
+                continue  # a blank line, or only the unit's own columns (a pre-numbered 序号) filled in
+            n += 1
+            errors_before = len(errors)
+
+            if numbers or "E" in certno or "E" in account or "e" in account:
+                self._numbers_lost(n, line, numbers, certno, account)
+            if certno.startswith("'"):  # typed to keep Excel from turning the number into a float
+                certno = certno[1:]
+            if account.startswith("'"):
+                account = account[1:]
+
+            try:
+                sex = sex_of[sex_text]
+            except KeyError:
+                sex = sex_of[sex_text] = SEX.get(sex_text) or SEX.get(sex_text.lower())
+            if sex is None:
+                self.error(n, line, "sex", f"性别应填“男”或“女”，不能是“{sex_text}”。" if sex_text else
+                           "性别未填写（应填“男”或“女”）。", "invalid_sex")
+            try:
+                member_type = type_of[type_text]
+            except KeyError:
+                member_type = type_of[type_text] = MEMBER_TYPE.get(type_text) or MEMBER_TYPE.get(type_text.lower())
+            if member_type is None:
+                self.error(n, line, "member_type",
+                           f"人员类别应填“在职”或“退休”，不能是“{type_text}”。" if type_text else
+                           "人员类别未填写（应填“在职”或“退休”）。", "invalid_member_type")
+            try:
+                insurance, unknown = insurance_of[insurance_text]
+            except KeyError:
+                insurance, unknown = insurance_of[insurance_text] = _insurance(insurance_text)
+            if unknown:
+                self.error(n, line, "insurance", f"参保险种“{'、'.join(unknown)}”无法识别（可填：基本医疗保险、"
+                           "大病补充医疗保险，多个用分号隔开）。", "unknown_insurance")
+            try:
+                plans = plans_of[plans_text]
+            except KeyError:
+                plans = plans_of[plans_text] = _plans(plans_text)
+            if len(name) > max_name or len(bank) > max_bank:
+                self._too_long(n, line, name, bank)
+
+            if sex is not None and member_type is not None and len(errors) == errors_before:
+                members.append(RosterMember(name, certno, phone, sex, member_type, account, bank, insurance, plans))
+
+    def _numbers_lost(self, n: int, line: int, numbers: frozenset[str], certno: str, account: str) -> None:
+        for name, value in (("certno", certno), ("bank_account", account)):
+            if name in numbers or _SCIENTIFIC.match(value):
+                self.error(n, line, name, f"{NUMBER_LOST[name]}被 Excel 存成了数字，末几位已丢失，请把该列设为文本后"
+                           "重新填写", "number_not_text")
+
+    def _too_long(self, n: int, line: int, name: str, bank: str) -> None:
+        for key, value in (("name", name), ("bank_name", bank)):
+            if len(value) > MAX_LENGTH[key]:
+                self.error(n, line, key, f"{HEADINGS[key]}超过 {MAX_LENGTH[key]} 个字。", "too_long")
+
+
+def _decode(data: bytes) -> str | None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" (tab-separated UTF-16)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")  # Excel and WPS on Chinese Windows save CSV in the ANSI code page (GBK)
+    except UnicodeDecodeError:
+        return None
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str], frozenset[str]]]:
+    first = text[:text.find("\n")] if "\n" in text else text
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # reader.line_num counts physical lines; a spreadsheet line is a record (a quoted cell may hold a newline)
+    for line, cells in enumerate(reader, start=1):
+        yield line, cells, _NO_NUMBERS
+
+
+def parse_csv(data: bytes) -> ParsedRoster:
+    """A CSV roster: UTF-8 (with or without BOM), else GB18030; comma-separated (tab for UTF-16 text)."""
+    text = _decode(data)
+    if text is None:
+        return ParsedRoster(errors=[_file_error(["file"], "文件编码无法识别，请用 Excel 另存为“CSV UTF-8”或 .xlsx 后重新上传。",
+                                                "unreadable_file")])
+    reader = _Rows()
+    rows = _csv_rows(text)
+    try:
+        return reader.read(rows)
+    except csv.Error as exc:
+        result = reader.result
+        result.members.clear()
+        result.errors.append(_file_error(["file"], f"CSV 文件格式有误：{exc}", "unreadable_file"))
+        return result
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a phone typed into a number cell: 13812345678.0
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _xlsx_rows(raw: Iterable[Sequence[object]], number_columns: dict[int, str]
+               ) -> Iterator[tuple[int, list[str], frozenset[str]]]:
+    """Rows as text; a number in the ID-number or bank-account column is marked (Excel kept 15 digits of it)."""
+    text = _cell_text
+    for line, values in enumerate(raw, start=1):
+        numbers: frozenset[str] = _NO_NUMBERS
+        if number_columns:
+            lost = [name for index, name in number_columns.items()
+                    if index < len(values) and isinstance(values[index], int | float)
+                    and not isinstance(values[index], bool)]
+            if lost:
+                numbers = frozenset(lost)
+        yield line, [value if type(value) is str else text(value) for value in values], numbers
+
+
+class _XlsxRows(_Rows):
+    """Once the heading row is known, the ID-number and bank-account columns are watched for numbers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.number_columns: dict[int, str] = {}
+
+    def _find_header(
+        self, rows: Iterator[tuple[int, list[str], frozenset[str]]]
+    ) -> tuple[int, dict[str, int]] | None:
+        header = super()._find_header(rows)
+        if header is not None:
+            for name in NUMBER_LOST:
+                if name in header[1]:
+                    self.number_columns[header[1][name]] = name
+        return header
+
+
+def parse_xlsx(data: bytes) -> ParsedRoster:
+    """An XLSX roster: the first worksheet, values as last calculated by Excel (formulas not evaluated)."""
+    from openpyxl import load_workbook  # imported when first needed: it takes a while to load
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            if not workbook.worksheets:
+                return ParsedRoster(errors=[_file_error(["members"], "名单为空。", "empty_roster")])
+            sheet = workbook.worksheets[0]
+            sheet.reset_dimensions()  # some writers record a wrong used range; read every row that is there
+            reader = _XlsxRows()
+            return reader.read(_xlsx_rows(sheet.iter_rows(values_only=True), reader.number_columns))
+        finally:
+            workbook.close()
+    except Exception as exc:  # a damaged or foreign file: zip, XML or openpyxl errors of many kinds
+        return ParsedRoster(errors=[_file_error(["file"], "无法读取此 XLSX 文件，请用 Excel 或 WPS 另存为 .xlsx 后重新上传"
+                                                f"（{type(exc).__name__}）。", "unreadable_file")])
+
+
+def parse_roster_file(filename: str, content_type: str | None, data: bytes) -> ParsedRoster:
+    """A roster file by its extension, else its content type; an .xlsx renamed .csv is recognised by its bytes."""
+    extension = filename.rsplit(".", 1)[-1].strip().lower() if "." in filename else ""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if extension == "xlsx" or (extension != "csv" and media == XLSX_TYPE):
+        kind = "xlsx"
+    elif extension == "csv" or media in CSV_TYPES:
+        kind = "csv"
+    elif data.startswith(XLSX_MAGIC):
+        kind = "xlsx"
+    else:
+        kind = ""
+    if kind == "csv" and data.startswith(XLSX_MAGIC):
+        kind = "xlsx"
+    if kind == "xlsx":
+        return parse_xlsx(data)
+    if kind == "csv":
+        return parse_csv(data)
+    hint = "旧版 .xls 文件请" if data.startswith(OLE_MAGIC) or extension in ("xls", "et") else "请"
+    return ParsedRoster(errors=[_file_error(["file"], f"不支持的文件类型（{filename}）。{hint}用 Excel 或 WPS 另存为 "
+                                            ".xlsx 或 .csv 后重新上传。", "unsupported_file_type")])
