@@ -42,3 +42,6 @@ test-e2e: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP)  ## speed figures into bench-results/ (never asserted in tests)
+	$(BIN)/python -m bench.run

@@ -110,6 +110,18 @@ class MemberContactChanged(EventPayload):
     KEY = "member_id"
 
 
+class MemberDetailsCorrected(EventPayload):
+    """An audited admin correction of a member's identity details after the enrolment window."""
+
+    TYPE = "member.details_corrected"
+    member_id: str
+    name: str
+    certno: str
+    sex: str
+    member_type: str
+    KEY = "member_id"
+
+
 class LoyaltyGranted(EventPayload):
     """第十五条: periods in a row without aid earned the member the cover the rulebook names."""
 
@@ -213,7 +225,8 @@ class PaymentFailed(EventPayload):
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
-        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, LoyaltyGranted, FeesReceived,
+        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected,
+        LoyaltyGranted, FeesReceived,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
         PaymentInstructionCreated, PaymentSettled, PaymentFailed,
     )

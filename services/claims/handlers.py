@@ -12,6 +12,7 @@ from shared.events import (
     Envelope,
     EventPayload,
     MemberCovered,
+    MemberDetailsCorrected,
     PaymentFailed,
     PaymentInstructionCreated,
     PaymentSettled,
@@ -41,6 +42,12 @@ async def coverage_ended(session: AsyncSession, _: Envelope, event: EventPayload
                                                  Coverage.period == event.period).values(ended_on=event.ended_on))
 
 
+async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, MemberDetailsCorrected)
+    await session.execute(update(Coverage).where(Coverage.member_id == event.member_id).values(
+        name=event.name, certno=event.certno, sex=event.sex))
+
+
 async def instruction_created(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, PaymentInstructionCreated)
     await session.execute(update(Claim).where(Claim.id == event.claim_id).values(
@@ -63,6 +70,7 @@ HANDLERS: dict[str, Handler] = {
     PeriodPublished.TYPE: period_published,
     MemberCovered.TYPE: member_covered,
     CoverageEnded.TYPE: coverage_ended,
+    MemberDetailsCorrected.TYPE: details_corrected,
     PaymentInstructionCreated.TYPE: instruction_created,
     PaymentSettled.TYPE: payment_paid,
     PaymentFailed.TYPE: payment_failed,

@@ -80,6 +80,13 @@ async def remittance_report(period: str, session: SessionDep, actor: Annotated[P
                                 "unpaid": format_money(row.due - row.received)})
         office["due"] += row.due
         office["received"] += row.received
+    # An office that remitted without any roster in the system still shows, as over-remitted.
+    for code, _ in remitted.items():
+        if code not in offices:
+            office_org = await session.get(Org, code)
+            if office_org is not None and actor.covers(office_org.path):
+                offices[code] = {"office": code, "name": office_org.name, "units": [], "due": ZERO,
+                                 "received": ZERO}
     out, totals = [], {"due": ZERO, "received": ZERO, "remitted": ZERO}
     for code, office in offices.items():
         sent = remitted.get(code, ZERO)

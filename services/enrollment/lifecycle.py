@@ -16,7 +16,7 @@ from services.enrollment.models import IDEMPOTENCY, MESSAGING, AuditEntry, Enrol
 from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
-from shared.events import TOPIC_ENROLLMENT, CoverageEnded, MemberContactChanged
+from shared.events import TOPIC_ENROLLMENT, CoverageEnded, MemberContactChanged, MemberDetailsCorrected
 from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_phone
 from shared.messaging import publish
@@ -48,9 +48,10 @@ async def withdraw(request: Request, member_id: uuid.UUID, body: WithdrawalIn, s
     """第十四条: leaving basic medical or critical-illness insurance ends aid rights from that day; the fee is
     not refunded. Every coverage still running on that day ends then."""
     member, _ = await member_in_branch(session, member_id, actor)
+    # Every coverage not yet over on that day ends: one that has not begun yet ends before it begins.
     running = (await session.execute(select(Enrolment).where(
         Enrolment.member_id == member.id, Enrolment.status == "covered",
-        Enrolment.covered_from <= body.date, Enrolment.covered_to >= body.date))).scalars().all()
+        Enrolment.covered_to >= body.date))).scalars().all()
     if not running:
         raise Conflict(f"{body.date} 该人员没有有效的参互保障。", code="no_coverage_on_date")
     for enrolment in running:
@@ -146,6 +147,9 @@ async def correct(member_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
     before = {k: getattr(member, k) for k in changes}
     for key, value in changes.items():
         setattr(member, key, value)
+    await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberDetailsCorrected(
+        member_id=str(member.id), name=member.name, certno=member.certno, sex=member.sex,
+        member_type=member.member_type))
     session.add(AuditEntry(actor=actor.username, action="member.correction", subject=str(member.id), detail={
         "period": body.period, "reason": body.reason,
         "before": {k: (v[:6] + "…" if k == "certno" else v) for k, v in before.items()},

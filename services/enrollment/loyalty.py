@@ -41,10 +41,12 @@ async def grant_loyalty(session: AsyncSession, rulebook: Rulebook, roster: Roste
         return 0
     granted = (await session.execute(text(
         "INSERT INTO loyalty_grants (member_id, period, \"grant\", periods_without_aid, granted_at) "
-        "SELECT e.member_id, e.period, :grant, :chain, now() FROM enrolments e WHERE e.roster_id = :roster "
+        "SELECT e.member_id, e.period, :grant, CAST(:chain AS varchar[]), now() FROM enrolments e "
+        "WHERE e.roster_id = :roster "
         "AND (SELECT count(DISTINCT p.period) FROM enrolments p WHERE p.member_id = e.member_id "
-        "     AND p.period = ANY(:chain) AND p.status IN ('covered', 'withdrawn')) = :n "
-        "AND NOT EXISTS (SELECT 1 FROM member_aid a WHERE a.member_id = e.member_id AND a.period = ANY(:chain) "
+        "     AND p.period = ANY(CAST(:chain AS varchar[])) AND p.status IN ('covered', 'withdrawn')) = :n "
+        "AND NOT EXISTS (SELECT 1 FROM member_aid a WHERE a.member_id = e.member_id "
+        "     AND a.period = ANY(CAST(:chain AS varchar[])) "
         "     AND a.aid_total > 0) "
         "ON CONFLICT DO NOTHING RETURNING member_id"),
         {"grant": rule.grants, "chain": chain, "roster": roster.id, "n": len(chain)})).scalars().all()

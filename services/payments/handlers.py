@@ -16,6 +16,7 @@ from shared.events import (
     EventPayload,
     MemberContactChanged,
     MemberCovered,
+    MemberDetailsCorrected,
     PaymentInstructionCreated,
 )
 from shared.messaging import Handler, publish
@@ -34,6 +35,14 @@ async def contact_changed(session: AsyncSession, _: Envelope, event: EventPayloa
     assert isinstance(event, MemberContactChanged)
     await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(
         name=event.name, bank_account=event.bank_account, bank_name=event.bank_name))
+
+
+async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """A corrected name is the name the bank must see (a name mismatch fails the transfer)."""
+    assert isinstance(event, MemberDetailsCorrected)
+    await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(name=event.name))
+    await session.execute(update(Instruction).where(Instruction.member_id == event.member_id,
+                                                    Instruction.status == "pending").values(payee_name=event.name))
 
 
 async def fill_payee(session: AsyncSession, member_id: str) -> None:
@@ -71,5 +80,6 @@ async def claim_approved(session: AsyncSession, _: Envelope, event: EventPayload
 HANDLERS: dict[str, Handler] = {
     MemberCovered.TYPE: member_covered,
     MemberContactChanged.TYPE: contact_changed,
+    MemberDetailsCorrected.TYPE: details_corrected,
     ClaimApproved.TYPE: claim_approved,
 }

@@ -1,0 +1,89 @@
+"""``make bench``: speed figures, written to ``bench-results/`` (never asserted in tests: these machines are
+shared and noisy; compare ratios within one run).
+
+Enrollment (issue #3): a 200,000-row CSV roster and a 50,000-row XLSX roster, upload to stored with every
+check done, against PostgreSQL ``COPY`` of the same rows into a plain table in the same run as the reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from bench.people import rows
+from deploy.infra import free_port, postgres
+from shared.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HUZHU_SHARED_DIR", ROOT.parent / "shared"))
+CSV_ROWS = int(os.environ.get("BENCH_CSV_ROWS", "200000"))
+XLSX_ROWS = int(os.environ.get("BENCH_XLSX_ROWS", "50000"))
+
+
+async def copy_reference(dsn: str, count: int) -> float:
+    """The floor: the same rows COPYed into a plain table, no parsing, no checks, no indexes."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS copy_reference; CREATE TABLE copy_reference (name text, "
+                           "certno text, phone text, sex text, member_type text, bank_account text, "
+                           "bank_name text, insurance text)")
+        records = list(rows(count))
+        started = time.perf_counter()
+        await conn.copy_records_to_table("copy_reference", records=records)
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+def upload(url: str, kind: str, count: int, start: int) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-m", "bench.roster_upload", url, kind, str(count), str(start),
+                           str(SHARED / "rulebooks" / "yunnan-18.yaml")], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} upload failed:\n{done.stderr[-3000:]}{done.stdout[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    out_dir = ROOT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    home = Path(os.environ.get("BENCH_HOME", "/tmp/huzhu-bench"))
+    pg = postgres(home / "pgdata", free_port())
+    pg.start()
+    try:
+        pg.drop_database("bench_enrollment")
+        pg.create_database("bench_enrollment")
+        url = pg.url("bench_enrollment")
+        upgrade(ROOT / "services" / "enrollment" / "migrations", url)
+        dsn = url.replace("postgresql+asyncpg", "postgresql")
+        csv = upload(url, "csv", CSV_ROWS, 0)
+        xlsx = upload(url, "xlsx", XLSX_ROWS, CSV_ROWS)
+        copy_seconds = asyncio.run(copy_reference(dsn, CSV_ROWS))
+    finally:
+        pg.stop(quiet=True)
+    copy_rate = CSV_ROWS / copy_seconds
+    result = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "roster_csv": csv,
+        "roster_xlsx": xlsx,
+        "postgres_copy_reference": {"rows": CSV_ROWS, "seconds": round(copy_seconds, 3),
+                                    "rows_per_second": round(copy_rate)},
+        "csv_upload_vs_copy": round(float(str(csv["rows_per_second"])) / copy_rate, 3),
+        "target": {"csv_rows_per_second": 50000, "peak_rss_mib": 1024},
+    }
+    (out_dir / "enrollment.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
