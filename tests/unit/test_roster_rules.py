@@ -139,7 +139,7 @@ def test_every_problem_is_listed_with_its_row() -> None:
     assert [(e["loc"], e["code"]) for e in errors] == [
         (["members", 2, "certno"], "invalid_certno"),
         (["members", 3, "certno"], "duplicate_person"),
-        (["members", 4, "name"], "missing_name"),
+        (["members", 4, "name"], "invalid_name"),
         (["members", 5, "phone"], "invalid_phone"),
         (["members", 6, "insurance"], "required_insurance_missing"),
         (["members", 7, "plans"], "unknown_plan"),

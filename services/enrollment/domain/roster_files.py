@@ -53,7 +53,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("name", "certno", "phone", "sex", "member_type", "bank_account", "bank_name")
 # insurance may be absent (a rulebook may require none, as MemberIn's default []); plans absent -> None.
-FIELDS = (*REQUIRED, "insurance", "plans")
 HEADING_TO_FIELD: dict[str, str] = {
     alias: name for name, aliases in ALIASES.items() for alias in (*aliases, name)
 }
@@ -350,11 +349,9 @@ def _xlsx_rows(raw: Iterable[Sequence[object]], number_columns: dict[int, str]) 
     text = _cell_text
     for values in raw:
         cells = [value if type(value) is str else text(value) for value in values]
-        if number_columns:
-            for index in number_columns:
-                if index < len(values) and isinstance(values[index], int | float) \
-                        and not isinstance(values[index], bool):
-                    cells[index] = NumberText(cells[index])
+        for index in number_columns:
+            if index < len(values) and type(values[index]) in (int, float):  # not bool, not str
+                cells[index] = NumberText(cells[index])
         yield cells
 
 

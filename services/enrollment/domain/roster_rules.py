@@ -128,8 +128,10 @@ def check_roster(
             seen[certno] = row
         if certno in enrolled_elsewhere:
             found.error([*loc, "certno"], f"第{row}行：此人本期已在其他名单中参互（每人限一份）。", "already_enrolled")
-        if not member.name.strip():
-            found.error([*loc, "name"], f"第{row}行：姓名不能为空。", "missing_name")
+        if not member.name.strip() or len(member.name) > 100:
+            found.error([*loc, "name"], f"第{row}行：姓名不能为空，也不能超过 100 个字。", "invalid_name")
+        if not member.bank_name.strip() or len(member.bank_name) > 100:
+            found.error([*loc, "bank_name"], f"第{row}行：开户银行不能为空，也不能超过 100 个字。", "invalid_bank_name")
         if not PHONE.match(member.phone):
             found.error([*loc, "phone"], f"第{row}行：手机号码应为 11 位。", "invalid_phone")
         if member.member_type not in allowed_types:  # 第一条 / 运城: in-service only
