@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,9 +91,9 @@ async def store_roster(
 ) -> StoredRoster:
     """Check and store a roster in the caller's transaction; raise Invalid (nothing stored) on any problem.
 
-    The checks (pure Python, one core) run in a thread while PostgreSQL (the other core) already loads the
-    rows; if any check fails, the caller's transaction rolls the load back, so the result is the same as
-    checking first, in about half the time for a large roster."""
+    The rows are prepared, PostgreSQL starts loading them (on the other core), and the checks (pure Python)
+    run meanwhile in a thread; if any check fails, the caller's transaction rolls the load back, so the result
+    is the same as checking first, in about half the time for a large roster."""
     if late_reason is not None and (actor.role != "admin" or not late_reason.strip()):
         raise Forbidden("只有管理员可以在登记期外补录名单，且必须写明原因。", code="late_entry_not_allowed")
     certnos = [m.certno for m in members]
@@ -99,13 +101,15 @@ async def store_roster(
     previous: set[str] | None = None
     if rulebook.previous_period and await session.get(Period, rulebook.previous_period) is not None:
         previous = await certnos_covered(session, rulebook.previous_period, certnos)
-    checking = asyncio.create_task(asyncio.to_thread(
-        check_roster, rulebook, staff, members, today=today or date.today(), enrolled_elsewhere=enrolled,
-        previous_members=previous))
-
+    known = await existing_members(session, certnos)
     default_plans = [p.code for p in rulebook.plans_without_own_fee()]
     renewing_set = previous or set()
-    stage: list[tuple[Any, ...]] = []
+    roster = Roster(id=uuid.uuid4(), period=rulebook.code, unit=unit.code, status="awaiting_payment",
+                    staff={"total": staff.total, "in_service": staff.in_service,
+                           "basic_insured_in_service": staff.basic_insured_in_service},
+                    member_count=len(members), fee_total=Decimal("0.00"), paid_total=Decimal("0.00"),
+                    submitted_by=actor.username)
+    load = _Load(roster, unit.code, known)
     fee_total = Decimal("0.00")
     plan_counts: dict[tuple[str, ...], int] = {}
     fee_cache: dict[tuple[bool, tuple[str, ...]], Decimal] = {}
@@ -119,21 +123,20 @@ async def store_roster(
         fee = fee_cache[key]
         fee_total += fee
         plan_counts[plans] = plan_counts.get(plans, 0) + 1
-        stage.append((m.certno, m.name, m.sex, m.phone, m.member_type, m.bank_account, m.bank_name, list(plans),
-                      list(m.insurance), renewing, fee))
-    roster = Roster(id=uuid.uuid4(), period=rulebook.code, unit=unit.code, status="awaiting_payment",
-                    staff={"total": staff.total, "in_service": staff.in_service,
-                           "basic_insured_in_service": staff.basic_insured_in_service},
-                    member_count=len(members), fee_total=to_fen(fee_total), paid_total=Decimal("0.00"),
-                    submitted_by=actor.username)
+        load.add(m, plans, renewing, fee)
+    roster.fee_total = to_fen(fee_total)
     # Load only what can load: a person already enrolled or listed twice would break the keys, and such a
     # roster is refused by the checks anyway.
     loading = None
     if not enrolled and len(set(certnos)) == len(certnos) and all(len(c) == 18 for c in certnos):
         session.add(roster)
         await session.flush()
-        known = await existing_members(session, certnos)
-        loading = asyncio.create_task(_bulk_insert(session, roster, unit.code, stage, known))
+        loading = asyncio.create_task(load.run(session))
+    # The rows were prepared first, so PostgreSQL is busy loading while the checks take this process.
+    checking = asyncio.create_task(asyncio.to_thread(
+        check_roster, rulebook, staff, members, today=today or date.today(), enrolled_elsewhere=enrolled,
+        previous_members=previous))
+
     findings = await checking
     if late_reason is not None:
         findings.errors = [e for e in findings.errors if e["code"] != "outside_enrolment_window"]
@@ -162,35 +165,53 @@ async def existing_members(session: AsyncSession, certnos: list[str]) -> dict[st
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-async def _bulk_insert(session: AsyncSession, roster: Roster, unit: str, stage: list[tuple[Any, ...]],
-                       known: dict[str, tuple[Any, ...]]) -> None:
-    """New people are COPYed into ``members``; a known person's row is updated only where the roster says
-    something new (the roster is the unit's current word on contact details; a member moving units keeps one
-    member row, and so their history); then one enrolment per person is COPYed."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
-    now = datetime.now(UTC)
-    new_members, changed, enrolments = [], [], []
-    for certno, name, sex, phone, member_type, account, bank, plans, insurance, renewing, fee in stage:
-        details = (name, sex, phone, member_type, account, bank, unit)
-        if certno in known:
-            member_id = known[certno][0]
-            if tuple(known[certno][1:]) != details:
-                changed.append((member_id, *details))
+def _pg_array(items: Sequence[str]) -> str:
+    return "{" + ",".join(f'"{item}"' for item in items) + "}"  # plan and insurance codes carry no quotes
+
+
+class _Load:
+    """The rows of one roster as CSV text for ``COPY`` (PostgreSQL parses it on its own core, while this
+    process goes on checking): new members, then one enrolment per person. A known person's row is updated
+    only where the roster says something new (the roster is the unit's current word on contact details; a
+    member moving units keeps one member row, and so their history)."""
+
+    def __init__(self, roster: Roster, unit: str, known: dict[str, tuple[Any, ...]]) -> None:
+        self.roster, self.unit, self.known = roster, unit, known
+        self.now = datetime.now(UTC).isoformat()
+        self.members_csv, self.enrolments_csv = io.StringIO(), io.StringIO()
+        self.members_out, self.enrolments_out = csv.writer(self.members_csv), csv.writer(self.enrolments_csv)
+        self.changed: list[tuple[Any, ...]] = []
+        self.prefix = (roster.period,)
+        self.suffix = (str(roster.id), unit)
+
+    def add(self, m: RosterMember, plans: Sequence[str], renewing: bool, fee: Decimal) -> None:
+        details = (m.name, m.sex, m.phone, m.member_type, m.bank_account, m.bank_name, self.unit)
+        known = self.known.get(m.certno)
+        if known is None:
+            member_id: Any = uuid.uuid4()
+            self.members_out.writerow((member_id, m.certno, *details, self.now))
         else:
-            member_id = uuid.uuid4()
-            new_members.append((member_id, certno, *details, now))
-        enrolments.append((roster.period, member_id, roster.id, unit, plans, insurance, renewing, fee, "pending"))
-    try:
-        if new_members:
-            await raw.copy_records_to_table("members", records=new_members, columns=MEMBER_COLUMNS)
-        if changed:
-            await raw.executemany(
-                "UPDATE members SET name = $2, sex = $3, phone = $4, member_type = $5, bank_account = $6, "
-                "bank_name = $7, unit = $8 WHERE id = $1", changed)
-        await raw.copy_records_to_table("enrolments", records=enrolments, columns=ENROLMENT_COLUMNS)
-    except Exception as exc:  # asyncpg's UniqueViolationError: someone enrolled them a moment ago
-        if type(exc).__name__ == "UniqueViolationError":
-            raise Conflict("名单中有人刚被其他名单登记，请重新提交。", code="concurrent_enrolment") from None
-        raise
+            member_id = known[0]
+            if tuple(known[1:]) != details:
+                self.changed.append((member_id, *details))
+        self.enrolments_out.writerow((*self.prefix, member_id, *self.suffix, _pg_array(plans),
+                                      _pg_array(m.insurance), "t" if renewing else "f", fee, "pending"))
+
+    async def run(self, session: AsyncSession) -> None:
+        connection = await session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        try:
+            if self.members_csv.tell():
+                await raw.copy_to_table("members", source=io.BytesIO(self.members_csv.getvalue().encode()),
+                                        columns=MEMBER_COLUMNS, format="csv")
+            if self.changed:
+                await raw.executemany(
+                    "UPDATE members SET name = $2, sex = $3, phone = $4, member_type = $5, bank_account = $6, "
+                    "bank_name = $7, unit = $8 WHERE id = $1", self.changed)
+            await raw.copy_to_table("enrolments", source=io.BytesIO(self.enrolments_csv.getvalue().encode()),
+                                    columns=ENROLMENT_COLUMNS, format="csv")
+        except Exception as exc:  # asyncpg's UniqueViolationError: someone enrolled them a moment ago
+            if type(exc).__name__ == "UniqueViolationError":
+                raise Conflict("名单中有人刚被其他名单登记，请重新提交。", code="concurrent_enrolment") from None
+            raise
