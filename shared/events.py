@@ -184,6 +184,35 @@ class ClaimReturned(EventPayload):
     KEY = "claim_id"
 
 
+class ClaimAdjusted(EventPayload):
+    """A member's aid in a period was re-assessed (an earlier stay rejected late, reversed or revoked): the
+    difference for one claim, never a silent change of history. ``amount`` > 0 is a top-up to pay,
+    < 0 a recovery to ask back."""
+
+    TYPE = "claim.adjusted"
+    adjustment_id: str
+    claim_id: str
+    member_id: str
+    period: str
+    amount: Money
+    aid_amount: Money  # the claim's aid after the adjustment
+    reason: str
+    KEY = "claim_id"
+
+
+class ClaimOverdue(EventPayload):
+    """A claim passed its due date at a level (第十条: 5 working days): a reminder, then an escalation."""
+
+    TYPE = "claim.overdue"
+    claim_id: str
+    member_id: str
+    level: str
+    org: str  # the reviewing organisation at that level
+    due_date: date
+    kind: str  # reminder | escalation
+    KEY = "claim_id"
+
+
 class ClaimRevoked(EventPayload):
     TYPE = "claim.revoked"
     claim_id: str
@@ -213,6 +242,15 @@ class PaymentSettled(EventPayload):
     KEY = "claim_id"
 
 
+class PaymentBatchReleased(EventPayload):
+    TYPE = "payment.batch_released"
+    batch_id: str
+    count: int
+    total: Money
+    released_by: str
+    KEY = "batch_id"
+
+
 class PaymentFailed(EventPayload):
     TYPE = "payment.failed"
     instruction_id: str
@@ -227,8 +265,8 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     for cls in (
         PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected,
         LoyaltyGranted, FeesReceived,
-        ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
-        PaymentInstructionCreated, PaymentSettled, PaymentFailed,
+        ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
+        PaymentInstructionCreated, PaymentBatchReleased, PaymentSettled, PaymentFailed,
     )
 }
 
