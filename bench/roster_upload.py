@@ -1,65 +1,64 @@
-"""One roster upload measured in a process of its own (so its peak memory is its own): a CSV or XLSX file
-through the real enrollment endpoint (multipart, parsing, every check, COPY into PostgreSQL) over ASGI.
-
-Usage: python -m bench.roster_upload DATABASE_URL csv|xlsx ROWS START -> one JSON line on stdout.
-"""
+"""Roster uploads against the real enrollment service process (uvicorn, its own PostgreSQL database, the
+Tansu broker): a CSV or XLSX file posted as a unit agent's app would, timed from the first byte sent to the
+201 answer (multipart, parsing, every check, COPY into PostgreSQL, commit). The server's peak memory is read
+from /proc (VmHWM) after each upload."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import resource
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from bench.people import csv_bytes, xlsx_bytes
-from services.enrollment.app import spec
+from deploy.localstack import Stack
 from shared.rulebook import load_rulebook
-from shared.service import build_app
-from shared.settings import EnrollmentSettings
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-async def main(database_url: str, kind: str, count: int, start: int, rulebook_path: str) -> dict[str, object]:
-    data = csv_bytes(count, start) if kind == "csv" else xlsx_bytes(count, start)
-    rulebook = load_rulebook(Path(rulebook_path).read_bytes())
-    app = build_app(spec(EnrollmentSettings(local_stack=True, database_url=database_url)), run_workers=False)
-    async with app.router.lifespan_context(app):
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://enrollment", timeout=600)
-        token = (await client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})).json()
-        admin = {"Authorization": f"Bearer {token['access_token']}"}
-        tag = f"{kind}{start}"
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Uploader:
+    def __init__(self, stack: Stack, rulebook_path: Path) -> None:
+        self.stack = stack
+        self.http = httpx.Client(base_url=stack.url("enrollment"), timeout=600)
+        token = self.http.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"}).json()
+        self.admin = {"Authorization": f"Bearer {token['access_token']}"}
+        self.rulebook = load_rulebook(rulebook_path.read_bytes()).to_document()
+
+    def world(self, tag: str) -> tuple[str, str]:
         for code, level, parent in ((f"BC{tag}", "centre", None), (f"BO{tag}", "office", f"BC{tag}"),
                                     (f"BA{tag}", "agency_point", f"BO{tag}"), (f"BU{tag}", "unit", f"BA{tag}")):
-            await client.post("/api/v1/orgs", json={"code": code, "name": code, "level": level, "parent": parent},
-                              headers=admin)
-        document = rulebook.to_document()
+            self.http.post("/api/v1/orgs", json={"code": code, "name": code, "level": level, "parent": parent},
+                           headers=self.admin).raise_for_status()
         today = date.today()
-        document.update(code=f"bench-{tag}", previous_period=None, windows={
+        document = dict(self.rulebook, code=f"bench-{tag}", previous_period=None, windows={
             "enrolment": {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=30))},
             "coverage": {"from": str(today), "to": str(today + timedelta(days=364))},
             "claims": {"from": str(today), "to": str(today + timedelta(days=500))}})
-        await client.post("/api/v1/periods", json=document, headers=admin)
-        name = "名单.csv" if kind == "csv" else "名单.xlsx"
+        self.http.post("/api/v1/periods", json=document, headers=self.admin).raise_for_status()
+        return f"bench-{tag}", f"BU{tag}"
+
+    def upload(self, kind: str, count: int, start: int) -> dict[str, Any]:
+        data = csv_bytes(count, start) if kind == "csv" else xlsx_bytes(count, start)
+        period, unit = self.world(f"{kind}{start}")
         started = time.perf_counter()
-        r = await client.post(
-            f"/api/v1/periods/bench-{tag}/units/BU{tag}/rosters", headers=admin,
-            files={"file": (name, data, "text/csv" if kind == "csv" else
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")},
+        r = self.http.post(
+            f"/api/v1/periods/{period}/units/{unit}/rosters", headers=self.admin,
+            files={"file": (f"名单.{kind}", data, "text/csv" if kind == "csv" else XLSX_TYPE)},
             data={"staff_total": str(count), "staff_in_service": str(count),
                   "staff_basic_insured_in_service": str(count)})
         seconds = time.perf_counter() - started
         if r.status_code != 201:
             raise SystemExit(f"upload failed: {r.status_code} {r.text[:2000]}")
-        await client.aclose()
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"kind": kind, "rows": count, "file_mib": round(len(data) / 2**20, 1), "seconds": round(seconds, 3),
-            "rows_per_second": round(count / seconds), "peak_rss_mib": round(peak_mib), "fee_total": r.json()["fee_total"]}
-
-
-if __name__ == "__main__":
-    url, kind, rows, start, rulebook = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-    print(json.dumps(asyncio.run(main(url, kind, rows, start, rulebook))))
+        return {"kind": kind, "rows": count, "file_mib": round(len(data) / 2**20, 1), "seconds": round(seconds, 3),
+                "rows_per_second": round(count / seconds), "fee_total": r.json()["fee_total"],
+                "server_peak_rss_mib": round(peak_rss_mib(self.stack.procs["enrollment"].pid))}
