@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from services.notifications.models import Notification, Recipient
+from services.notifications.models import Notification, Recipient, StaffNotification
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
@@ -52,3 +52,17 @@ async def member_notifications(member_id: str, session: SessionDep,
     if recipient is None or not actor.covers(recipient.unit_path):
         raise NotFound("未找到该人员的消息。", code="member_not_found")
     return await feed(session, member_id)
+
+
+@router.get("/staff/notifications", tags=["notifications"])
+async def staff_notifications(session: SessionDep, actor: Annotated[Principal, require_roles(*STAFF)],
+                              unread: bool = False) -> list[dict[str, Any]]:
+    """Messages for the caller's organisation and role (what to fix, what is overdue), newest first."""
+    stmt = select(StaffNotification).where(StaffNotification.org == actor.org,
+                                           StaffNotification.audience == actor.role)
+    if unread:
+        stmt = stmt.where(StaffNotification.read_at.is_(None))
+    rows = (await session.execute(stmt.order_by(StaffNotification.created_at.desc()).limit(200))).scalars()
+    return [{"notification_id": str(n.id), "template": n.template, "text": n.text, "subject": n.subject,
+             "created_at": n.created_at.isoformat(), "read_at": n.read_at.isoformat() if n.read_at else None}
+            for n in rows]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.models import Notification, Recipient
+from services.notifications.models import Notification, Recipient, StaffNotification
 from shared.events import (
+    ClaimAdjusted,
     ClaimApproved,
+    ClaimOverdue,
     ClaimRejected,
     ClaimReturned,
     ClaimRevoked,
@@ -49,6 +51,35 @@ def render(event: EventPayload) -> tuple[str, str] | None:
             return "payment_paid", f"补助 {format_money(event.amount)} 元已转入您的银行账户。"
         case PaymentFailed():
             return "payment_failed", f"补助转账未成功（{event.reason}），请联系本单位工会经办人核对银行账户。"
+        case ClaimAdjusted():
+            if event.amount > 0:
+                return "claim_topped_up", (f"您本期的补助已重新核算（{event.reason}），将补发 "
+                                           f"{format_money(event.amount)} 元。")
+            return "claim_recovery", (f"您本期的补助已重新核算（{event.reason}），多发的 "
+                                      f"{format_money(-event.amount)} 元需要退回，本单位工会经办人会与您联系。")
+    return None
+
+
+LEVEL_ROLE = {"agency_point": "agency_reviewer", "office": "office_reviewer", "centre": "centre_reviewer"}
+
+
+def render_for_staff(event: EventPayload, recipient: Recipient | None) -> tuple[str, str, str, str] | None:
+    """(org, role, template, text) of a message to staff, or None."""
+    match event:
+        case ClaimOverdue():
+            role = LEVEL_ROLE.get(event.level, "centre_reviewer")
+            if event.kind == "escalation":
+                return event.org, role, "claim_escalated", (
+                    f"申请 {event.claim_id[:8]} 在下级逾期未审（应于 {event.due_date} 前办结），已上报贵级督办。")
+            return event.org, role, "claim_overdue", (
+                f"申请 {event.claim_id[:8]} 已到办结期限 {event.due_date}（第十条：5 个工作日），请尽快审批。")
+        case PaymentFailed() if recipient is not None:
+            return recipient.unit_path[-1], "unit_agent", "payment_failed_fix", (
+                f"会员 {recipient.name} 的补助转账未成功：{event.reason}。请核对其银行账户，"
+                "在系统中更新后将自动重新转账。")
+        case ClaimReturned() if recipient is not None:
+            return recipient.unit_path[-1], "unit_agent", "claim_returned_fix", (
+                f"会员 {recipient.name} 的申请被退回：{event.reason}。请补充材料后重新提交。")
     return None
 
 
@@ -57,8 +88,15 @@ async def record(session: AsyncSession, envelope: Envelope, event: EventPayload)
         values = dict(member_id=event.member_id, name=event.name, phone=event.phone, unit_path=event.unit_path)
         await session.execute(insert(Recipient).values(**values).on_conflict_do_update(
             index_elements=["member_id"], set_=values))
-    rendered = render(event)
     member_id = getattr(event, "member_id", None)
+    recipient = await session.get(Recipient, member_id) if member_id else None
+    for_staff = render_for_staff(event, recipient)
+    if for_staff is not None:
+        org, role, template, text = for_staff
+        await session.execute(insert(StaffNotification).values(
+            source_event_id=envelope.event_id, org=org, audience=role, template=template, text=text,
+            subject=getattr(event, "claim_id", None) or member_id).on_conflict_do_nothing())
+    rendered = render(event)
     if rendered is None or member_id is None:
         return
     template, text = rendered
@@ -70,5 +108,5 @@ async def record(session: AsyncSession, envelope: Envelope, event: EventPayload)
 HANDLERS: dict[str, Handler] = {
     cls.TYPE: record
     for cls in (MemberCovered, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
-                PaymentInstructionCreated, PaymentSettled, PaymentFailed)
+                ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)
 }

@@ -40,3 +40,19 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(20))  # recorded | sent | failed
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffNotification(Base):
+    """A message to the staff of one organisation in one role: a unit agent told what to fix after a failed
+    transfer, a reviewer reminded of an overdue claim, the level above told of an escalation."""
+
+    __tablename__ = "staff_notifications"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    source_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    org: Mapped[str] = mapped_column(String(50), index=True)
+    audience: Mapped[str] = mapped_column(String(30))  # the role the message is for
+    template: Mapped[str] = mapped_column(String(50))
+    text: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(40))  # the claim or member concerned
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -19,6 +19,7 @@ __all__ = [
     "assess_banded",
     "assess_fixed",
     "assess_second_aid",
+    "banded_aid",
     "banded_total",
     "settlement_base",
 ]
@@ -72,6 +73,25 @@ def banded_total(plan: BandedPlan, cumulative_base: Decimal) -> Decimal:
     if earned > 0 and plan.min_aid is not None:
         earned = max(earned, plan.min_aid)
     return to_fen(earned)
+
+
+def banded_aid(
+    plan: BandedPlan,
+    prior_base: Decimal,
+    stay_base: Decimal,
+    prior_aid_in_period: Decimal = ZERO,
+    prior_aid_all_periods: Decimal = ZERO,
+) -> Decimal:
+    """The aid of one stay, without the explanation: the hot path of bulk re-assessment (bench/claims.py).
+
+    Same rule as :func:`assess_banded`: F(prior + stay) - F(prior), within the period and member caps.
+    """
+    aid = banded_total(plan, prior_base + stay_base) - banded_total(plan, prior_base)
+    if plan.max_aid_per_period is not None:
+        aid = min(aid, max(plan.max_aid_per_period - prior_aid_in_period, ZERO))
+    if plan.max_aid_per_member is not None:
+        aid = min(aid, max(plan.max_aid_per_member - prior_aid_all_periods, ZERO))
+    return to_fen(max(aid, ZERO))
 
 
 def assess_banded(
