@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deploy.client import ApiError, Huzhu, Session, wait_for
 from deploy.people import person
@@ -54,6 +54,18 @@ def demo_rulebook_document(year: int) -> dict[str, object]:
     rulebook = load_rulebook((shared_dir() / "rulebooks" / "yunnan-18.yaml").read_bytes()).redated(year)
     document = rulebook.to_document()
     document.update(code=demo_period_code(year), name=f"{rulebook.name}（演示：{year}年）", previous_period=None)
+    return document
+
+
+def open_period_document(code: str) -> dict[str, Any]:
+    """yunnan-18 with windows around today, so a roster can be entered and claims made now."""
+    document = load_rulebook((shared_dir() / "rulebooks" / "yunnan-18.yaml").read_bytes()).to_document()
+    today = date.today()
+    document.update(code=code, previous_period=None, windows={
+        "enrolment": {"from": (today - timedelta(days=5)).isoformat(), "to": (today + timedelta(days=30)).isoformat()},
+        "coverage": {"from": (today - timedelta(days=60)).isoformat(), "to": (today + timedelta(days=300)).isoformat()},
+        "claims": {"from": (today - timedelta(days=60)).isoformat(), "to": (today + timedelta(days=500)).isoformat()},
+    })
     return document
 
 

@@ -8,17 +8,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 
 from deploy.client import Huzhu, Session, wait_for
+from deploy.demo_data import open_period_document
 from deploy.infra import free_port
 from deploy.localstack import SERVICES, Stack
 from deploy.people import person
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS
 
 PASSWORD = "e2e-password"
 
@@ -47,18 +46,6 @@ class World:
 
     def login(self, username: str) -> Session:
         return self.api.login(username, PASSWORD)
-
-
-def open_period_document(code: str) -> dict[str, Any]:
-    """yunnan-18 with windows around today, so a roster can be entered and claims made now."""
-    document = load_rulebook((RULEBOOKS / "yunnan-18.yaml").read_bytes()).to_document()
-    today = date.today()
-    document.update(code=code, previous_period=None, windows={
-        "enrolment": {"from": (today - timedelta(days=5)).isoformat(), "to": (today + timedelta(days=30)).isoformat()},
-        "coverage": {"from": (today - timedelta(days=60)).isoformat(), "to": (today + timedelta(days=300)).isoformat()},
-        "claims": {"from": (today - timedelta(days=60)).isoformat(), "to": (today + timedelta(days=500)).isoformat()},
-    })
-    return document
 
 
 @pytest.fixture(scope="session")
