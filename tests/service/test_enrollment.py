@@ -6,6 +6,7 @@ and people (unique codes and ID numbers), so tests do not depend on each other o
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import uuid
@@ -545,3 +546,24 @@ async def test_a_member_account_sees_only_themselves(world: World) -> None:
     r = await world.client.get(f"/api/v1/members/{theirs['member_id']}", headers=member)
     assert r.status_code == 403 and r.json()["code"] == "not_yourself"
     assert await world.find(neighbour["certno"], member) == []
+
+
+# Two units enrol the same person at the same moment: one share per person holds (第四条) even when neither
+# roster can see the other's uncommitted rows: the second waits on the key, then is refused, whole.
+async def test_the_same_person_in_two_rosters_sent_at_once_is_enrolled_once(world: World) -> None:
+    shared_person, *others = people(3)
+    first = roster_body([shared_person, others[0]])
+    second = roster_body([shared_person, others[1]])
+    answers = await asyncio.gather(world.submit(first, unit=world.tree.unit),
+                                   world.submit(second, unit=world.tree.sibling))
+    statuses = sorted(r.status_code for r in answers)
+    # Which one wins is a race: the loser sees the winner's committed enrolment (422 already_enrolled) or
+    # waits on its uncommitted key and then fails it (409 concurrent_enrolment).
+    assert statuses in ([201, 409], [201, 422]), [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code != 201).json()
+    assert refused["code"] == {409: "concurrent_enrolment", 422: "roster_rejected"}[statuses[1]]
+    found = await world.find(str(shared_person["certno"]))
+    assert len([c for c in found[0]["coverages"] if c["period"] == world.period]) == 1
+    # The refused roster stored nobody: its other person is unknown.
+    loser_other = others[1] if answers[0].status_code == 201 else others[0]
+    assert await world.find(str(loser_other["certno"])) == []
