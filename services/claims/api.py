@@ -10,14 +10,28 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
-from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, settlement_base
+from services.claims.calendar import load_calendar
+from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, assess_second_aid, settlement_base
+from services.claims.domain.documents import DOCUMENT_TYPES, missing_documents
 from services.claims.domain.routing import review_path
-from services.claims.domain.workdays import add_working_days
-from services.claims.models import IDEMPOTENCY, MESSAGING, Claim, ClaimStep, Coverage, PeriodCopy, Settlement
+from services.claims.domain.workdays import WorkCalendar, add_working_days
+from services.claims.models import (
+    IDEMPOTENCY,
+    MESSAGING,
+    Claim,
+    ClaimAdjustment,
+    ClaimDocument,
+    ClaimRightRevocation,
+    ClaimStep,
+    Coverage,
+    PeriodCopy,
+    Settlement,
+)
+from services.claims.reassessment import DECIDED, LIVE, reassess_member_period, record_adjustment
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -32,11 +46,10 @@ from shared.events import (
 from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
-from shared.rulebook import BandedPlan, FixedPlan, Rulebook, parse_rulebook
+from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan, parse_rulebook
 
 router = APIRouter(prefix="/api/v1")
-# A claim counts towards the member's period once it is live: its base raises the next stay's total.
-LIVE = ("in_review", "returned", "approved", "paid", "payment_failed")
+SYSTEM = Principal(user_id="system", username="system", role="admin", org="", org_level="", org_path=())
 
 
 # --- settlements from bureaus -----------------------------------------------------------------------------
@@ -49,19 +62,88 @@ async def receive_settlements(request: Request, session: SessionDep,
                                                                 if line.strip()]
     except json.JSONDecodeError as exc:
         raise Invalid(f"不是有效的 JSON 数组或 NDJSON：{exc.msg}（第 {exc.lineno} 行）。", code="invalid_json") from None
-    accepted = duplicates = 0
+    accepted = duplicates = reversals = 0
     rejected: list[dict[str, Any]] = []
+    reversed_claims: list[str] = []
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not str(record.get("setl_id") or "").strip():
             rejected.append({"index": index, "reason": "缺少 setl_id"})
             continue
-        stmt = insert(Settlement).values(setl_id=str(record["setl_id"]), certno=record.get("certno"), record=record)
+        setl_id, mdtrt_id = str(record["setl_id"]), str(record.get("mdtrt_id") or "") or None
+        reversal = is_reversal(record)
+        stmt = insert(Settlement).values(setl_id=setl_id, certno=record.get("certno"), record=record,
+                                         mdtrt_id=mdtrt_id, is_reversal=reversal)
         result = await session.execute(stmt.on_conflict_do_nothing().returning(Settlement.setl_id))
         if result.first() is None:
-            duplicates += 1
-        else:
-            accepted += 1
-    return {"received": len(records), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+            if not reversal:
+                duplicates += 1
+                continue
+            # The bureau re-sends a settlement as reversed under its own setl_id: the reversal wins.
+            stored = await session.get(Settlement, setl_id, with_for_update=True)
+            assert stored is not None
+            if stored.is_reversal:
+                duplicates += 1
+                continue
+            stored.is_reversal, stored.record = True, {**stored.record, "reversal": record}
+        accepted += 1
+        if reversal:
+            reversals += 1
+            reversed_claims += await apply_reversal(session, setl_id, mdtrt_id)
+    return {"received": len(records), "accepted": accepted, "duplicates": duplicates, "rejected": rejected,
+            "reversals": reversals, "claims_reversed": reversed_claims}
+
+
+def is_reversal(record: dict[str, Any]) -> bool:
+    """A reversal: refd_setl_flag set, or negative amounts (reference/nhsa-settlement.md)."""
+    if record.get("refd_setl_flag") not in (None, "", "0", 0, False):
+        return True
+    for name in ("medfee_sumamt", "psn_part_amt", "fund_pay_sumamt"):
+        try:
+            if Decimal(str(record.get(name, "0"))) < 0:
+                return True
+        except InvalidOperation:
+            continue
+    return False
+
+
+async def apply_reversal(session: SessionDep, setl_id: str, mdtrt_id: str | None) -> list[str]:
+    """Cancel the settlements the reversal names (same setl_id, or same mdtrt_id) and every claim on them: a
+    claim in review ends rejected; an approved one is rejected with its whole aid recovered; the member's other
+    stays in the period are re-assessed."""
+    now = datetime.now(UTC)
+    targets = {setl_id}
+    if mdtrt_id:
+        targets |= set((await session.execute(select(Settlement.setl_id).where(
+            Settlement.mdtrt_id == mdtrt_id, Settlement.is_reversal.is_(False)))).scalars())
+    for stored in (await session.execute(select(Settlement).where(Settlement.setl_id.in_(targets)))).scalars():
+        stored.reversed_at = stored.reversed_at or now
+    conditions = [Claim.setl_id.in_(targets)]
+    if mdtrt_id:
+        conditions.append(Claim.settlement["mdtrt_id"].astext == mdtrt_id)
+    claims = (await session.execute(select(Claim).where(or_(*conditions), Claim.status.in_(LIVE))
+                                    .order_by(Claim.created_at).with_for_update())).scalars().all()
+    for claim in claims:
+        await reverse_claim(session, claim)
+    return [str(c.id) for c in claims]
+
+
+async def reverse_claim(session: SessionDep, claim: Claim) -> None:
+    reason = "医保部门已冲销该结算单。"
+    if claim.status in DECIDED and (claim.aid_amount or 0) > 0:
+        await record_adjustment(session, claim, Decimal("0.00"), cause="settlement_reversed", reason=reason,
+                                actor=SYSTEM, cause_claim=claim, explanation=None)
+    refuse(claim, "settlement_reversed", reason)
+    claim.current_level, claim.due_date = None, None
+    session.add(ClaimStep(claim_id=claim.id, level=None, decision="reverse", by_user=SYSTEM.user_id,
+                          by_username="bureau feed", reason=reason, rulebook_code=claim.rulebook_code,
+                          aid_amount=claim.aid_amount))
+    await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimRejected(
+        claim_id=str(claim.id), member_id=claim.member_id, period=claim.period or "",
+        code="settlement_reversed", detail=reason))
+    await session.flush()
+    await reassess_member_period(session, member_id=claim.member_id, period=claim.period, plan_code=claim.plan,
+                                 cause="settlement_reversed", reason=f"同期申请 {claim.id} 的结算单被冲销，重新核定",
+                                 actor=SYSTEM, cause_claim=claim)
 
 
 # --- claims -----------------------------------------------------------------------------------------------
@@ -93,6 +175,14 @@ class SettlementIn(BaseModel):
         return out
 
 
+class SecondAidIn(BaseModel):
+    """二次补助 inputs; either may be left out and is then derived (see assess_second_aid_claim)."""
+
+    model_config = ConfigDict(extra="forbid")
+    remaining_amount: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    years_of_participation: int | None = Field(default=None, ge=0, le=80)
+
+
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     member_id: str | None = None
@@ -102,6 +192,7 @@ class ClaimIn(BaseModel):
     discharge_date: date
     diagnosis: Diagnosis
     settlement: SettlementIn
+    second_aid: SecondAidIn | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ClaimIn:
@@ -112,13 +203,21 @@ class ClaimIn(BaseModel):
         return self
 
 
-def claim_out(claim: Claim, steps: list[ClaimStep]) -> dict[str, Any]:
+def claim_out(claim: Claim, steps: list[ClaimStep], adjustments: list[ClaimAdjustment] | None = None
+              ) -> dict[str, Any]:
     return {
         "claim_id": str(claim.id), "member_id": claim.member_id, "period": claim.period, "plan": claim.plan,
         "status": claim.status,
         "aid_amount": format_money(claim.aid_amount) if claim.aid_amount is not None else None,
         "base": format_money(claim.base) if claim.base is not None else None,
         "cumulative_base": format_money(claim.cumulative_base) if claim.cumulative_base is not None else None,
+        "assessed_aid_amount": format_money(claim.assessed_aid) if claim.assessed_aid is not None else None,
+        "adjustments": [{"adjustment_id": str(a.id), "amount": format_money(a.amount),
+                         "aid_before": format_money(a.aid_before), "aid_after": format_money(a.aid_after),
+                         "cause": a.cause, "cause_claim_id": str(a.cause_claim_id) if a.cause_claim_id else None,
+                         "reason": a.reason, "rulebook": a.rulebook_code, "announced": a.announced,
+                         "by": a.by_username, "at": a.at.isoformat()} for a in adjustments or []],
+        "second_aid": claim.second_aid,
         "explanation": claim.explanation, "rulebook": claim.rulebook_code,
         "setl_id": claim.setl_id, "admission_date": claim.admission_date.isoformat(),
         "discharge_date": claim.discharge_date.isoformat(), "diagnosis": claim.diagnosis,
@@ -165,9 +264,38 @@ async def assess(session: SessionDep, claim: Claim, rulebook: Rulebook, coverage
     if isinstance(plan, FixedPlan):
         claim.base = Decimal("0.00")
         return assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_count > 0)
-    # Second aid (二次补助) is decided by the centre on the remaining self-pay: issue #4 builds its intake.
-    raise Invalid("二次补助由互助中心另行受理，暂不能通过此接口申请。", code="plan_not_claimable",
-                  errors=[{"loc": ["body", "plan"], "msg": "此项目不能直接申请"}])
+    assert isinstance(plan, SecondAidPlan)
+    return await assess_second_aid_claim(session, claim, plan, body)
+
+
+async def assess_second_aid_claim(session: SessionDep, claim: Claim, plan: SecondAidPlan, body: ClaimIn
+                                  ) -> Assessment:
+    """二次补助 (seed 000): remaining self-pay after every payer and the first aid, and years of participation.
+
+    Given by the unit agent (the centre's own records) or derived: remaining = psn_part_amt minus the first
+    aid on the same settlement; years = the periods claims knows the member was covered in.
+    """
+    given = body.second_aid or SecondAidIn()
+    sources: dict[str, str] = {}
+    remaining = given.remaining_amount
+    if remaining is None:
+        first_aid = (await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
+            Claim.setl_id == claim.setl_id, Claim.plan != claim.plan, Claim.status.in_(LIVE)))).scalar_one()
+        remaining = max(body.settlement.psn_part_amt - Decimal(first_aid or 0), Decimal("0.00"))
+        sources["remaining_amount"] = f"psn_part_amt {body.settlement.psn_part_amt} - 一次补助 {first_aid}"
+    else:
+        sources["remaining_amount"] = "given"
+    years = given.years_of_participation
+    if years is None:
+        years = (await session.execute(select(func.count(func.distinct(Coverage.period))).where(
+            Coverage.member_id == claim.member_id))).scalar_one()
+        sources["years_of_participation"] = "coverages known to claims"
+    else:
+        sources["years_of_participation"] = "given"
+    claim.base = Decimal("0.00")
+    claim.second_aid = {"remaining_amount": format_money(remaining), "years_of_participation": years,
+                        "sources": sources}
+    return assess_second_aid(plan, remaining, years)
 
 
 def refuse(claim: Claim, code: str, detail: str) -> None:
@@ -234,6 +362,9 @@ async def route_new_claim(session: SessionDep, claim: Claim, coverage: Coverage 
     claim.rulebook_code = rulebook.code
     if body.plan not in coverage.plans:
         return refuse(claim, "plan_not_joined", f"该人员本期未参加 {body.plan} 项目。")
+    banned = await session.get(ClaimRightRevocation, (claim.member_id, coverage.period))
+    if banned is not None:  # 第十三条: fraud cancels the right to claim for the period
+        return refuse(claim, "revoked_for_fraud", "该人员本期因欺诈已被取消申请补助的权利。")
     window, today = rulebook.windows.claims, date.today()
     if not window.from_ <= today <= window.to:  # 第十一条 补助办理时间
         return refuse(claim, "claim_window_closed", f"本期补助受理时间为 {window.from_} 至 {window.to}。")
@@ -241,26 +372,41 @@ async def route_new_claim(session: SessionDep, claim: Claim, coverage: Coverage 
     med_types = getattr(plan, "med_types", None)
     if med_types is not None and body.settlement.med_type not in med_types:  # 第十二条(四) outpatient excluded
         return refuse(claim, "med_type_not_covered", f"医疗类别 {body.settlement.med_type} 不在本项目补助范围内。")
-    duplicate = (await session.execute(select(Claim.id).where(Claim.setl_id == claim.setl_id,
+    duplicate = (await session.execute(select(Claim.id).where(Claim.setl_id == claim.setl_id, Claim.plan == claim.plan,
                                                               Claim.status != "rejected"))).first()
     if duplicate is not None:
         return refuse(claim, "duplicate_settlement", "该结算单已申请过补助。")
-    settlement = await session.get(Settlement, claim.setl_id)
-    if settlement is not None and settlement.record.get("refd_setl_flag") not in (None, "", "0", 0):
+    if await settlement_reversed(session, claim.setl_id, body.settlement.model_dump().get("mdtrt_id")):
         return refuse(claim, "settlement_reversed", "医保部门已冲销该结算单。")
     assessment = await assess(session, claim, rulebook, coverage, body)
     claim.aid_amount, claim.cumulative_base = assessment.aid_amount, assessment.cumulative_base
+    claim.assessed_aid = assessment.aid_amount
     claim.explanation = assessment.explanation
     path = review_path(rulebook.approval, assessment.aid_amount)
+    if isinstance(plan, SecondAidPlan):  # decided by the centre (seed 000): straight to it
+        path = [plan.decided_by]
     claim.review_path, claim.current_level, claim.final_level = path, path[0], path[-1]
-    enter_level(claim, rulebook, path[0])
+    enter_level(claim, rulebook, path[0], await load_calendar(session))
     claim.status = "in_review"
     return None
 
 
-def enter_level(claim: Claim, rulebook: Rulebook, level: str) -> None:
+async def settlement_reversed(session: SessionDep, setl_id: str, mdtrt_id: Any) -> bool:
+    settlement = await session.get(Settlement, setl_id)
+    if settlement is not None and (settlement.is_reversal or settlement.reversed_at is not None
+                                   or is_reversal(settlement.record)):
+        return True
+    if mdtrt_id:
+        found = (await session.execute(select(Settlement.setl_id).where(
+            Settlement.mdtrt_id == str(mdtrt_id), Settlement.is_reversal.is_(True)).limit(1))).first()
+        return found is not None
+    return False
+
+
+def enter_level(claim: Claim, rulebook: Rulebook, level: str, calendar: WorkCalendar | None = None) -> None:
+    """The claim reaches a level: its clock starts afresh (第十条: 5 working days for a complete application)."""
     claim.current_level, claim.level_entered_at = level, datetime.now(UTC)
-    due = add_working_days(date.today(), rulebook.approval.sla_working_days)  # 第十条: 5 working days
+    due = add_working_days(date.today(), rulebook.approval.sla_working_days, calendar)
     claim.due_date, claim.due_warning = due.due, due.warning
 
 
@@ -281,24 +427,66 @@ async def steps_of(session: SessionDep, claim: Claim) -> list[ClaimStep]:
                                        .order_by(ClaimStep.at))).scalars())
 
 
+async def adjustments_of(session: SessionDep, claim: Claim) -> list[ClaimAdjustment]:
+    return list((await session.execute(select(ClaimAdjustment).where(ClaimAdjustment.claim_id == claim.id)
+                                       .order_by(ClaimAdjustment.at))).scalars())
+
+
+async def full_claim(session: SessionDep, claim: Claim) -> dict[str, Any]:
+    return claim_out(claim, await steps_of(session, claim), await adjustments_of(session, claim))
+
+
 @router.get("/claims/{claim_id}", tags=["claims"])
 async def get_claim(claim_id: uuid.UUID, session: SessionDep, actor: CurrentUser) -> dict:
     claim = await load_claim(session, claim_id, actor)
-    return claim_out(claim, await steps_of(session, claim))
+    return await full_claim(session, claim)
 
 
 @router.get("/review-queue", tags=["claims"])
 async def review_queue(session: SessionDep, actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL)]) -> list:
+    """Claims waiting at the caller's level in its branch, oldest first, with due dates, amounts and the
+    documents still missing (a complete application is what the 5 working days of 第十条 count for)."""
     level = REVIEWER_LEVEL[actor.role]
-    claims = (await session.execute(
+    claims = list((await session.execute(
         select(Claim).where(Claim.status == "in_review", Claim.current_level == level,
                             Claim.unit_path.contains([actor.org]))
-        .order_by(Claim.level_entered_at).limit(500))).scalars()
-    return [{"claim_id": str(c.id), "member_id": c.member_id, "period": c.period, "plan": c.plan,
-             "aid_amount": format_money(c.aid_amount) if c.aid_amount is not None else None,
-             "final_level": c.final_level, "due_date": c.due_date.isoformat() if c.due_date else None,
-             "waiting_since": c.level_entered_at.isoformat() if c.level_entered_at else None, "unit": c.unit}
-            for c in claims]
+        .order_by(Claim.level_entered_at, Claim.id).limit(500))).scalars())
+    present: dict[uuid.UUID, set[str]] = {c.id: set() for c in claims}
+    if claims:
+        for claim_id, doc_type in (await session.execute(select(ClaimDocument.claim_id, ClaimDocument.doc_type)
+                                                         .where(ClaimDocument.claim_id.in_(list(present))))):
+            present[claim_id].add(doc_type)
+    kinds = await plan_kinds(session, {(c.period or "", c.plan) for c in claims})
+    today = date.today()
+    out = []
+    for c in claims:
+        missing = missing_documents(kinds.get((c.period or "", c.plan), "banded"), present[c.id])
+        out.append({"claim_id": str(c.id), "member_id": c.member_id, "period": c.period, "plan": c.plan,
+                    "aid_amount": format_money(c.aid_amount) if c.aid_amount is not None else None,
+                    "base": format_money(c.base) if c.base is not None else None,
+                    "current_level": c.current_level, "final_level": c.final_level,
+                    "due_date": c.due_date.isoformat() if c.due_date else None, "due_warning": c.due_warning,
+                    "overdue": c.due_date is not None and c.due_date < today,
+                    "waiting_since": c.level_entered_at.isoformat() if c.level_entered_at else None,
+                    "unit": c.unit, "documents": sorted(present[c.id]), "missing_documents": missing,
+                    "missing_documents_zh": [DOCUMENT_TYPES[m] for m in missing]})
+    return out
+
+
+async def plan_kinds(session: SessionDep, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    kinds: dict[tuple[str, str], str] = {}
+    for period_code in {p for p, _ in keys}:
+        period = await session.get(PeriodCopy, period_code)
+        if period is None:
+            continue
+        rulebook = parse_rulebook(period.rulebook)
+        for p, plan in keys:
+            if p == period_code:
+                try:
+                    kinds[(p, plan)] = rulebook.plan(plan).kind
+                except (KeyError, ValueError):
+                    continue
+    return kinds
 
 
 class DecisionIn(BaseModel):
@@ -335,19 +523,25 @@ async def decide(request: Request, claim_id: uuid.UUID, body: DecisionIn, sessio
                 claim_id=str(claim.id), member_id=claim.member_id, period=claim.period or "", plan=claim.plan,
                 aid_amount=claim.aid_amount or Decimal("0.00"), rulebook_code=claim.rulebook_code or ""))
         else:
-            enter_level(claim, rulebook, claim.review_path[claim.review_path.index(level) + 1])
+            enter_level(claim, rulebook, claim.review_path[claim.review_path.index(level) + 1],
+                        await load_calendar(session))
     elif body.decision == "reject":
         refuse(claim, body.reason_code or "rejected_by_reviewer", body.reason or "")
         claim.current_level, claim.due_date = None, None
         await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimRejected(
             claim_id=str(claim.id), member_id=claim.member_id, period=claim.period or "",
             code=claim.rejection_code or "", detail=claim.rejection_detail or ""))
-    else:  # return for documents: the clock stops until the unit agent resubmits
+        await session.flush()
+        # Its base no longer counts: the member's later stays in the period are assessed again.
+        await reassess_member_period(session, member_id=claim.member_id, period=claim.period,
+                                     plan_code=claim.plan, cause="late_rejection",
+                                     reason=f"同期申请 {claim.id} 被驳回，重新核定", actor=actor, cause_claim=claim)
+    else:  # return for documents: the clock stops; resubmission restarts it (see resubmit)
         claim.status, claim.returned_level, claim.due_date = "returned", level, None
         await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimReturned(
             claim_id=str(claim.id), member_id=claim.member_id, level=level, reason=body.reason or ""))
     await session.flush()
-    return claim_out(claim, await steps_of(session, claim))
+    return await full_claim(session, claim)
 
 
 class NoteIn(BaseModel):
@@ -363,12 +557,13 @@ async def resubmit(request: Request, claim_id: uuid.UUID, body: NoteIn, session:
         raise Conflict("只有被退回的申请可以重新提交。", code="not_returned")
     period = await session.get(PeriodCopy, claim.period)
     assert period is not None
-    enter_level(claim, parse_rulebook(period.rulebook), claim.returned_level)
+    # 第十条 counts 5 working days for a complete application: the clock restarts in full at resubmission.
+    enter_level(claim, parse_rulebook(period.rulebook), claim.returned_level, await load_calendar(session))
     claim.status, claim.returned_level = "in_review", None
     session.add(ClaimStep(claim_id=claim.id, level="unit", decision="resubmit", by_user=actor.user_id,
                           by_username=actor.username, reason=body.note, rulebook_code=claim.rulebook_code))
     await session.flush()
-    return claim_out(claim, await steps_of(session, claim))
+    return await full_claim(session, claim)
 
 
 class ReasonIn(BaseModel):
@@ -385,11 +580,19 @@ async def revoke(request: Request, claim_id: uuid.UUID, body: ReasonIn, session:
         raise Conflict("该申请已驳回或已撤销。", code="not_revocable")
     claim.status, claim.current_level, claim.due_date = "revoked", None, None
     session.add(ClaimStep(claim_id=claim.id, level="centre", decision="revoke", by_user=actor.user_id,
-                          by_username=actor.username, reason=body.reason, rulebook_code=claim.rulebook_code))
+                          by_username=actor.username, reason=body.reason, rulebook_code=claim.rulebook_code,
+                          aid_amount=claim.aid_amount))
     await publish(session, MESSAGING, TOPIC_CLAIMS, ClaimRevoked(
         claim_id=str(claim.id), member_id=claim.member_id, period=claim.period or "", reason=body.reason))
+    if claim.period is not None:  # 第十三条: the right to claim in the period ends with it
+        await session.execute(insert(ClaimRightRevocation).values(
+            member_id=claim.member_id, period=claim.period, claim_id=claim.id, reason=body.reason,
+            by_username=actor.username).on_conflict_do_nothing())
     await session.flush()
-    return claim_out(claim, await steps_of(session, claim))
+    await reassess_member_period(session, member_id=claim.member_id, period=claim.period, plan_code=claim.plan,
+                                 cause="revoked_for_fraud", reason=f"同期申请 {claim.id} 因欺诈被撤销，重新核定",
+                                 actor=actor, cause_claim=claim)
+    return await full_claim(session, claim)
 
 
 @router.get("/coverages", tags=["claims"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.claims import calendar, documents, overdue
 from services.claims.api import router
 from services.claims.handlers import HANDLERS
 from services.claims.models import MESSAGING
@@ -13,5 +14,9 @@ from shared.settings import ClaimsSettings
 def spec(settings: ClaimsSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="claims", title="Huzhu claims 补助申请与审批", settings=settings or ClaimsSettings(),
-        tables=MESSAGING, routers=[router], handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_PAYMENTS],
+        tables=MESSAGING,
+        # overdue first: /claims/overdue must be matched before /claims/{claim_id}
+        routers=[overdue.router, router, documents.router, calendar.router],
+        handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_PAYMENTS],
+        sweepers=[overdue.overdue_sweeper], sweep_interval=60.0,
     )

@@ -8,7 +8,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Numeric, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,6 +66,11 @@ class Settlement(Base):
     setl_id: Mapped[str] = mapped_column(String(60), primary_key=True)
     certno: Mapped[str | None] = mapped_column(String(18), index=True)
     record: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # A reversal (refd_setl_flag set, or negative amounts) cancels the settlements of the same mdtrt_id
+    # (reference/nhsa-settlement.md); a cancelled settlement carries reversed_at.
+    mdtrt_id: Mapped[str | None] = mapped_column(String(60), index=True)
+    is_reversal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
 
 
@@ -60,7 +78,11 @@ class Claim(Base):
     __tablename__ = "claims"
     __table_args__ = (
         # The same settlement is claimed once: a second claim on it is refused (duplicate_settlement).
-        Index("uq_claims_live_setl_id", "setl_id", unique=True, postgresql_where=text("status <> 'rejected'")),
+        # Second aid (二次补助) is claimed on the same settlement as the first aid: one live claim per plan.
+        Index("uq_claims_live_setl_id_plan", "setl_id", "plan", unique=True,
+              postgresql_where=text("status <> 'rejected'")),
+        Index("ix_claims_member_period", "member_id", "period", "plan"),
+        Index("ix_claims_due", "status", "due_date"),
         Index("ix_claims_queue", "status", "current_level", "level_entered_at"),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -76,7 +98,12 @@ class Claim(Base):
     settlement: Mapped[dict[str, Any]] = mapped_column(JSONB)
     base: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     cumulative_base: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # aid_amount is what the member is due now; assessed_aid what the first assessment gave. Every difference
+    # between them is a row of claim_adjustments (history is never changed silently).
     aid_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    assessed_aid: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # Second aid inputs (remaining self-pay, years of participation) and where each came from.
+    second_aid: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     explanation: Mapped[str | None] = mapped_column(Text)
     rulebook_code: Mapped[str | None] = mapped_column(String(50))
     rejection_code: Mapped[str | None] = mapped_column(String(50))
@@ -112,3 +139,85 @@ class ClaimStep(Base):
     rulebook_code: Mapped[str | None] = mapped_column(String(50))
     aid_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class ClaimAdjustment(Base):
+    """A re-assessment's difference for one claim: a top-up (> 0) or a recovery (< 0), with its cause."""
+
+    __tablename__ = "claim_adjustments"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("claims.id"), index=True)
+    member_id: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str | None] = mapped_column(String(50))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    aid_before: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    aid_after: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    cause: Mapped[str] = mapped_column(String(30))  # late_rejection | settlement_reversed | revoked_for_fraud
+    cause_claim_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    rulebook_code: Mapped[str | None] = mapped_column(String(50))
+    # True when payments was told (ClaimAdjusted): the claim's aid had already been approved.
+    announced: Mapped[bool] = mapped_column(Boolean, default=False)
+    by_username: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class ClaimRightRevocation(Base):
+    """第十三条: fraud cancels the member's right to claim in the period (later claims: revoked_for_fraud)."""
+
+    __tablename__ = "claim_right_revocations"
+    member_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(50), primary_key=True)
+    claim_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    reason: Mapped[str] = mapped_column(Text)
+    by_username: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class OverdueNotice(Base):
+    """One ClaimOverdue per (claim, level, kind): the row is the timer's memory that it has fired."""
+
+    __tablename__ = "overdue_notices"
+    claim_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    level: Mapped[str] = mapped_column(String(20), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # reminder | escalation
+    org: Mapped[str] = mapped_column(String(50))
+    due_date: Mapped[date] = mapped_column(Date)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class CalendarYear(Base):
+    """A year whose State Council holiday arrangement the calendar holds (seeded or entered by an admin)."""
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(100))  # chinesecalendar <version> | admin
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class CalendarDay(Base):
+    """An exception to Monday-Friday: a holiday (working = false) or a make-up working day (调休, true)."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class ClaimDocument(Base):
+    """A document of a claim; the bytes live outside the database (CLAIMS_DOCUMENTS_DIR), named by id."""
+
+    __tablename__ = "claim_documents"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("claims.id"), index=True)
+    doc_type: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(50))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)

@@ -1,0 +1,120 @@
+"""The working-day calendar claims keeps (seeded from chinesecalendar by migration 0003, updated by an admin
+each year) and its endpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.claims.domain.workdays import WorkCalendar, add_working_days
+from services.claims.models import CalendarDay, CalendarYear, Claim
+from shared.auth import CurrentUser, Principal, require_roles
+from shared.deps import SessionDep
+from shared.errors import Invalid
+
+router = APIRouter(prefix="/api/v1", tags=["calendar"])
+
+_cache: tuple[tuple[int, datetime | None], WorkCalendar] | None = None
+
+
+async def load_calendar(session: AsyncSession) -> WorkCalendar:
+    """The calendar as stored; re-read only when a year was added or changed since the last read."""
+    global _cache
+    count, latest = (await session.execute(select(func.count(), func.max(CalendarYear.updated_at)))).one()
+    signature = (int(count), latest)
+    if _cache is not None and _cache[0] == signature:
+        return _cache[1]
+    years = frozenset((await session.execute(select(CalendarYear.year))).scalars())
+    holidays: dict[date, str] = {}
+    workdays: dict[date, str] = {}
+    for row in (await session.execute(select(CalendarDay))).scalars():
+        (workdays if row.working else holidays)[row.day] = row.name
+    calendar = WorkCalendar(years=years, holidays=holidays, workdays=workdays)
+    _cache = (signature, calendar)
+    return calendar
+
+
+class DayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: date
+    name: str = Field(default="", max_length=100)
+
+
+class YearIn(BaseModel):
+    """The State Council's arrangement for one year: days off and make-up working days (调休上班)."""
+
+    model_config = ConfigDict(extra="forbid")
+    holidays: list[DayIn] = Field(min_length=1)
+    workdays: list[DayIn] = Field(default_factory=list)
+
+
+def _year_out(year: CalendarYear | None, number: int, days: list[CalendarDay]) -> dict[str, Any]:
+    return {
+        "year": number, "known": year is not None,
+        "source": year.source if year else None, "updated_by": year.updated_by if year else None,
+        "updated_at": year.updated_at.isoformat() if year else None,
+        "holidays": [{"date": d.day.isoformat(), "name": d.name} for d in days if not d.working],
+        "workdays": [{"date": d.day.isoformat(), "name": d.name} for d in days if d.working],
+        "warning": None if year else f"{number} 年的法定节假日安排尚未录入，截止日期按周一至周五计算。",
+    }
+
+
+YearPath = Annotated[int, Path(ge=2000, le=2100)]
+
+
+@router.get("/calendar/{year}")
+async def get_year(year: YearPath, session: SessionDep, _: CurrentUser) -> dict[str, Any]:
+    stored = await session.get(CalendarYear, year)
+    days = list((await session.execute(select(CalendarDay).where(CalendarDay.year == year)
+                                       .order_by(CalendarDay.day))).scalars())
+    return _year_out(stored, year, days)
+
+
+@router.post("/calendar/{year}")
+async def put_year(year: YearPath, body: YearIn, session: SessionDep,
+                   actor: Annotated[Principal, require_roles("admin")]) -> dict[str, Any]:
+    """Replace one year's arrangement; in-review deadlines computed without it are computed again."""
+    errors = [{"loc": ["body", kind, i, "date"], "msg": f"日期不在 {year} 年内"}
+              for kind in ("holidays", "workdays") for i, d in enumerate(getattr(body, kind)) if d.date.year != year]
+    both = {d.date for d in body.holidays} & {d.date for d in body.workdays}
+    errors += [{"loc": ["body", "workdays"], "msg": f"{d} 同时是假日和工作日"} for d in sorted(both)]
+    if errors:
+        raise Invalid("节假日安排有误，请按 errors 逐项修改。", code="calendar_invalid", errors=errors)
+    await session.execute(delete(CalendarDay).where(CalendarDay.year == year))
+    days = [CalendarDay(day=d.date, year=year, working=False, name=d.name or "假日") for d in body.holidays]
+    days += [CalendarDay(day=d.date, year=year, working=True, name=d.name or "调休上班") for d in body.workdays]
+    session.add_all(days)
+    stored = await session.get(CalendarYear, year)
+    if stored is None:
+        stored = CalendarYear(year=year, source="admin", updated_by=actor.username)
+        session.add(stored)
+    stored.source, stored.updated_by, stored.updated_at = "admin", actor.username, datetime.now(UTC)
+    await session.flush()
+    recomputed = await recompute_warned_deadlines(session)
+    out = _year_out(stored, year, sorted(days, key=lambda d: d.day))
+    out["deadlines_recomputed"] = recomputed
+    return out
+
+
+async def recompute_warned_deadlines(session: AsyncSession) -> int:
+    """Claims whose due date was counted Monday-Friday for want of a calendar get it counted again."""
+    from services.claims.models import PeriodCopy
+    from shared.rulebook import parse_rulebook
+
+    calendar = await load_calendar(session)
+    claims = (await session.execute(select(Claim).where(Claim.status == "in_review", Claim.due_warning.is_not(None),
+                                                        Claim.level_entered_at.is_not(None))
+                                    .with_for_update())).scalars().all()
+    for claim in claims:
+        period = await session.get(PeriodCopy, claim.period)
+        if period is None or claim.level_entered_at is None:
+            continue
+        sla = parse_rulebook(period.rulebook).approval.sla_working_days
+        due = add_working_days(claim.level_entered_at.date(), sla, calendar)
+        claim.due_date, claim.due_warning = due.due, due.warning
+    return len(claims)
