@@ -37,6 +37,8 @@ async def list_instructions(session: SessionDep, actor: Annotated[Principal, req
         "instruction_id": str(i.id), "claim_id": i.claim_id, "member_id": i.member_id, "period": i.period,
         "amount": format_money(i.amount), "payee_name": i.payee_name,
         "account": (i.account if whole else mask_account(i.account)) if i.account else None,
-        "bank_name": i.bank_name, "status": i.status, "attempt": i.attempt,
+        "bank_name": i.bank_name, "status": i.status, "attempt": i.attempt, "kind": i.kind,
+        "adjustment_id": i.adjustment_id or None, "batch_id": str(i.batch_id) if i.batch_id else None,
+        "failure_reason": i.failure_reason,
         "created_at": i.created_at.isoformat(),
     } for i, _ in rows]

@@ -1,9 +1,11 @@
-"""The payments service: payment instructions (bank files, results and the fund ledger grow here)."""
+"""The payments service: payment instructions, batches and bank files, bank results, the fund ledger."""
 
 from __future__ import annotations
 
 from services.payments.api import router
+from services.payments.batches import router as batches
 from services.payments.handlers import HANDLERS
+from services.payments.ledger_api import router as ledger
 from services.payments.models import MESSAGING
 from shared.events import TOPIC_CLAIMS, TOPIC_ENROLLMENT
 from shared.service import ServiceSpec
@@ -13,5 +15,5 @@ from shared.settings import PaymentsSettings
 def spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="payments", title="Huzhu payments 补助支付", settings=settings or PaymentsSettings(),
-        tables=MESSAGING, routers=[router], handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS],
+        tables=MESSAGING, routers=[router, batches, ledger], handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS],
     )

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
+import logging
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments.models import MESSAGING, Instruction, Payee
+from services.payments import instructions, journal, ledger
+from services.payments.models import FeesReceipt, Instruction, Payee, UnitFees
 from shared.events import (
-    TOPIC_PAYMENTS,
+    ClaimAdjusted,
     ClaimApproved,
+    ClaimRevoked,
     Envelope,
     EventPayload,
+    FeesReceived,
     MemberContactChanged,
     MemberCovered,
     MemberDetailsCorrected,
-    PaymentInstructionCreated,
 )
-from shared.messaging import Handler, publish
+from shared.messaging import Handler
+
+log = logging.getLogger(__name__)
 
 
 async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
@@ -28,21 +32,27 @@ async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload
                   bank_name=event.bank_name, unit_path="/" + "/".join(event.unit_path))
     await session.execute(insert(Payee).values(**values).on_conflict_do_update(
         index_elements=["member_id"], set_=values))
+    # The roster data the fees are reconciled against: this member's fee, in their unit and office.
+    office = event.unit_path[1] if len(event.unit_path) > 1 else ""
+    fees = dict(member_id=event.member_id, period=event.period, unit=event.unit, office=office, fee=event.fee)
+    await session.execute(insert(UnitFees).values(**fees).on_conflict_do_update(
+        index_elements=["member_id", "period"], set_=fees))
     await fill_payee(session, event.member_id)
 
 
 async def contact_changed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """New bank details: a failed payment is retried to them as attempt n+1 (API.md PATCH members)."""
     assert isinstance(event, MemberContactChanged)
     await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(
         name=event.name, bank_account=event.bank_account, bank_name=event.bank_name))
+    await instructions.retry_member(session, event.member_id)
 
 
 async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
-    """A corrected name is the name the bank must see (a name mismatch fails the transfer)."""
+    """A corrected name is the name the bank must see (a name mismatch, 户名不符, fails the transfer)."""
     assert isinstance(event, MemberDetailsCorrected)
     await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(name=event.name))
-    await session.execute(update(Instruction).where(Instruction.member_id == event.member_id,
-                                                    Instruction.status == "pending").values(payee_name=event.name))
+    await instructions.retry_member(session, event.member_id)
 
 
 async def fill_payee(session: AsyncSession, member_id: str) -> None:
@@ -57,29 +67,69 @@ async def fill_payee(session: AsyncSession, member_id: str) -> None:
 async def claim_approved(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     """One instruction per approved claim with aid > 0; aid 0 creates none (API.md)."""
     assert isinstance(event, ClaimApproved)
-    if event.aid_amount <= 0:
+    if event.aid_amount <= 0 or await instructions.is_revoked(session, event.claim_id):
         return
-    payee = await session.get(Payee, event.member_id)
-    instruction_id = uuid.uuid4()
-    # (claim_id, attempt=1) is unique: even if the inbox were bypassed, a second approval inserts nothing.
-    inserted = (await session.execute(
-        insert(Instruction).values(
-            id=instruction_id, claim_id=event.claim_id, attempt=1, member_id=event.member_id, period=event.period,
-            amount=event.aid_amount, status="pending",
-            payee_name=payee.name if payee else None, account=payee.bank_account if payee else None,
-            bank_name=payee.bank_name if payee else None,
-        ).on_conflict_do_nothing().returning(Instruction.id)
-    )).first()
-    if inserted is None:
+    await instructions.approve(session, claim_id=event.claim_id, adjustment_id=instructions.AID,
+                               member_id=event.member_id, period=event.period, amount=event.aid_amount)
+
+
+async def claim_adjusted(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """A re-assessed aid (claims' claim.adjusted): a top-up is paid as its own instruction; a reduction is taken
+    off an aid not yet in any file, otherwise asked back as a recovery. History is never rewritten."""
+    assert isinstance(event, ClaimAdjusted)
+    if event.amount == 0 or await instructions.is_revoked(session, event.claim_id):
         return
-    await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentInstructionCreated(
-        instruction_id=str(instruction_id), claim_id=event.claim_id, member_id=event.member_id, attempt=1,
-        amount=event.aid_amount))
+    if event.amount > 0:
+        await instructions.approve(session, claim_id=event.claim_id, adjustment_id=event.adjustment_id,
+                                   member_id=event.member_id, period=event.period, amount=event.amount)
+        return
+    reduction = -event.amount
+    pending = (await session.execute(select(Instruction).where(
+        Instruction.claim_id == event.claim_id, Instruction.adjustment_id == instructions.AID,
+        Instruction.status == "pending").with_for_update())).scalar_one_or_none()
+    if pending is not None and pending.amount >= reduction:
+        # Not yet sent to the bank: cancel it and issue attempt n+1 for the reduced aid (an instruction's amount
+        # never changes); the ledger reverses the old approval and records the new one.
+        source = f"adjustment:{event.adjustment_id}"
+        if not await journal.post(session, event.period, ledger.approval_cancelled(reduction), source,
+                                  f"核减未付补助 claim {event.claim_id}"):
+            return
+        pending.status = "cancelled"
+        await session.flush()
+        if pending.amount == reduction:
+            return
+        await instructions.create(
+            session, claim_id=event.claim_id, adjustment_id=instructions.AID, attempt=pending.attempt + 1,
+            member_id=pending.member_id, period=pending.period, amount=pending.amount - reduction,
+            payee=await session.get(Payee, pending.member_id))
+        return
+    await instructions.add_recovery(session, f"adjustment:{event.adjustment_id}", event.claim_id, event.member_id,
+                                    event.period, reduction, event.reason)
+
+
+async def claim_revoked(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    assert isinstance(event, ClaimRevoked)
+    await instructions.revoke(session, event.claim_id, event.member_id, event.period, event.reason)
+
+
+async def fees_received(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
+    """A unit's fees reached the fund: into the ledger (bank / fees_received) and the reconciliation data."""
+    assert isinstance(event, FeesReceived)
+    inserted = (await session.execute(insert(FeesReceipt).values(
+        event_id=envelope.event_id, roster_id=event.roster_id, period=event.period, unit=event.unit,
+        amount=event.amount, reference=event.reference[:100],
+    ).on_conflict_do_nothing().returning(FeesReceipt.event_id))).first()
+    if inserted is not None and event.amount > 0:
+        await journal.post(session, event.period, ledger.fees_received(event.amount), f"fees:{envelope.event_id}",
+                           f"会费到账 roster {event.roster_id} unit {event.unit}")
 
 
 HANDLERS: dict[str, Handler] = {
     MemberCovered.TYPE: member_covered,
     MemberContactChanged.TYPE: contact_changed,
     MemberDetailsCorrected.TYPE: details_corrected,
+    FeesReceived.TYPE: fees_received,
     ClaimApproved.TYPE: claim_approved,
+    ClaimAdjusted.TYPE: claim_adjusted,
+    ClaimRevoked.TYPE: claim_revoked,
 }

@@ -1,0 +1,233 @@
+"""Payment batches (API.md "Payments (8003)"): cut by one finance officer, released by another, the bank file
+served only once released, and the bank's per-line results applied once each."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.payments import files, instructions
+from services.payments.fund import FundAccountSettings
+from services.payments.models import IDEMPOTENCY, MESSAGING, Batch, BatchFile, Instruction
+from shared.auth import Principal, require_roles
+from shared.deps import SessionDep
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, field_errors
+from shared.events import TOPIC_PAYMENTS, PaymentBatchReleased
+from shared.idempotency import idempotent
+from shared.messaging import publish
+from shared.money import format_money
+
+router = APIRouter(prefix="/api/v1", tags=["batches"])
+FINANCE = ("finance",)
+CHINA = timezone(timedelta(hours=8))  # banks execute on the Chinese calendar date
+RELEASED = ("released", "settled")
+
+
+class CutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["pain001", "bank_csv"]
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instruction_id: str = Field(min_length=1, max_length=64)
+    status: Literal["paid", "failed"]
+    reason: str = Field(default="", max_length=200)
+
+
+RESULTS = TypeAdapter(list[ResultIn])
+
+
+def batch_out(batch: Batch) -> dict[str, Any]:
+    return {
+        "batch_id": str(batch.id), "format": batch.format, "status": batch.status, "count": batch.count,
+        "total": format_money(batch.total), "execution_date": batch.execution_date.isoformat(),
+        "cut_by": batch.cut_by_name, "cut_at": batch.cut_at.isoformat(),
+        "released_by": batch.released_by_name,
+        "released_at": batch.released_at.isoformat() if batch.released_at else None,
+        "voided_reason": batch.voided_reason,
+    }
+
+
+async def load_batch(session: AsyncSession, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
+    batch = await session.get(Batch, batch_id, with_for_update=lock)
+    if batch is None:
+        raise NotFound("付款批次不存在。", code="batch_not_found")
+    return batch
+
+
+@router.post("/payment-batches", status_code=201)
+@idempotent(IDEMPOTENCY, status=201)
+async def cut_batch(request: Request, body: CutIn, session: SessionDep,
+                    actor: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+    """Every pending instruction with complete payee details goes into one new, immutable batch."""
+    fund = FundAccountSettings()
+    if not fund.configured(local_stack=request.app.state.settings.local_stack):
+        raise Problem("未配置基金付款账户（PAYMENTS_FUND_ACCOUNT），不能生成付款文件。",
+                      code="fund_account_not_configured", title="付款账户未配置", status=500)
+    batch_id = uuid.uuid4()
+    now = datetime.now(CHINA)
+    # SKIP LOCKED: two officers cutting at once each get a disjoint set, never the same line twice. Lines
+    # whose payee details have not arrived yet stay pending for a later cut.
+    returned = (await session.execute(text(
+        "UPDATE payment_instructions SET status = 'batched', batch_id = :batch WHERE id IN ("
+        " SELECT id FROM payment_instructions WHERE status = 'pending' AND batch_id IS NULL"
+        " AND account IS NOT NULL AND payee_name IS NOT NULL AND bank_name IS NOT NULL"
+        " ORDER BY created_at, id FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, created_at, amount, payee_name, account, bank_name"), {"batch": batch_id})).all()
+    if not returned:
+        raise Conflict("没有可以出批的待支付指令。", code="nothing_to_cut")
+    rows = sorted(returned, key=lambda r: (r.created_at, r.id))
+    del returned
+    lines = [files.Line(instruction_id=str(r.id), amount=r.amount, payee_name=r.payee_name, account=r.account,
+                        bank_name=r.bank_name) for r in rows]
+    del rows
+    count, total = files.control(lines)
+    try:
+        built = files.build_and_validate(body.format, str(batch_id), now, now.date(), fund.debtor(), lines)
+    except files.FileInvalid as exc:
+        # Never serve, never store an invalid file: the whole cut is rolled back, the lines stay pending.
+        raise Problem("生成的付款文件未通过格式校验，批次未生成，请联系系统管理员。", code="file_invalid",
+                      title="付款文件无效", status=500,
+                      errors=[{"loc": ["file"], "msg": problem} for problem in exc.problems]) from None
+    del lines
+    session.add(Batch(id=batch_id, format=body.format, status="awaiting_release", count=count, total=total,
+                      execution_date=now.date(), cut_by=actor.user_id, cut_by_name=actor.username,
+                      cut_at=now.astimezone(UTC)))
+    await session.flush()
+    session.add(BatchFile(batch_id=batch_id, filename=built.filename, media_type=built.media_type,
+                          sha256=built.sha256, content=built.content))
+    await session.flush()
+    return {"batch_id": str(batch_id), "format": body.format, "count": count, "total": format_money(total),
+            "status": "awaiting_release", "sha256": built.sha256}
+
+
+@router.get("/payment-batches")
+async def list_batches(session: SessionDep, _: Annotated[Principal, require_roles(*FINANCE)],
+                       status: str | None = None) -> list[dict[str, Any]]:
+    stmt = select(Batch).order_by(Batch.cut_at.desc()).limit(200)
+    if status:
+        stmt = stmt.where(Batch.status == status)
+    return [batch_out(b) for b in (await session.execute(stmt)).scalars().all()]
+
+
+@router.get("/payment-batches/{batch_id}")
+async def get_batch(batch_id: uuid.UUID, session: SessionDep,
+                    _: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+    batch = await load_batch(session, batch_id)
+    by_status = dict((await session.execute(select(Instruction.status, func.count()).where(
+        Instruction.batch_id == batch_id).group_by(Instruction.status))).all())
+    return {**batch_out(batch), "lines_by_status": by_status}
+
+
+@router.post("/payment-batches/{batch_id}/release")
+async def release_batch(batch_id: uuid.UUID, session: SessionDep,
+                        actor: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+    """Four eyes: the officer who cut a batch cannot release it (segregation of duties over the fund)."""
+    batch = await load_batch(session, batch_id, lock=True)
+    if batch.cut_by == actor.user_id:
+        raise Forbidden("出批人不能放行自己出的批次，请由另一位财务人员放行。", code="same_person")
+    if batch.status != "awaiting_release":
+        raise Conflict(f"该批次状态为 {batch.status}，不能放行。", code="batch_not_awaiting_release")
+    batch.status, batch.released_by, batch.released_by_name = "released", actor.user_id, actor.username
+    batch.released_at = datetime.now(UTC)
+    await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentBatchReleased(
+        batch_id=str(batch.id), count=batch.count, total=batch.total, released_by=actor.username))
+    return batch_out(batch)
+
+
+@router.get("/payment-batches/{batch_id}/file")
+async def batch_file(batch_id: uuid.UUID, session: SessionDep,
+                     _: Annotated[Principal, require_roles(*FINANCE)]) -> Response:
+    """The file exactly as validated at the cut; only for a released batch (a file is money leaving)."""
+    batch = await load_batch(session, batch_id)
+    if batch.status not in RELEASED:
+        raise Conflict("批次尚未放行，不能下载付款文件。", code="batch_not_released")
+    stored = await session.get(BatchFile, batch_id)
+    if stored is None or files.sha256(stored.content) != stored.sha256:
+        raise Problem("付款文件与出批时校验的文件不一致，已拒绝提供。", code="file_invalid", title="付款文件无效",
+                      status=500)
+    return Response(stored.content, media_type=stored.media_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.filename)}",
+        "X-Content-SHA256": stored.sha256, "X-Batch-Count": str(batch.count),
+        "X-Batch-Control-Sum": format_money(batch.total)})
+
+
+def _instruction_uuid(reference: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(reference.strip())
+    except ValueError:
+        return None
+
+
+async def _read_results(request: Request) -> list[tuple[str, str, str]]:
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("application/xml", "text/xml") or body.lstrip().startswith(b"<"):
+        try:
+            return [(r.reference, r.status, r.reason) for r in files.parse_pain002(body)]
+        except files.FileInvalid as exc:
+            raise Invalid("银行结果文件不是有效的 pain.002.001.12 报文。", code="result_file_invalid",
+                          errors=[{"loc": ["body"], "msg": p} for p in exc.problems]) from None
+    try:
+        parsed = RESULTS.validate_python(json.loads(body or b"null"))
+    except json.JSONDecodeError:
+        raise Invalid("请求体不是有效的 JSON。", code="validation_failed",
+                      errors=[{"loc": ["body"], "msg": "不是有效的 JSON"}]) from None
+    except ValidationError as exc:
+        raise Invalid("银行结果不符合要求，请按 errors 逐项修改。",
+                      errors=field_errors([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])) from None
+    return [(r.instruction_id, r.status, r.reason) for r in parsed]
+
+
+@router.post("/payment-batches/{batch_id}/results")
+async def record_results(batch_id: uuid.UUID, request: Request, session: SessionDep,
+                         _: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+    """The bank's per-line results, JSON ``[{instruction_id, status, reason}]`` or a pain.002 report. Each line
+    is applied once: a line already settled, unknown, or of another batch is reported in ``ignored``."""
+    results = await _read_results(request)
+    batch = await load_batch(session, batch_id, lock=True)  # one results upload per batch at a time
+    if batch.status not in RELEASED:
+        raise Conflict("批次尚未放行，不能登记银行结果。", code="batch_not_released")
+    ids = {i for i in (_instruction_uuid(ref) for ref, _, _ in results) if i is not None}
+    found = {i.id: i for i in (await session.execute(select(Instruction).where(
+        Instruction.id.in_(ids)).with_for_update())).scalars().all()} if ids else {}
+    applied: list[dict[str, Any]] = []
+    ignored: list[dict[str, Any]] = []
+    for reference, status, reason in results:
+        instruction_id = _instruction_uuid(reference)
+        instruction = found.get(instruction_id) if instruction_id else None
+        if instruction is None:
+            ignored.append({"instruction_id": reference, "reason": "unknown_instruction"})
+        elif instruction.batch_id != batch.id:
+            ignored.append({"instruction_id": reference, "reason": "not_in_batch"})
+        elif status == "not_final":
+            ignored.append({"instruction_id": reference, "reason": "not_final"})
+        elif instruction.status != "batched":
+            ignored.append({"instruction_id": reference, "reason": "already_settled",
+                            "status": instruction.status})
+        elif status == "paid":
+            await instructions.settle_paid(session, instruction)
+            applied.append({"instruction_id": reference, "status": "paid"})
+        else:
+            text_ = await instructions.settle_failed(session, instruction, reason)
+            applied.append({"instruction_id": reference, "status": "failed", "reason": text_})
+        await session.flush()
+    open_lines = (await session.execute(select(func.count()).select_from(Instruction).where(
+        Instruction.batch_id == batch.id, Instruction.status == "batched"))).scalar_one()
+    if open_lines == 0:
+        batch.status = "settled"
+    return {"batch_id": str(batch.id), "batch_status": batch.status, "applied": applied, "ignored": ignored,
+            "paid": sum(1 for a in applied if a["status"] == "paid"),
+            "failed": sum(1 for a in applied if a["status"] == "failed"),
+            "paid_total": format_money(sum((found[_instruction_uuid(a["instruction_id"])].amount  # type: ignore[index]
+                                            for a in applied if a["status"] == "paid"), Decimal("0.00")))}
