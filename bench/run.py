@@ -1,5 +1,6 @@
-"""``make bench``: speed figures, written to ``bench-results/`` (never asserted in tests: these machines are
-shared and noisy; compare ratios within one run).
+"""``make bench``: speed figures, written to ``bench-results/bench.json`` (never asserted in tests: these
+machines are shared and noisy; compare ratios within one run). Roster uploads (issue #3), the claims engine
+and re-assessment (issue #4), claims through the running services, and a 100,000-line payment batch (#5).
 
 Enrollment (issue #3): a 200,000-row CSV roster and a 50,000-row XLSX roster, upload to stored with every
 check done, against PostgreSQL ``COPY`` of the same rows into a plain table in the same run as the reference.
@@ -19,6 +20,7 @@ import asyncpg
 
 from bench import claims as claims_engine_bench
 from bench import claims_http as claims_bench
+from bench import payments as payments_bench
 from bench.people import rows
 from bench.roster_upload import Uploader
 from deploy.infra import free_port, wipe
@@ -66,6 +68,8 @@ def main() -> None:
         assert stack.pg is not None
         stack.pg.create_database("bench_scratch")
         claims_engine = claims_engine_bench.run(stack.pg.url("bench_scratch"))
+        stack.pg.create_database("bench_payments")
+        payments_batch = payments_bench.run(stack.pg.url("bench_payments"))
         for name in ("claims", "payments", "notifications"):
             stack.start_service(name)
         stack.wait_ready()
@@ -83,6 +87,7 @@ def main() -> None:
         "csv_upload_vs_copy": round(float(str(csv["rows_per_second"])) / copy_rate, 3),
         "target": {"csv_rows_per_second": 50000, "server_peak_rss_mib": 1024},
         "claims_engine": claims_engine,
+        "payments_batch_100k": payments_batch,
         "claims_http_submission_to_in_review": claims_http,
     }
     (out_dir / "bench.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")

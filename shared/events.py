@@ -230,6 +230,7 @@ class PaymentInstructionCreated(EventPayload):
     member_id: str
     attempt: int
     amount: Money
+    adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
     KEY = "claim_id"
 
 
@@ -239,6 +240,7 @@ class PaymentSettled(EventPayload):
     claim_id: str
     member_id: str
     amount: Money
+    adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
     KEY = "claim_id"
 
 
@@ -257,6 +259,7 @@ class PaymentFailed(EventPayload):
     claim_id: str
     member_id: str
     reason: str
+    adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
     KEY = "claim_id"
 
 

@@ -96,6 +96,12 @@ class PaymentsSettings(ServiceSettings):
     service_name: ClassVar[str] = "payments"
     default_port: ClassVar[int] = 8003
 
+    # The fund's own bank account, the debtor of every payout file. The default account number is
+    # illustrative: outside the local stack no batch can be cut with it (services/payments/fund.py).
+    fund_name: str = "云南省职工医疗互助中心"
+    fund_account: str = "2502041009024800001"
+    fund_bank: str = "中国工商银行昆明分行营业部"
+
 
 class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore")

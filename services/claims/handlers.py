@@ -49,21 +49,34 @@ async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayl
 
 
 async def instruction_created(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """The claim's own aid has an instruction (a new attempt after a failure puts it back to approved).
+    Top-ups of an adjustment are payments' business and leave the claim's own payment alone."""
     assert isinstance(event, PaymentInstructionCreated)
+    if event.adjustment_id:
+        return
     await session.execute(update(Claim).where(Claim.id == event.claim_id).values(
         payment_instruction_id=event.instruction_id, payment_status="pending"))
+    await session.execute(update(Claim).where(Claim.id == event.claim_id, Claim.status == "payment_failed")
+                          .values(status="approved"))
 
 
 async def payment_paid(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, PaymentSettled)
+    if event.adjustment_id:
+        return
     await session.execute(update(Claim).where(Claim.id == event.claim_id, Claim.status.in_(
-        ["approved", "payment_failed"])).values(status="paid", payment_status="paid"))
+        ["approved", "payment_failed"])).values(status="paid", payment_status="paid",
+                                                 payment_instruction_id=event.instruction_id))
 
 
 async def payment_failed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, PaymentFailed)
-    await session.execute(update(Claim).where(Claim.id == event.claim_id, Claim.status == "approved").values(
-        status="payment_failed", payment_status="failed"))
+    if event.adjustment_id:
+        return
+    # Only the live attempt decides: a late result for an attempt already replaced changes nothing.
+    await session.execute(update(Claim).where(
+        Claim.id == event.claim_id, Claim.status == "approved",
+        Claim.payment_instruction_id == event.instruction_id).values(status="payment_failed", payment_status="failed"))
 
 
 HANDLERS: dict[str, Handler] = {

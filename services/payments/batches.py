@@ -15,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.payments import files, instructions
-from services.payments.fund import FundAccountSettings
+from services.payments import files, fund, instructions
 from services.payments.models import IDEMPOTENCY, MESSAGING, Batch, BatchFile, Instruction
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
@@ -70,8 +69,8 @@ async def load_batch(session: AsyncSession, batch_id: uuid.UUID, *, lock: bool =
 async def cut_batch(request: Request, body: CutIn, session: SessionDep,
                     actor: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
     """Every pending instruction with complete payee details goes into one new, immutable batch."""
-    fund = FundAccountSettings()
-    if not fund.configured(local_stack=request.app.state.settings.local_stack):
+    settings = request.app.state.settings
+    if not fund.configured(settings):
         raise Problem("未配置基金付款账户（PAYMENTS_FUND_ACCOUNT），不能生成付款文件。",
                       code="fund_account_not_configured", title="付款账户未配置", status=500)
     batch_id = uuid.uuid4()
@@ -93,7 +92,7 @@ async def cut_batch(request: Request, body: CutIn, session: SessionDep,
     del rows
     count, total = files.control(lines)
     try:
-        built = files.build_and_validate(body.format, str(batch_id), now, now.date(), fund.debtor(), lines)
+        built = files.build_and_validate(body.format, str(batch_id), now, now.date(), fund.debtor(settings), lines)
     except files.FileInvalid as exc:
         # Never serve, never store an invalid file: the whole cut is rolled back, the lines stay pending.
         raise Problem("生成的付款文件未通过格式校验，批次未生成，请联系系统管理员。", code="file_invalid",

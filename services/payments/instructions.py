@@ -65,7 +65,8 @@ async def create(session: AsyncSession, *, claim_id: str, adjustment_id: str, at
     if inserted is None:
         return None
     await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentInstructionCreated(
-        instruction_id=str(instruction_id), claim_id=claim_id, member_id=member_id, attempt=attempt, amount=amount))
+        instruction_id=str(instruction_id), claim_id=claim_id, member_id=member_id, attempt=attempt, amount=amount,
+        adjustment_id=adjustment_id))
     return instruction_id
 
 
@@ -127,7 +128,7 @@ async def settle_paid(session: AsyncSession, instruction: Instruction) -> None:
                        f"补助支付 claim {instruction.claim_id} attempt {instruction.attempt}")
     await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentSettled(
         instruction_id=str(instruction.id), claim_id=instruction.claim_id, member_id=instruction.member_id,
-        amount=instruction.amount))
+        amount=instruction.amount, adjustment_id=instruction.adjustment_id))
     revoked = await session.get(RevokedClaim, instruction.claim_id)
     if revoked is not None:
         # The file was already with the bank when the claim was revoked: what it paid is asked back.
@@ -140,7 +141,7 @@ async def settle_failed(session: AsyncSession, instruction: Instruction, reason:
     instruction.status, instruction.settled_at, instruction.failure_reason = "failed", datetime.now(UTC), text
     await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentFailed(
         instruction_id=str(instruction.id), claim_id=instruction.claim_id, member_id=instruction.member_id,
-        reason=text))
+        reason=text, adjustment_id=instruction.adjustment_id))
     if await is_revoked(session, instruction.claim_id):
         await _reverse_approval(session, instruction)
     else:

@@ -61,7 +61,7 @@ def world(stack: Stack) -> World:
     staff = {"centre": ("centre_reviewer", f"C{tag}"), "office": ("office_reviewer", f"C{tag}-O"),
              "agency": ("agency_reviewer", f"C{tag}-A"), "agency2": ("agency_reviewer", f"C{tag}-A"),
              "agent": ("unit_agent", f"C{tag}-U1"), "agent2": ("unit_agent", f"C{tag}-U2"),
-             "finance": ("finance", f"C{tag}")}
+             "finance": ("finance", f"C{tag}"), "finance2": ("finance", f"C{tag}")}
     for username, (role, org) in staff.items():
         admin.post("enrollment", "/api/v1/users", json={"username": username, "password": PASSWORD, "role": role,
                                                         "org": org})

@@ -146,3 +146,33 @@ def test_a_consumer_killed_after_its_commit_and_before_its_offset_commit_applies
     assert len(found) == 1 and found[0]["amount"] == "1260.00"  # F(5000) = 0.30 * 4200
     assert stack.pg.sql("payments", "SELECT count(*) FROM outbox WHERE type = 'payment.instruction_created' "
                                     f"AND envelope->'payload'->>'claim_id' = '{claim['claim_id']}'") == "1"
+
+
+def test_finance_pays_the_instruction_and_the_claim_and_member_learn_it(stack: Stack, world: World) -> None:
+    agent = world.login("agent")
+    claim = agent.post("claims", "/api/v1/claims", json=claim_body(world.member_ids[3], "3000.00"))
+    approve_all_levels(world, claim["claim_id"])
+    wait_for("the instruction", lambda: instructions(world, claim["claim_id"]))
+    finance, second = world.login("finance"), world.login("finance2")
+    batch = finance.post("payments", "/api/v1/payment-batches", json={"format": "pain001"})
+    assert batch["status"] == "awaiting_release" and batch["count"] >= 1
+    with pytest.raises(ApiError) as same_person:
+        finance.post("payments", f"/api/v1/payment-batches/{batch['batch_id']}/release")
+    assert same_person.value.status == 403
+    second.post("payments", f"/api/v1/payment-batches/{batch['batch_id']}/release")
+    r = httpx.get(f"{stack.url('payments')}/api/v1/payment-batches/{batch['batch_id']}/file",
+                  headers={"Authorization": f"Bearer {finance.token}"}, timeout=30)
+    assert r.status_code == 200 and b"pain.001.001.09" in r.content
+    line = instructions(world, claim["claim_id"])[0]
+    result = finance.post("payments", f"/api/v1/payment-batches/{batch['batch_id']}/results",
+                          json=[{"instruction_id": line["instruction_id"], "status": "paid", "reason": ""}])
+    assert result["paid"] == 1
+    wait_for("claims to mark the claim paid",
+             lambda: agent.get("claims", f"/api/v1/claims/{claim['claim_id']}")["status"] == "paid")
+    staff = world.login("agency")
+    wait_for("the member's paid message", lambda: [n for n in staff.get(
+        "notifications", "/api/v1/notifications", params={"member_id": world.member_ids[3]})
+        if n["template"] == "payment_paid"])
+    ledger = finance.get("payments", f"/api/v1/ledger/periods/{world.period}")
+    assert ledger["postings_sum"] == "0.00"
+    assert ledger["fees_received"] == "900.00"
