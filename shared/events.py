@@ -140,7 +140,21 @@ class FeesReceived(EventPayload):
     unit: str
     amount: Money
     reference: str
+    unit_path: list[str] = []  # centre ... unit, so the office is known before any member is covered
     KEY = "roster_id"
+
+
+class FeesRemitted(EventPayload):
+    """An office transferred pooled fees to the centre (recorded by the centre's finance officer)."""
+
+    TYPE = "fees.remitted"
+    remittance_id: str
+    period: str
+    office: str
+    amount: Money
+    reference: str
+    remitted_at: date
+    KEY = "remittance_id"
 
 
 # --- claims.events -----------------------------------------------------------------------------------
@@ -267,7 +281,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
         PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected,
-        LoyaltyGranted, FeesReceived,
+        LoyaltyGranted, FeesReceived, FeesRemitted,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
         PaymentInstructionCreated, PaymentBatchReleased, PaymentSettled, PaymentFailed,
     )

@@ -335,7 +335,7 @@ async def pay_roster(
     roster.paid_total = after
     await publish(session, MESSAGING, TOPIC_ENROLLMENT, FeesReceived(
         roster_id=str(roster.id), period=roster.period, unit=roster.unit, amount=body.amount,
-        reference=body.reference))
+        reference=body.reference, unit_path=org.path))
     if after == roster.fee_total:
         roster.status = "active"
         await cover_roster(session, roster, org)

@@ -12,11 +12,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 
-from services.enrollment.models import IDEMPOTENCY, AuditEntry, Org, Period, Remittance
+from services.enrollment.models import IDEMPOTENCY, MESSAGING, AuditEntry, Org, Period, Remittance
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Invalid, NotFound
+from shared.events import TOPIC_ENROLLMENT, FeesRemitted
 from shared.idempotency import idempotent
+from shared.messaging import publish
 from shared.money import format_money
 
 router = APIRouter(prefix="/api/v1", tags=["fees"])
@@ -48,6 +50,9 @@ async def record_remittance(request: Request, period: str, body: RemittanceIn, s
     session.add(AuditEntry(actor=actor.username, action="remittance.record", subject=office.code,
                            detail={"period": period, "amount": format_money(body.amount), "reference": body.reference}))
     await session.flush()
+    await publish(session, MESSAGING, TOPIC_ENROLLMENT, FeesRemitted(
+        remittance_id=str(remittance.id), period=period, office=office.code, amount=body.amount,
+        reference=body.reference, remitted_at=body.remitted_at))
     return {"remittance_id": str(remittance.id), "period": period, "office": office.code,
             "amount": format_money(body.amount), "reference": body.reference,
             "remitted_at": body.remitted_at.isoformat()}

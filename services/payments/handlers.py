@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import instructions, journal, ledger
-from services.payments.models import FeesReceipt, Instruction, Payee, UnitFees
+from services.payments.models import FeesReceipt, Instruction, OfficeRemittance, Payee, UnitFees
 from shared.events import (
     ClaimAdjusted,
     ClaimApproved,
@@ -17,6 +17,7 @@ from shared.events import (
     Envelope,
     EventPayload,
     FeesReceived,
+    FeesRemitted,
     MemberContactChanged,
     MemberCovered,
     MemberDetailsCorrected,
@@ -117,6 +118,7 @@ async def fees_received(session: AsyncSession, envelope: Envelope, event: EventP
     assert isinstance(event, FeesReceived)
     inserted = (await session.execute(insert(FeesReceipt).values(
         event_id=envelope.event_id, roster_id=event.roster_id, period=event.period, unit=event.unit,
+        office=event.unit_path[1] if len(event.unit_path) > 1 else None,
         amount=event.amount, reference=event.reference[:100],
     ).on_conflict_do_nothing().returning(FeesReceipt.event_id))).first()
     if inserted is not None and event.amount > 0:
@@ -124,11 +126,21 @@ async def fees_received(session: AsyncSession, envelope: Envelope, event: EventP
                            f"会费到账 roster {event.roster_id} unit {event.unit}")
 
 
+async def fees_remitted(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """An office's transfer to the centre: reconciliation data only. The fees were already booked when the
+    units paid (roster.fees_received); the transfer moves them between the union's own accounts."""
+    assert isinstance(event, FeesRemitted)
+    await session.execute(insert(OfficeRemittance).values(
+        remittance_id=event.remittance_id, period=event.period, office=event.office, amount=event.amount,
+        reference=event.reference[:100], remitted_at=event.remitted_at).on_conflict_do_nothing())
+
+
 HANDLERS: dict[str, Handler] = {
     MemberCovered.TYPE: member_covered,
     MemberContactChanged.TYPE: contact_changed,
     MemberDetailsCorrected.TYPE: details_corrected,
     FeesReceived.TYPE: fees_received,
+    FeesRemitted.TYPE: fees_remitted,
     ClaimApproved.TYPE: claim_approved,
     ClaimAdjusted.TYPE: claim_adjusted,
     ClaimRevoked.TYPE: claim_revoked,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from services.payments import journal, ledger
-from services.payments.models import IDEMPOTENCY, FeesReceipt, Recovery, UnitFees
+from services.payments.models import IDEMPOTENCY, FeesReceipt, OfficeRemittance, Recovery, UnitFees
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Invalid, NotFound
@@ -54,27 +54,43 @@ async def fees_reconciliation(period: str, session: SessionDep,
         select(UnitFees.unit, UnitFees.office, func.sum(UnitFees.fee), func.count())
         .where(UnitFees.period == period).group_by(UnitFees.unit, UnitFees.office))).all()}
     office_of = {unit: office for unit, office in roster}
-    received = dict((await session.execute(select(FeesReceipt.unit, func.sum(FeesReceipt.amount)).where(
-        FeesReceipt.period == period).group_by(FeesReceipt.unit))).all())
+    received: dict[str, Decimal] = {}
+    for unit, office, amount in (await session.execute(
+            select(FeesReceipt.unit, FeesReceipt.office, func.sum(FeesReceipt.amount)).where(
+                FeesReceipt.period == period).group_by(FeesReceipt.unit, FeesReceipt.office))).all():
+        received[unit] = received.get(unit, ZERO) + amount
+        if office:  # known from the event even before any member of the unit is covered
+            office_of.setdefault(unit, office)
+    remitted = dict((await session.execute(select(OfficeRemittance.office, func.sum(OfficeRemittance.amount))
+                                           .where(OfficeRemittance.period == period)
+                                           .group_by(OfficeRemittance.office))).all())
     units = []
     offices: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"roster_fees": ZERO, "received": ZERO})
     for unit in sorted(set(office_of) | set(received)):
         office = office_of.get(unit, "")
-        fees, members = roster.get((unit, office), (ZERO, 0))
+        fees, members = next(((f, m) for (u, _), (f, m) in roster.items() if u == unit), (ZERO, 0))
         got = received.get(unit, ZERO)
         units.append({"unit": unit, "office": office or None, "members_covered": members,
                       "roster_fees": format_money(fees), "received": format_money(got),
                       "difference": format_money(got - fees), "status": _status(got - fees)})
         offices[office]["roster_fees"] += fees
         offices[office]["received"] += got
+    for office in remitted:  # an office that remitted with no unit payment on record still shows
+        offices[office]["received"] += ZERO
     total_fees = sum((o["roster_fees"] for o in offices.values()), ZERO)
     total_received = sum((o["received"] for o in offices.values()), ZERO)
     return {
         "period": period, "units": units,
+        # Per office, also what it remitted to the centre (fees.remitted) against what its units paid:
+        # "the amount remitted must equal the enrolment data in the system".
         "offices": [{"office": office or None, "roster_fees": format_money(o["roster_fees"]),
                      "received": format_money(o["received"]),
                      "difference": format_money(o["received"] - o["roster_fees"]),
-                     "status": _status(o["received"] - o["roster_fees"])} for office, o in sorted(offices.items())],
+                     "status": _status(o["received"] - o["roster_fees"]),
+                     "remitted": format_money(remitted.get(office, ZERO)),
+                     "remittance_difference": format_money(remitted.get(office, ZERO) - o["received"]),
+                     "remittance_status": _status(remitted.get(office, ZERO) - o["received"])}
+                    for office, o in sorted(offices.items())],
         "totals": {"roster_fees": format_money(total_fees), "received": format_money(total_received),
                    "difference": format_money(total_received - total_fees),
                    "status": _status(total_received - total_fees)},

@@ -179,5 +179,19 @@ class FeesReceipt(Base):
     roster_id: Mapped[str] = mapped_column(String(40))
     period: Mapped[str] = mapped_column(String(50), index=True)
     unit: Mapped[str] = mapped_column(String(40))
+    office: Mapped[str | None] = mapped_column(String(40))
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     reference: Mapped[str] = mapped_column(String(100))
+
+
+class OfficeRemittance(Base):
+    """What an office transferred to the centre (fees.remitted): compared with what its units paid, because the
+    amount remitted must equal the enrolment data in the system (DOMAIN.md, 第五条)."""
+
+    __tablename__ = "office_remittances"
+    remittance_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(50), index=True)
+    office: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reference: Mapped[str] = mapped_column(String(100))
+    remitted_at: Mapped[date] = mapped_column(Date)
