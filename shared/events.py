@@ -65,6 +65,8 @@ class PeriodPublished(EventPayload):
     TYPE = "period.published"
     period: str
     rulebook: dict[str, Any]  # the rulebook document exactly as loaded (shared.rulebook.to_document)
+    revision: int = 1  # > 1: a correction of the period's rules (实施办法), with its reason
+    reason: str = ""
     KEY = "period"
 
 

@@ -31,7 +31,7 @@ from services.claims.models import (
     PeriodCopy,
     Settlement,
 )
-from services.claims.reassessment import DECIDED, LIVE, reassess_member_period, record_adjustment
+from services.claims.reassessment import DECIDED, LIVE, SYSTEM, reassess_member_period, record_adjustment
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -49,7 +49,7 @@ from shared.money import format_money
 from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan, parse_rulebook
 
 router = APIRouter(prefix="/api/v1")
-SYSTEM = Principal(user_id="system", username="system", role="admin", org="", org_level="", org_path=())
+
 
 
 # --- settlements from bureaus -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.models import Claim, Coverage, PeriodCopy
+from services.claims.reassessment import reassess_period
 from shared.events import (
     CoverageEnded,
     Envelope,
@@ -22,9 +23,20 @@ from shared.messaging import Handler
 
 
 async def period_published(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """A period's rulebook, or a correction of it: then every member's live stays in the period are assessed
+    again under the corrected rules, each difference an adjustment (never a silent change of history)."""
     assert isinstance(event, PeriodPublished)
-    stmt = insert(PeriodCopy).values(code=event.period, rulebook=event.rulebook)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_={"rulebook": event.rulebook}))
+    known = await session.get(PeriodCopy, event.period, with_for_update=True)
+    if known is not None and known.revision >= event.revision:
+        return  # an older or the same revision arriving late changes nothing
+    stmt = insert(PeriodCopy).values(code=event.period, rulebook=event.rulebook, revision=event.revision)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["code"], set_={
+        "rulebook": event.rulebook, "revision": event.revision}))
+    if known is None:
+        return
+    await session.flush()
+    session.expire(known)
+    await reassess_period(session, event.period, f"规则书更正（第 {event.revision} 版）：{event.reason}")
 
 
 async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload) -> None:

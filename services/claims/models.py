@@ -42,6 +42,7 @@ class PeriodCopy(Base):
     __tablename__ = "periods"
     code: Mapped[str] = mapped_column(String(50), primary_key=True)
     rulebook: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    revision: Mapped[int] = mapped_column(Integer, server_default="1", default=1)
 
 
 class Coverage(Base):

@@ -114,3 +114,18 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
                                                    explanation=result.explanation))
         reroute(claim, rulebook)
     return adjustments
+
+
+SYSTEM = Principal(user_id="system", username="system", role="admin", org="", org_level="", org_path=())
+
+
+async def reassess_period(session: AsyncSession, period: str, reason: str) -> int:
+    """Every member's live stays in the period, assessed again (after a rulebook correction); returns how
+    many adjustments were recorded."""
+    pairs = (await session.execute(select(Claim.member_id, Claim.plan).where(
+        Claim.period == period, Claim.status.in_(LIVE)).distinct())).all()
+    count = 0
+    for member_id, plan_code in pairs:
+        count += len(await reassess_member_period(session, member_id=member_id, period=period, plan_code=plan_code,
+                                                  cause="rulebook_correction", reason=reason, actor=SYSTEM))
+    return count

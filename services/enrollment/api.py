@@ -176,6 +176,37 @@ async def create_period(request: Request, session: SessionDep,
     return period_out(rulebook)
 
 
+@router.put("/periods/{code}/rulebook", tags=["periods"])
+async def correct_rulebook(code: str, request: Request, session: SessionDep,
+                           actor: Annotated[Principal, require_roles("admin")],
+                           reason: Annotated[str, Query(min_length=4, max_length=1000)]) -> dict:
+    """A correction of a period's rules (the same code; a new revision), audited with its reason and published:
+    claims re-assesses every member's stays in the period and records each difference as an adjustment."""
+    period = await session.get(Period, code, with_for_update=True)
+    if period is None:
+        raise NotFound(f"互助期 {code} 不存在。", code="period_not_found")
+    raw = await request.body()
+    try:
+        rulebook = load_rulebook(raw) if raw.strip() else parse_rulebook({})
+    except RulebookError as exc:
+        raise Invalid("规则书有误，请按 errors 修改后重新提交。", code="invalid_rulebook",
+                      errors=[{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors]) from None
+    if rulebook.code != code:
+        raise Invalid("更正的规则书必须保持同一期号。", code="period_code_changed",
+                      errors=[{"loc": ["body", "code"], "msg": f"应为 {code}"}])
+    document = rulebook.to_document()
+    if document == period.rulebook:
+        raise Conflict("规则书没有变化。", code="rulebook_unchanged")
+    before = period.rulebook
+    period.rulebook, period.name, period.revision = document, rulebook.name, period.revision + 1
+    session.add(AuditEntry(actor=actor.username, action="period.correct", subject=code,
+                           detail={"reason": reason, "revision": period.revision,
+                                   "changed": sorted(k for k in document if document.get(k) != before.get(k))}))
+    await publish(session, MESSAGING, TOPIC_ENROLLMENT, PeriodPublished(
+        period=code, rulebook=document, revision=period.revision, reason=reason))
+    return {**period_out(rulebook), "revision": period.revision}
+
+
 def period_out(rulebook: Rulebook) -> dict[str, Any]:
     return {"code": rulebook.code, "name": rulebook.name, "previous_period": rulebook.previous_period,
             "windows": rulebook.to_document()["windows"], "rulebook": rulebook.to_document()}
