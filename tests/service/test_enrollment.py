@@ -567,3 +567,13 @@ async def test_the_same_person_in_two_rosters_sent_at_once_is_enrolled_once(worl
     # The refused roster stored nobody: its other person is unknown.
     loser_other = others[1] if answers[0].status_code == 201 else others[0]
     assert await world.find(str(loser_other["certno"])) == []
+
+
+async def test_names_with_backslashes_quotes_and_commas_are_stored_as_written(world: World) -> None:
+    members = people(2)
+    members[0]["name"] = '王\\小"明,二'
+    members[1]["bank_name"] = "中国银行\\昆明,分行"
+    await enrol(world, members)
+    assert (await world.find(str(members[0]["certno"])))[0]["name"] == '王\\小"明,二'
+    found = await world.find(str(members[1]["certno"]))
+    assert found[0]["bank_name"] == "中国银行\\昆明,分行"
