@@ -395,7 +395,8 @@ async def cover_roster(session: SessionDep, roster: Roster, org: Org) -> None:
 # --- members ----------------------------------------------------------------------------------------------
 async def member_out(session: SessionDep, member: Member, actor: Principal) -> dict[str, Any]:
     enrolments = (await session.execute(
-        select(Enrolment).where(Enrolment.member_id == member.id).order_by(Enrolment.period))).scalars()
+        select(Enrolment).join(Period, Period.code == Enrolment.period).where(Enrolment.member_id == member.id)
+        .order_by(Period.created_at, Enrolment.period))).scalars()
     # Personal data in full only for the member and the agent of their unit (who keeps the roster).
     whole = actor.member_id == str(member.id) or actor.role == "unit_agent"
     return {
@@ -405,7 +406,7 @@ async def member_out(session: SessionDep, member: Member, actor: Principal) -> d
         "bank_account": member.bank_account if whole else mask_account(member.bank_account),
         "bank_name": member.bank_name, "sex": member.sex, "member_type": member.member_type, "unit": member.unit,
         "coverages": [
-            {"period": e.period, "plan": plan, "status": e.status, "roster_id": str(e.roster_id),
+            {"period": e.period, "plan": plan, "status": e.status, "roster_id": str(e.roster_id), "unit": e.unit,
              "from": e.covered_from.isoformat() if e.covered_from else None,
              "to": e.covered_to.isoformat() if e.covered_to else None}
             for e in enrolments for plan in e.plans

@@ -458,7 +458,7 @@ async def test_paying_the_exact_total_covers_every_member_for_the_coverage_windo
         [found] = await world.find(m["certno"])
         member = (await world.client.get(f"/api/v1/members/{found['member_id']}", headers=world.admin)).json()
         assert member["coverages"] == [{"period": world.period, "plan": "inpatient", "status": "covered",
-                                        "roster_id": roster["roster_id"], "from": coverage["from"],
+                                        "roster_id": roster["roster_id"], "unit": world.tree.unit, "from": coverage["from"],
                                         "to": coverage["to"]}]
 
 
@@ -577,3 +577,16 @@ async def test_names_with_backslashes_quotes_and_commas_are_stored_as_written(wo
     assert (await world.find(str(members[0]["certno"])))[0]["name"] == '王\\小"明,二'
     found = await world.find(str(members[1]["certno"]))
     assert found[0]["bank_name"] == "中国银行\\昆明,分行"
+
+
+async def test_a_member_moving_units_keeps_one_record_and_their_history(world: World) -> None:
+    mover, colleague = people(2)
+    await enrol_and_pay(world, [mover, colleague], unit=world.tree.unit)
+    before = (await world.find(str(mover["certno"])))[0]
+    nxt = await world.new_period(period_doc(previous=world.period))
+    roster = await enrol(world, [mover], unit=world.tree.sibling, period=nxt)
+    assert roster["fee_total"] == "120.00"  # still a renewing member after the move
+    after = (await world.find(str(mover["certno"])))[0]
+    assert after["member_id"] == before["member_id"] and after["unit"] == world.tree.sibling
+    assert [(c["period"], c["unit"], c["status"]) for c in after["coverages"]] == [
+        (world.period, world.tree.unit, "covered"), (nxt, world.tree.sibling, "pending")]
