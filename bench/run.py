@@ -20,6 +20,7 @@ import asyncpg
 
 from bench import claims as claims_engine_bench
 from bench import claims_http as claims_bench
+from bench import claims_period as claims_period_bench
 from bench import payments as payments_bench
 from bench.people import rows
 from bench.roster_upload import Uploader
@@ -32,6 +33,7 @@ CSV_ROWS = int(os.environ.get("BENCH_CSV_ROWS", "200000"))
 XLSX_ROWS = int(os.environ.get("BENCH_XLSX_ROWS", "50000"))
 CLAIM_MEMBERS = int(os.environ.get("BENCH_CLAIM_MEMBERS", "200"))
 CLAIMS = int(os.environ.get("BENCH_CLAIMS", "2000"))
+PERIOD_CLAIMS = int(os.environ.get("BENCH_PERIOD_CLAIMS", "1000000"))
 
 
 async def copy_reference(dsn: str, count: int) -> float:
@@ -68,6 +70,8 @@ def main() -> None:
         assert stack.pg is not None
         stack.pg.create_database("bench_scratch")
         claims_engine = claims_engine_bench.run(stack.pg.url("bench_scratch"))
+        stack.pg.create_database("bench_period")
+        period_correction = claims_period_bench.run(stack.pg.url("bench_period"), PERIOD_CLAIMS)
         stack.pg.create_database("bench_payments")
         payments_batch = payments_bench.run(stack.pg.url("bench_payments"))
         for name in ("claims", "payments", "notifications"):
@@ -87,6 +91,7 @@ def main() -> None:
         "csv_upload_vs_copy": round(float(str(csv["rows_per_second"])) / copy_rate, 3),
         "target": {"csv_rows_per_second": 50000, "server_peak_rss_mib": 1024},
         "claims_engine": claims_engine,
+        "claims_period_correction_through_the_service": period_correction,
         "payments_batch_100k": payments_batch,
         "claims_http_submission_to_in_review": claims_http,
     }
