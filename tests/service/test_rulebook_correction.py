@@ -65,3 +65,21 @@ async def test_the_admin_corrects_a_periods_rulebook_with_a_reason(world: World)
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["loc"] == ["body", "code"]
     agent = await world.client.put(url, json=doc, params={"reason": "单位经办人试图更正"}, headers=world.tree.agent(world.tree.unit))
     assert agent.status_code == 403
+
+
+async def test_a_claim_in_review_follows_its_corrected_amount_to_the_level_that_decides_it(
+        service_client: ServiceClient) -> None:
+    app, client, member = await setup(service_client)
+    claim = await submit_stay(client, member, "10000.00")  # F(10000) = 0.30 * 9200 = 2760.00: the agency point
+    detail = await get_claim(client, claim["claim_id"], member.token())
+    assert (claim["aid_amount"], detail["approval"]["final_level"]) == ("2760.00", "agency_point")
+    corrected = await rulebook_of(app, member.period)
+    corrected["plans"][0]["bands"][0]["rate"] = "0.35"  # 0.35 * 9200 = 3220.00 > 3000: the office decides
+    assert await apply_event(app, PeriodPublished(period=member.period, rulebook=corrected, revision=2,
+                                                  reason="第一段比例调整为35%"))
+    after = await get_claim(client, claim["claim_id"], member.token())
+    assert after["aid_amount"] == "3220.00" and after["status"] == "in_review"
+    assert after["approval"]["final_level"] == "office"
+    # Not yet approved: nothing to tell payments; the approval will carry the new amount.
+    assert await outbox_events(app, claim["claim_id"], "claim.adjusted") == []
+    assert [a["announced"] for a in after["adjustments"]] == [False]
