@@ -81,28 +81,22 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
     return MessagingTables(outbox=outbox, inbox=inbox)
 
 
-async def publish(session: AsyncSession, tables: MessagingTables, topic: str, payload: EventPayload) -> Envelope:
+def _outbox_row(topic: str, payload: EventPayload) -> tuple[Envelope, dict[str, Any]]:
     envelope = payload.envelope()
-    await session.execute(
-        tables.outbox.insert().values(
-            event_id=envelope.event_id,
-            topic=topic,
-            key=envelope.key,
-            type=envelope.type,
-            envelope=envelope.model_dump(mode="json"),
-        )
-    )
+    return envelope, {"event_id": envelope.event_id, "topic": topic, "key": envelope.key, "type": envelope.type,
+                      "envelope": envelope.model_dump(mode="json")}
+
+
+async def publish(session: AsyncSession, tables: MessagingTables, topic: str, payload: EventPayload) -> Envelope:
+    envelope, row = _outbox_row(topic, payload)
+    await session.execute(tables.outbox.insert().values(**row))
     return envelope
 
 
 async def publish_many(session: AsyncSession, tables: MessagingTables, topic: str,
                        payloads: list[EventPayload]) -> None:
     """Many events in the caller's transaction in one round trip per thousand (a roster of 200,000 members)."""
-    rows = []
-    for payload in payloads:
-        envelope = payload.envelope()
-        rows.append({"event_id": envelope.event_id, "topic": topic, "key": envelope.key, "type": envelope.type,
-                     "envelope": envelope.model_dump(mode="json")})
+    rows = [_outbox_row(topic, payload)[1] for payload in payloads]
     for start in range(0, len(rows), 1000):
         await session.execute(tables.outbox.insert(), rows[start:start + 1000])
 

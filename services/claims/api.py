@@ -51,7 +51,6 @@ from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan, pars
 router = APIRouter(prefix="/api/v1")
 
 
-
 # --- settlements from bureaus -----------------------------------------------------------------------------
 @router.post("/settlements", tags=["settlements"])
 async def receive_settlements(request: Request, session: SessionDep,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -156,16 +157,21 @@ async def create_user(body: UserIn, session: SessionDep, actor: Annotated[Princi
 
 
 # --- periods ----------------------------------------------------------------------------------------------
-@router.post("/periods", status_code=201, tags=["periods"])
-async def create_period(request: Request, session: SessionDep,
-                        actor: Annotated[Principal, require_roles("admin")]) -> dict:
+async def read_rulebook(request: Request) -> Rulebook:
+    """The request body as a rulebook, YAML or JSON (JSON is YAML: one loader reads both, numbers as Decimal,
+    and names a syntax error's line); a bad one is a 422 naming every offending key."""
     raw = await request.body()
     try:
-        # JSON is YAML: one loader reads both, numbers as Decimal, and names a syntax error's line.
-        rulebook = load_rulebook(raw) if raw.strip() else parse_rulebook({})
+        return load_rulebook(raw) if raw.strip() else parse_rulebook({})
     except RulebookError as exc:
         raise Invalid("规则书有误，请按 errors 修改后重新提交。", code="invalid_rulebook",
                       errors=[{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors]) from None
+
+
+@router.post("/periods", status_code=201, tags=["periods"])
+async def create_period(request: Request, session: SessionDep,
+                        actor: Annotated[Principal, require_roles("admin")]) -> dict:
+    rulebook = await read_rulebook(request)
     if await session.get(Period, rulebook.code) is not None:
         raise Conflict(f"互助期 {rulebook.code} 已存在。", code="period_exists")
     document = rulebook.to_document()
@@ -185,12 +191,7 @@ async def correct_rulebook(code: str, request: Request, session: SessionDep,
     period = await session.get(Period, code, with_for_update=True)
     if period is None:
         raise NotFound(f"互助期 {code} 不存在。", code="period_not_found")
-    raw = await request.body()
-    try:
-        rulebook = load_rulebook(raw) if raw.strip() else parse_rulebook({})
-    except RulebookError as exc:
-        raise Invalid("规则书有误，请按 errors 修改后重新提交。", code="invalid_rulebook",
-                      errors=[{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors]) from None
+    rulebook = await read_rulebook(request)
     if rulebook.code != code:
         raise Invalid("更正的规则书必须保持同一期号。", code="period_code_changed",
                       errors=[{"loc": ["body", "code"], "msg": f"应为 {code}"}])
@@ -293,7 +294,9 @@ async def read_roster(request: Request) -> tuple[Staff, list[RosterMember]]:
         if upload is None or isinstance(upload, str):
             raise Invalid("请上传名单文件（CSV 或 XLSX）。", code="file_required",
                           errors=[{"loc": ["body", "file"], "msg": "缺少必填项"}])
-        parsed = parse_roster_file(upload.filename or "", upload.content_type, await upload.read())
+        # Parsing a provincial file takes a good part of a second: off the event loop, so other requests go on.
+        parsed = await asyncio.to_thread(parse_roster_file, upload.filename or "", upload.content_type,
+                                         await upload.read())
         counts: dict[str, int] = {}
         count_errors = []
         for name in ("staff_total", "staff_in_service", "staff_basic_insured_in_service"):

@@ -145,7 +145,7 @@ class World:
     async def outbox(self) -> list[dict[str, Any]]:
         async with self.app.state.db.transaction() as session:
             rows = (await session.execute(select(MESSAGING.outbox.c.type, MESSAGING.outbox.c.key,
-                                                 MESSAGING.outbox.c.envelope))).all()
+                                                 MESSAGING.outbox.c.envelope).order_by(MESSAGING.outbox.c.seq))).all()
         return [{"type": t, "key": k, "payload": e["payload"]} for t, k, e in rows]
 
     async def outbox_count(self) -> int:

@@ -15,21 +15,20 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
 from deploy.people import luhn_account
 from services.enrollment.models import LoyaltyGrant
 from shared.events import ClaimApproved
-from tests.conftest import ServiceClient, apply_event, token_for
+from tests.conftest import apply_event, token_for
 from tests.service.test_enrollment import (
     CHINESE,
     TODAY,
     Headers,
     Tree,
     World,
-    build_tree,
+    admin,  # noqa: F401 (fixture used by name)
     enrol,
     enrol_and_pay,
     error_codes,
@@ -38,6 +37,7 @@ from tests.service.test_enrollment import (
     period_doc,
     roster_body,
     uid,
+    world,  # noqa: F401 (fixture used by name)
 )
 
 FILE_HEADINGS = ["姓名", "身份证号码", "手机号码", "性别", "人员类别", "银行账号", "开户银行", "参保险种"]
@@ -45,22 +45,6 @@ SEX_ZH = {"male": "男", "female": "女"}
 TYPE_ZH = {"in_service": "在职", "retired": "退休"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STAFF_3 = {"staff_total": "3", "staff_in_service": "3", "staff_basic_insured_in_service": "3"}
-
-
-@pytest.fixture(scope="module")
-async def admin(service_client: ServiceClient) -> Headers:
-    _, client = await service_client("enrollment")
-    r = await client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-@pytest.fixture
-async def world(service_client: ServiceClient, admin: Headers) -> World:
-    app, client = await service_client("enrollment")
-    w = World(app=app, client=client, admin=admin, tree=await build_tree(client, admin), period="")
-    w.period = await w.new_period(period_doc())
-    return w
 
 
 def finance(tree: Tree) -> Headers:
