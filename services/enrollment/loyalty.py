@@ -1,9 +1,10 @@
 """Loyalty (第十五条, seed 003): members who took part in the previous N periods in a row without receiving aid
 are granted the cover the rulebook names (Yunnan 18th period: 15th-17th without aid -> 重大意外伤害保障).
 
-Aid is learned from the claims service's ``claim.approved`` events (table ``member_aid``). Periods that were
-run before this system existed are not in it: without their records nobody can be shown to qualify, so no
-grant is made (the centre enters those periods' rosters first if it wants the rule applied).
+Coverage and aid come from ``coverage.py``: enrolments here with aid learned from the claims service's
+``claim.approved`` events (table ``member_aid``), and, for periods run before this system, the history the
+centre imported (``POST /api/v1/periods/{code}/history``, with each person's "aid received"). A chain
+period that is not in the system at all grants nothing: nobody can be shown to qualify.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.enrollment.coverage import LOYAL_MEMBERS
 from services.enrollment.models import MESSAGING, MemberAid, Period, Roster
 from shared.events import TOPIC_ENROLLMENT, ClaimApproved, Envelope, EventPayload, LoyaltyGranted
 from shared.messaging import publish_many
@@ -41,15 +43,10 @@ async def grant_loyalty(session: AsyncSession, rulebook: Rulebook, roster: Roste
         return 0
     granted = (await session.execute(text(
         "INSERT INTO loyalty_grants (member_id, period, \"grant\", periods_without_aid, granted_at) "
-        "SELECT e.member_id, e.period, :grant, CAST(:chain AS varchar[]), now() FROM enrolments e "
-        "WHERE e.roster_id = :roster "
-        "AND (SELECT count(DISTINCT p.period) FROM enrolments p WHERE p.member_id = e.member_id "
-        "     AND p.period = ANY(CAST(:chain AS varchar[])) AND p.status IN ('covered', 'withdrawn')) = :n "
-        "AND NOT EXISTS (SELECT 1 FROM member_aid a WHERE a.member_id = e.member_id "
-        "     AND a.period = ANY(CAST(:chain AS varchar[])) "
-        "     AND a.aid_total > 0) "
+        f"SELECT l.member_id, :period, :grant, CAST(:chain AS varchar[]), now() FROM ({LOYAL_MEMBERS}) l "
         "ON CONFLICT DO NOTHING RETURNING member_id"),
-        {"grant": rule.grants, "chain": chain, "roster": roster.id, "n": len(chain)})).scalars().all()
+        {"period": roster.period, "grant": rule.grants, "chain": chain, "roster": roster.id, "n": len(chain)}
+    )).scalars().all()
     await publish_many(session, MESSAGING, TOPIC_ENROLLMENT, [
         LoyaltyGranted(member_id=str(member_id), period=roster.period, grant=rule.grants, periods_without_aid=chain)
         for member_id in granted])

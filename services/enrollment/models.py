@@ -172,3 +172,22 @@ class Remittance(Base):
     remitted_at: Mapped[date] = mapped_column(Date)
     recorded_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class PeriodHistory(Base):
+    """A person covered in a period that ran before this system (on paper), as the centre imported it.
+
+    Keyed by ID number, not member: the paper list gives identity only (no name, phone or bank account), and
+    many on it never join again, so they are not made members (a member row carries what paying aid needs).
+    Rosters and loyalty find people by ID number, so a person enrolled later by a roster is recognised as
+    renewing without any link being made. ``unit`` carries no foreign key, as ``members.unit``: the import
+    checked every unit in the same transaction, and a 100,000-row load would pay a trigger per row."""
+
+    __tablename__ = "period_history"
+    period: Mapped[str] = mapped_column(ForeignKey("periods.code"), primary_key=True)
+    certno: Mapped[str] = mapped_column(String(18), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(50))
+    member_type: Mapped[str] = mapped_column(String(20))
+    aid_received: Mapped[bool] = mapped_column(Boolean)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)

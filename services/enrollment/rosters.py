@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.enrollment.coverage import previous_period
 from services.enrollment.domain.roster_rules import Findings, RosterMember, Staff, check_roster
-from services.enrollment.models import AuditEntry, Org, Period, Roster
+from services.enrollment.models import AuditEntry, Org, Roster
 from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, Invalid
 from shared.money import to_fen
@@ -43,14 +44,6 @@ async def certnos_enrolled(session: AsyncSession, period: str, certnos: list[str
     rows = await session.execute(text(
         "SELECT m.certno FROM members m JOIN enrolments e ON e.member_id = m.id "
         "WHERE e.period = :period AND m.certno = ANY(:certnos)"), {"period": period, "certnos": certnos})
-    return set(rows.scalars())
-
-
-async def certnos_covered(session: AsyncSession, period: str, certnos: list[str]) -> set[str]:
-    rows = await session.execute(text(
-        "SELECT m.certno FROM members m JOIN enrolments e ON e.member_id = m.id "
-        "WHERE e.period = :period AND e.status IN ('covered', 'withdrawn') AND m.certno = ANY(:certnos)"),
-        {"period": period, "certnos": certnos})
     return set(rows.scalars())
 
 
@@ -98,9 +91,9 @@ async def store_roster(
         raise Forbidden("只有管理员可以在登记期外补录名单，且必须写明原因。", code="late_entry_not_allowed")
     certnos = [m.certno for m in members]
     enrolled = await certnos_enrolled(session, rulebook.code, certnos)
-    previous: set[str] | None = None
-    if rulebook.previous_period and await session.get(Period, rulebook.previous_period) is not None:
-        previous = await certnos_covered(session, rulebook.previous_period, certnos)
+    # Covered in the previous period: enrolled in it here, or in its imported history (coverage.py).
+    before = await previous_period(session, rulebook, certnos)
+    previous = before.members
     known = await existing_members(session, certnos)
     default_plans = [p.code for p in rulebook.plans_without_own_fee()]
     renewing_set = previous or set()
@@ -138,6 +131,7 @@ async def store_roster(
         previous_members=previous))
 
     findings = await checking
+    findings.warnings[:0] = before.warnings
     if late_reason is not None:
         findings.errors = [e for e in findings.errors if e["code"] != "outside_enrolment_window"]
     if findings.errors:

@@ -5,6 +5,9 @@ staff use or the field names, in any order; list fields are ``;``-separated. Eve
 ``loc = ["members", n, field]`` where n is the member's 1-based row (the first member is row 1, as in
 ``check_roster``), and ``line`` = the line of the spreadsheet, so staff can find it in Excel.
 
+The reading itself (encodings, heading row, Excel's number cells) is ``_Table``'s, shared with the other
+spreadsheet the centre uploads: the members of a period run before the system (``history_rows``).
+
 A row with a problem is left out of ``members``: when ``errors`` is not empty the file should be refused
 whole (the rule checks' row numbers would not line up with the file otherwise).
 """
@@ -15,11 +18,11 @@ import csv
 import gc
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from services.enrollment.domain.roster_rules import RosterMember
 
@@ -75,14 +78,20 @@ _BRACKETED = re.compile(r"[（(][^（()）]*[)）]$")  # "人员类别（在职/
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?E\+?\d+$", re.IGNORECASE)  # how Excel writes a long number into CSV: 5.30102E+17
 
 
+Row = TypeVar("Row")
+
+
 class NumberText(str):
     """The text of a spreadsheet cell that held a number, in a column where a number has lost digits."""
 
 
 @dataclass
-class ParsedRoster:
-    members: list[RosterMember] = field(default_factory=list)
+class ParsedTable(Generic[Row]):
+    members: list[Row] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+ParsedRoster = ParsedTable[RosterMember]
 
 
 def _file_error(loc: list[object], msg: str, code: str, line: int = 0) -> dict[str, Any]:
@@ -90,14 +99,14 @@ def _file_error(loc: list[object], msg: str, code: str, line: int = 0) -> dict[s
     return {"loc": loc, "msg": msg, "code": code, "line": line}
 
 
-def heading_field(heading: object) -> str | None:
+def heading_field(heading: object, table: dict[str, str] = HEADING_TO_FIELD) -> str | None:
     """The field a column heading names: whitespace (also inside, "姓  名"), a required-mark ``*`` and a
     trailing bracketed hint are ignored; field names in any case."""
     if heading is None:
         return None
     text = "".join(str(heading).split()).replace("*", "").replace("＊", "")
     text = _BRACKETED.sub("", text)
-    return HEADING_TO_FIELD.get(text) or HEADING_TO_FIELD.get(text.lower())
+    return table.get(text) or table.get(text.lower())
 
 
 def _lookup(table: dict[str, str], text: str) -> str | None:
@@ -127,22 +136,23 @@ def _plans(text: str) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(codes)) if codes else None
 
 
-class _Rows:
-    """Reads members from rows of cells (already text), the heading row found first."""
+class _Table(Generic[Row]):
+    """Reads rows of cells (already text) into ``Row``s, the heading row found first. The columns a table
+    has are the class's: ``HEADINGS`` (field -> heading shown to staff), ``ALIASES`` (every heading accepted),
+    ``REQUIRED`` and ``NUMBER_LOST`` (columns whose number cells have lost digits: refused, never guessed)."""
+
+    HEADINGS: dict[str, str] = HEADINGS
+    ALIASES: dict[str, tuple[str, ...]] = ALIASES
+    REQUIRED: tuple[str, ...] = REQUIRED
+    NUMBER_LOST: dict[str, str] = NUMBER_LOST
 
     def __init__(self) -> None:
-        self.result = ParsedRoster()
-        # Most cells of these columns repeat a handful of values: each distinct value is worked out once.
-        self._sex: dict[str, str | None] = {}
-        self._type: dict[str, str | None] = {}
-        self._insurance: dict[str, tuple[tuple[str, ...], list[str]]] = {}
-        self._plans: dict[str, tuple[str, ...] | None] = {}
+        self.result: ParsedTable[Row] = ParsedTable()
+        self.number_columns: dict[int, str] = {}  # column index -> field, watched for number cells (XLSX)
+        self._heading_to_field = {alias: name for name, aliases in self.ALIASES.items()
+                                  for alias in (*aliases, name)}
 
-    def error(self, n: int, line: int, name: str, msg: str, code: str) -> None:
-        self.result.errors.append({"loc": ["members", n, name], "msg": f"第{n}行：{msg}", "code": code,
-                                   "line": line})
-
-    def read(self, rows: Iterator[list[str]]) -> ParsedRoster:
+    def read(self, rows: Iterator[list[str]]) -> ParsedTable[Row]:
         """``rows``: every line of the file as its cells' text, blank lines included (line 1 first)."""
         header = self._find_header(rows)
         if header is None:
@@ -166,7 +176,7 @@ class _Rows:
             if not any(cell.strip() for cell in cells):
                 continue
             looked_at.append((line, cells))
-            if sum(1 for cell in cells if heading_field(cell)) >= 2:
+            if sum(1 for cell in cells if heading_field(cell, self._heading_to_field)) >= 2:
                 chosen = (line, cells)
                 break
             if len(looked_at) >= HEADER_SEARCH_ROWS:
@@ -180,21 +190,43 @@ class _Rows:
         line, cells = chosen
         columns: dict[str, int] = {}
         for index, cell in enumerate(cells):
-            name = heading_field(cell)
+            name = heading_field(cell, self._heading_to_field)
             if name is None:
                 continue  # 序号, 备注 and other columns of the unit's own are ignored
             if name in columns:
                 self.result.errors.append(_file_error(
-                    ["file", HEADINGS[name]], f"“{HEADINGS[name]}”列出现了不止一次（第{columns[name] + 1}列和"
+                    ["file", self.HEADINGS[name]], f"“{self.HEADINGS[name]}”列出现了不止一次（第{columns[name] + 1}列和"
                     f"第{index + 1}列），请只保留一列。", "duplicate_column", line))
             else:
                 columns[name] = index
-        for name in REQUIRED:
+        for name in self.REQUIRED:
             if name not in columns:
                 self.result.errors.append(_file_error(
-                    ["file", HEADINGS[name]], f"缺少“{HEADINGS[name]}”列（表头可写 {'、'.join(ALIASES[name])} 或 "
+                    ["file", self.HEADINGS[name]], f"缺少“{self.HEADINGS[name]}”列（表头可写 {'、'.join(self.ALIASES[name])} 或 "
                     f"{name}）。", "missing_column", line))
+        for name in self.NUMBER_LOST:
+            if name in columns:
+                self.number_columns[columns[name]] = name
         return line, columns
+
+    def _read_members(self, rows: Iterator[list[str]], header_line: int, columns: dict[str, int]) -> None:
+        raise NotImplementedError
+
+
+class _Rows(_Table[RosterMember]):
+    """Reads roster members."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Most cells of these columns repeat a handful of values: each distinct value is worked out once.
+        self._sex: dict[str, str | None] = {}
+        self._type: dict[str, str | None] = {}
+        self._insurance: dict[str, tuple[tuple[str, ...], list[str]]] = {}
+        self._plans: dict[str, tuple[str, ...] | None] = {}
+
+    def error(self, n: int, line: int, name: str, msg: str, code: str) -> None:
+        self.result.errors.append({"loc": ["members", n, name], "msg": f"第{n}行：{msg}", "code": code,
+                                   "line": line})
 
     def _read_members(self, rows: Iterator[list[str]], header_line: int,
                       columns: dict[str, int]) -> None:
@@ -312,13 +344,17 @@ def _decode(data: bytes) -> str | None:
 
 def parse_csv(data: bytes) -> ParsedRoster:
     """A CSV roster: UTF-8 (with or without BOM), else GB18030; comma-separated (tab for UTF-16 text)."""
+    return read_csv(data, _Rows())
+
+
+def read_csv(data: bytes, reader: _Table[Row]) -> ParsedTable[Row]:
+    """A CSV table read by ``reader``."""
     text = _decode(data)
     if text is None:
-        return ParsedRoster(errors=[_file_error(["file"], "文件编码无法识别，请用 Excel 另存为“CSV UTF-8”或 .xlsx 后重新上传。",
+        return ParsedTable(errors=[_file_error(["file"], "文件编码无法识别，请用 Excel 另存为“CSV UTF-8”或 .xlsx 后重新上传。",
                                                 "unreadable_file")])
     first = text[:text.find("\n")] if "\n" in text else text
     delimiter = "\t" if "\t" in first and "," not in first else ","
-    reader = _Rows()
     try:
         with _gc_paused():
             # a spreadsheet line is a record: a quoted cell may hold a line break
@@ -355,45 +391,40 @@ def _xlsx_rows(raw: Iterable[Sequence[object]], number_columns: dict[int, str]) 
         yield cells
 
 
-class _XlsxRows(_Rows):
-    """Once the heading row is known, the ID-number and bank-account columns are watched for numbers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.number_columns: dict[int, str] = {}
-
-    def _find_header(self, rows: Iterator[list[str]]) -> tuple[int, dict[str, int]] | None:
-        header = super()._find_header(rows)
-        if header is not None:
-            for name in NUMBER_LOST:
-                if name in header[1]:
-                    self.number_columns[header[1][name]] = name
-        return header
-
-
 def parse_xlsx(data: bytes) -> ParsedRoster:
     """An XLSX roster: the first worksheet, values as last calculated by Excel (formulas not evaluated)."""
+    return read_xlsx(data, _Rows())
+
+
+def read_xlsx(data: bytes, reader: _Table[Row]) -> ParsedTable[Row]:
+    """An XLSX table read by ``reader``; once the heading row is known, the reader's ``NUMBER_LOST`` columns
+    (ID number, bank account) are watched for number cells."""
     from openpyxl import load_workbook  # imported when first needed: it takes a while to load
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             if not workbook.worksheets:
-                return ParsedRoster(errors=[_file_error(["members"], "名单为空。", "empty_roster")])
+                return ParsedTable(errors=[_file_error(["members"], "名单为空。", "empty_roster")])
             sheet = workbook.worksheets[0]
             sheet.reset_dimensions()  # some writers record a wrong used range; read every row that is there
-            reader = _XlsxRows()
             with _gc_paused():
                 return reader.read(_xlsx_rows(sheet.iter_rows(values_only=True), reader.number_columns))
         finally:
             workbook.close()
     except Exception as exc:  # a damaged or foreign file: zip, XML or openpyxl errors of many kinds
-        return ParsedRoster(errors=[_file_error(["file"], "无法读取此 XLSX 文件，请用 Excel 或 WPS 另存为 .xlsx 后重新上传"
+        return ParsedTable(errors=[_file_error(["file"], "无法读取此 XLSX 文件，请用 Excel 或 WPS 另存为 .xlsx 后重新上传"
                                                 f"（{type(exc).__name__}）。", "unreadable_file")])
 
 
 def parse_roster_file(filename: str, content_type: str | None, data: bytes) -> ParsedRoster:
     """A roster file by its extension, else its content type; an .xlsx renamed .csv is recognised by its bytes."""
+    return parse_table_file(filename, content_type, data, _Rows)
+
+
+def parse_table_file(filename: str, content_type: str | None, data: bytes,
+                     reader: Callable[[], _Table[Row]]) -> ParsedTable[Row]:
+    """A CSV or XLSX file read by a new ``reader()``, the kind told as ``parse_roster_file`` tells it."""
     extension = filename.rsplit(".", 1)[-1].strip().lower() if "." in filename else ""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if extension == "xlsx" or (extension != "csv" and media == XLSX_TYPE):
@@ -407,9 +438,9 @@ def parse_roster_file(filename: str, content_type: str | None, data: bytes) -> P
     if kind == "csv" and data.startswith(XLSX_MAGIC):
         kind = "xlsx"
     if kind == "xlsx":
-        return parse_xlsx(data)
+        return read_xlsx(data, reader())
     if kind == "csv":
-        return parse_csv(data)
+        return read_csv(data, reader())
     hint = "旧版 .xls 文件请" if data.startswith(OLE_MAGIC) or extension in ("xls", "et") else "请"
-    return ParsedRoster(errors=[_file_error(["file"], f"不支持的文件类型（{filename}）。{hint}用 Excel 或 WPS 另存为 "
+    return ParsedTable(errors=[_file_error(["file"], f"不支持的文件类型（{filename}）。{hint}用 Excel 或 WPS 另存为 "
                                             ".xlsx 或 .csv 后重新上传。", "unsupported_file_type")])
