@@ -17,6 +17,7 @@ for claims from ``member.covered``, and a period run on paper has no claims in t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -154,20 +155,25 @@ async def store_history(session: AsyncSession, rulebook: Rulebook, rows: list[Hi
     known_units = set((await session.execute(text(
         "SELECT code FROM orgs WHERE level = 'unit' AND code = ANY(:codes)"),
         {"codes": sorted({r.unit for r in rows})})).scalars())
-    errors = read_errors + check_history(rows, member_types=rulebook.enrolment.member_types, units=known_units)
-    if errors:
-        errors.sort(key=_row_order)
-        raise Invalid(f"往期参互名单有 {len(errors)} 处问题，整份未导入，请逐行修改后重新提交。",
-                      code="history_rejected", errors=errors)
     period = rulebook.code
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
-    await raw.execute("CREATE TEMP TABLE history_import (certno varchar(18) PRIMARY KEY, unit varchar(50), "
+    # PostgreSQL takes the rows into a temporary table (dropped at commit or rollback) while this process
+    # checks them in a thread; nothing reaches period_history unless every check passed.
+    await raw.execute("CREATE TEMP TABLE history_import (certno varchar(18), unit varchar(50), "
                       "member_type varchar(20), aid_received boolean) ON COMMIT DROP")
-    await raw.copy_records_to_table("history_import", records=[
-        (r.certno, r.unit, r.member_type, r.aid_received) for r in rows],
-        columns=["certno", "unit", "member_type", "aid_received"])
+    loading = asyncio.create_task(raw.copy_records_to_table(
+        "history_import", records=[(r.certno, r.unit, r.member_type, r.aid_received) for r in rows],
+        columns=["certno", "unit", "member_type", "aid_received"]))
+    errors = await asyncio.to_thread(check_history, rows, member_types=rulebook.enrolment.member_types,
+                                     units=known_units)
+    with contextlib.suppress(Exception) if errors or read_errors else contextlib.nullcontext():
+        await loading
+    if errors or read_errors:
+        errors = sorted(read_errors + errors, key=_row_order)
+        raise Invalid(f"往期参互名单有 {len(errors)} 处问题，整份未导入，请逐行修改后重新提交。",
+                      code="history_rejected", errors=errors)
     # Each person whose record changes gets an audit entry with the values before and after.
     changed = await raw.execute(
         "INSERT INTO audit_log (id, actor, action, subject, detail, at) "

@@ -180,11 +180,11 @@ class PeriodHistory(Base):
     Keyed by ID number, not member: the paper list gives identity only (no name, phone or bank account), and
     many on it never join again, so they are not made members (a member row carries what paying aid needs).
     Rosters and loyalty find people by ID number, so a person enrolled later by a roster is recognised as
-    renewing without any link being made. ``unit`` carries no foreign key, as ``members.unit``: the import
-    checked every unit in the same transaction, and a 100,000-row load would pay a trigger per row."""
+    renewing without any link being made. ``period`` and ``unit`` carry no foreign key, as ``enrolments``:
+    the import checked both in the same transaction, and a 100,000-row load would pay two triggers a row."""
 
     __tablename__ = "period_history"
-    period: Mapped[str] = mapped_column(ForeignKey("periods.code"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(50), primary_key=True)
     certno: Mapped[str] = mapped_column(String(18), primary_key=True)
     unit: Mapped[str] = mapped_column(String(50))
     member_type: Mapped[str] = mapped_column(String(20))

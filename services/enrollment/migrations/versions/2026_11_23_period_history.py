@@ -24,7 +24,6 @@ def upgrade() -> None:
     sa.Column('aid_received', sa.Boolean(), nullable=False),
     sa.Column('recorded_by', sa.String(length=100), nullable=False),
     sa.Column('recorded_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['period'], ['periods.code'], name=op.f('fk_period_history_period_periods')),
     sa.PrimaryKeyConstraint('period', 'certno', name=op.f('pk_period_history'))
     )
 
