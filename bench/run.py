@@ -4,6 +4,8 @@ and re-assessment (issue #4), claims through the running services, and a 100,000
 
 Enrollment (issue #3): a 200,000-row CSV roster and a 50,000-row XLSX roster, upload to stored with every
 check done, against PostgreSQL ``COPY`` of the same rows into a plain table in the same run as the reference.
+The previous period's history (issue #8): 100,000 rows imported, again, and a roster renewing from it
+(``bench/history_import.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncpg
 from bench import claims as claims_engine_bench
 from bench import claims_http as claims_bench
 from bench import claims_period as claims_period_bench
+from bench import history_import as history_bench
 from bench import payments as payments_bench
 from bench.people import rows
 from bench.roster_upload import Uploader
@@ -34,6 +37,7 @@ XLSX_ROWS = int(os.environ.get("BENCH_XLSX_ROWS", "50000"))
 CLAIM_MEMBERS = int(os.environ.get("BENCH_CLAIM_MEMBERS", "200"))
 CLAIMS = int(os.environ.get("BENCH_CLAIMS", "2000"))
 PERIOD_CLAIMS = int(os.environ.get("BENCH_PERIOD_CLAIMS", "1000000"))
+HISTORY_ROWS = int(os.environ.get("BENCH_HISTORY_ROWS", "100000"))
 
 
 async def copy_reference(dsn: str, count: int) -> float:
@@ -65,6 +69,7 @@ def main() -> None:
         uploader = Uploader(stack, SHARED / "rulebooks" / "yunnan-18.yaml")
         csv = uploader.upload("csv", CSV_ROWS, 0)
         xlsx = uploader.upload("xlsx", XLSX_ROWS, CSV_ROWS)
+        history = history_bench.run(stack, SHARED / "rulebooks" / "yunnan-18.yaml", HISTORY_ROWS)
         copy_seconds = asyncio.run(copy_reference(stack.database_url("enrollment").replace(
             "postgresql+asyncpg", "postgresql"), CSV_ROWS))
         assert stack.pg is not None
@@ -86,6 +91,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "roster_csv": csv,
         "roster_xlsx": xlsx,
+        "history_import": history,
         "postgres_copy_reference": {"rows": CSV_ROWS, "seconds": round(copy_seconds, 3),
                                     "rows_per_second": round(copy_rate)},
         "csv_upload_vs_copy": round(float(str(csv["rows_per_second"])) / copy_rate, 3),
