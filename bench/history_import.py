@@ -78,6 +78,7 @@ def run(stack: Stack, rulebook_path: Path, count: int) -> dict[str, Any]:
         timings[name] = {"seconds": round(seconds, 3), "rows_per_second": round(count / seconds),
                          "fee_total": r.json()["fee_total"]}
     timings["server_peak_rss_mib"] = round(peak_rss_mib(stack.procs["enrollment"].pid))
+    timings["load_average_1m"] = round(os.getloadavg()[0], 1)  # other work on this shared machine
     return timings
 
 
