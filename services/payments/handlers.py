@@ -30,12 +30,20 @@ from shared.settings import PaymentsSettings
 log = logging.getLogger(__name__)
 
 
-async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload, *, hold: timedelta) -> None:
+async def member_covered(session: AsyncSession, envelope: Envelope, event: EventPayload, *,
+                         hold: timedelta) -> None:
     assert isinstance(event, MemberCovered)
+    known = await session.get(Payee, event.member_id, with_for_update=True)
+    if known is not None and (known.bank_account, known.bank_name) != (event.bank_account, event.bank_name):
+        # Any account a payee did not have before is a new account, whichever event brought it: held.
+        known.account_changed_at = max(known.account_changed_at or envelope.occurred_at, envelope.occurred_at)
+        await session.flush()
     values = dict(member_id=event.member_id, name=event.name, bank_account=event.bank_account,
                   bank_name=event.bank_name, unit_path="/" + "/".join(event.unit_path))
     await session.execute(insert(Payee).values(**values).on_conflict_do_update(
         index_elements=["member_id"], set_=values))
+    if known is not None:
+        session.expire(known)  # the upsert changed the row under the loaded object
     # The roster data the fees are reconciled against: this member's fee, in their unit and office.
     office = event.unit_path[1] if len(event.unit_path) > 1 else ""
     fees = dict(member_id=event.member_id, period=event.period, unit=event.unit, office=office, fee=event.fee)
