@@ -103,12 +103,18 @@ class CoverageEnded(EventPayload):
 
 
 class MemberContactChanged(EventPayload):
+    """A new bank account or phone (PATCH members). The member is told at ``previous_phone``, the number
+    the change may have taken from them; ``changed_by`` (the user id of who changed it) lets payments keep
+    that person from confirming the hold on the new account."""
+
     TYPE = "member.contact_changed"
     member_id: str
     bank_account: str
     bank_name: str
     phone: str
     name: str
+    previous_phone: str = ""
+    changed_by: str = ""
     KEY = "member_id"
 
 

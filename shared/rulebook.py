@@ -199,6 +199,10 @@ class Enrolment(_Model):
     requires_insurance: list[Text]
     member_types: list[Text] = Field(min_length=1)
     retirees_must_renew: Flag = False
+    # A member who changed employer may be enrolled by the new unit's roster for a later period without a
+    # release from the old unit, provided the old unit does not cover them now. No seed says this (the
+    # regulation is silent on changes of employer): an assumption, off unless a period's rules turn it on.
+    transfer_between_periods: Flag = False
     headcount_as_of: str | None = None  # "MM-DD": staff numbers are counted on this day each year
     participation: Participation
     fee: Fee

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development-only defaults: accepted only while local_stack is true.
@@ -101,6 +101,8 @@ class PaymentsSettings(ServiceSettings):
     fund_name: str = "云南省职工医疗互助中心"
     fund_account: str = "2502041009024800001"
     fund_bank: str = "中国工商银行昆明分行营业部"
+    # An instruction whose payee account changed within this many days is held until finance confirms it.
+    account_change_hold_days: int = Field(default=7, ge=0, le=365)
 
 
 class NotificationsSettings(ServiceSettings):

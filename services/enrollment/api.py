@@ -400,13 +400,12 @@ async def member_out(session: SessionDep, member: Member, actor: Principal) -> d
     enrolments = (await session.execute(
         select(Enrolment).join(Period, Period.code == Enrolment.period).where(Enrolment.member_id == member.id)
         .order_by(Period.created_at, Enrolment.period))).scalars()
-    # Personal data in full only for the member and the agent of their unit (who keeps the roster).
-    whole = actor.member_id == str(member.id) or actor.role == "unit_agent"
+    # Personal data masked for every role, the member and their unit agent included (issue #9): whole only
+    # through POST /members/{id}/reveal, on purpose and audited (transfers.reveal).
     return {
         "member_id": str(member.id), "name": member.name,
-        "certno": member.certno if whole else mask_certno(member.certno),
-        "phone": member.phone if whole else mask_phone(member.phone),
-        "bank_account": member.bank_account if whole else mask_account(member.bank_account),
+        "certno": mask_certno(member.certno), "phone": mask_phone(member.phone),
+        "bank_account": mask_account(member.bank_account),
         "bank_name": member.bank_name, "sex": member.sex, "member_type": member.member_type, "unit": member.unit,
         "coverages": [
             {"period": e.period, "plan": plan, "status": e.status, "roster_id": str(e.roster_id), "unit": e.unit,
@@ -447,6 +446,15 @@ async def find_members(session: SessionDep, actor: CurrentUser,
 @router.get("/members/{member_id}", tags=["members"])
 async def get_member(member_id: uuid.UUID, session: SessionDep, actor: CurrentUser) -> dict:
     member = await visible_member(session, await session.get(Member, member_id), actor)
+    return await member_out(session, member, actor)
+
+
+@router.get("/me", tags=["members"])
+async def me(session: SessionDep, actor: Annotated[Principal, require_roles("member")]) -> dict:
+    """The member's own record, masked like everyone's (they know their own data; a stolen token need not)."""
+    member = await session.get(Member, uuid.UUID(actor.member_id)) if actor.member_id else None
+    if member is None:
+        raise NotFound("参互人员不存在。", code="member_not_found")
     return await member_out(session, member, actor)
 
 

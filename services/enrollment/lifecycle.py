@@ -87,6 +87,7 @@ async def change_contact(member_id: uuid.UUID, body: ContactIn, session: Session
     """A new bank account or phone, from the member's unit agent: audited, and announced so that payments
     sends the next attempt of a failed payment to the new account."""
     member, _ = await member_in_branch(session, member_id, actor)
+    previous_phone = member.phone
     before = {"bank_account": mask_account(member.bank_account), "bank_name": member.bank_name,
               "phone": mask_phone(member.phone)}
     if body.bank_account is not None and body.bank_name is not None:
@@ -99,12 +100,13 @@ async def change_contact(member_id: uuid.UUID, body: ContactIn, session: Session
                            detail={"before": before, "after": after, "reason": body.reason}))
     await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberContactChanged(
         member_id=str(member.id), bank_account=member.bank_account, bank_name=member.bank_name,
-        phone=member.phone, name=member.name))
+        phone=member.phone, name=member.name, previous_phone=previous_phone, changed_by=actor.user_id))
     warnings = [] if luhn_ok(member.bank_account) else [
         {"loc": ["body", "bank_account"], "msg": "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。",
          "code": "bank_account_luhn"}]
-    return {"member_id": str(member.id), "bank_account": member.bank_account, "bank_name": member.bank_name,
-            "phone": member.phone, "warnings": warnings}
+    # Masked for everyone, the admin included: whoever changed it knows what they typed.
+    return {"member_id": str(member.id), "bank_account": mask_account(member.bank_account),
+            "bank_name": member.bank_name, "phone": mask_phone(member.phone), "warnings": warnings}
 
 
 class CorrectionIn(BaseModel):

@@ -191,3 +191,19 @@ class PeriodHistory(Base):
     aid_received: Mapped[bool] = mapped_column(Boolean)
     recorded_by: Mapped[str] = mapped_column(String(100))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class MemberRelease(Base):
+    """A member's current unit (or the admin / the centre) lets them go: the next roster of ``to_unit`` (any
+    unit when it is empty) that names them moves them there, once. Until then no other unit's roster can."""
+
+    __tablename__ = "member_releases"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"), index=True)
+    from_unit: Mapped[str] = mapped_column(String(50))
+    to_unit: Mapped[str | None] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(Text)
+    released_by: Mapped[str] = mapped_column(String(100))
+    released_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_by_roster: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.enrollment.coverage import previous_period
 from services.enrollment.domain.roster_rules import Findings, RosterMember, Staff, check_roster
 from services.enrollment.models import AuditEntry, Org, Roster
+from services.enrollment.transfers import check_belonging, record_transfers
 from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, Invalid
 from shared.money import to_fen
@@ -95,6 +96,9 @@ async def store_roster(
     before = await previous_period(session, rulebook, certnos)
     previous = before.members
     known = await existing_members(session, certnos)
+    # A known person of another unit is not taken over by a roster: refused, or moved by a recorded transfer.
+    belonging = await check_belonging(session, rulebook=rulebook, unit=unit.code, members=members, known=known,
+                                      today=today or date.today())
     default_plans = [p.code for p in rulebook.plans_without_own_fee()]
     renewing_set = previous or set()
     roster = Roster(id=uuid.uuid4(), period=rulebook.code, unit=unit.code, status="awaiting_payment",
@@ -121,7 +125,8 @@ async def store_roster(
     # Load only what can load: a person already enrolled or listed twice would break the keys, and such a
     # roster is refused by the checks anyway.
     loading = None
-    if not enrolled and len(set(certnos)) == len(certnos) and all(len(c) == 18 for c in certnos):
+    if not enrolled and not belonging.errors and len(set(certnos)) == len(certnos) and \
+            all(len(c) == 18 for c in certnos):
         session.add(roster)
         await session.flush()
         loading = asyncio.create_task(load.run(session))
@@ -134,6 +139,14 @@ async def store_roster(
     findings.warnings[:0] = before.warnings
     if late_reason is not None:
         findings.errors = [e for e in findings.errors if e["code"] != "outside_enrolment_window"]
+    if belonging.errors:
+        # One reason per refused row: "of another unit" says no more than needed (not that they hold a share
+        # this period, nor where).
+        refused = belonging.refused_rows
+        findings.errors = sorted(
+            [e for e in findings.errors if not (e["code"] == "already_enrolled" and _row(e) in refused)]
+            + belonging.errors, key=_row_order)
+    findings.warnings = sorted(findings.warnings + belonging.warnings, key=_row_order)
     if findings.errors:
         if loading is not None:
             with contextlib.suppress(Exception):
@@ -142,6 +155,8 @@ async def store_roster(
                       code="roster_rejected", errors=findings.errors)
     assert loading is not None  # without problems, every row loads
     await loading
+    await record_transfers(session, belonging.transfers, unit=unit.code, period=rulebook.code,
+                           roster_id=roster.id, actor=actor)
     split = fee_split(rulebook, list(plan_counts.items()), default_plans)
     roster.fee_split = {payer: str(amount) for payer, amount in split.items()} if split else None
     if late_reason is not None:
@@ -149,6 +164,19 @@ async def store_roster(
                                detail={"period": rulebook.code, "unit": unit.code, "reason": late_reason}))
     await session.flush()
     return StoredRoster(roster=roster, findings=findings, fee_split=split)
+
+
+def _row(problem: dict[str, Any]) -> int | None:
+    loc = problem["loc"]
+    return loc[1] if len(loc) > 1 and loc[0] == "members" and isinstance(loc[1], int) else None
+
+
+def _row_order(problem: dict[str, Any]) -> float:
+    """Problems of the roster as a whole (window) first, then row by row, then the staff counts."""
+    row = _row(problem)
+    if row is not None:
+        return row
+    return float("inf") if problem["loc"] and problem["loc"][0] == "staff" else 0
 
 
 async def existing_members(session: AsyncSession, certnos: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -172,10 +200,12 @@ def _text(value: str) -> str:
 
 class _Load:
     """The rows of one roster as text for ``COPY`` (PostgreSQL parses it on its own core, while this process goes
-    on checking): new members, then one enrolment per person. A known person's row is updated only where the
-    roster says something new (the roster is the unit's current word on contact details; a member moving
-    units keeps one member row, and so their history). Fields other than the free-text names are loaded as the
-    roster gave them: if one is malformed, the checks refuse the roster and the load is rolled back anyway."""
+    on checking): new members, then one enrolment per person. A known person keeps their stored name, phone
+    and bank details whatever the roster says (issue #9: changes go through the audited PATCH; the checks
+    warn about each difference); only their member type follows the roster (the unit's word on who is in
+    service and who retired). Their unit changes only by a recorded transfer (transfers.record_transfers).
+    Fields other than the free-text names are loaded as the roster gave them: if one is malformed, the checks
+    refuse the roster and the load is rolled back anyway."""
 
     def __init__(self, roster: Roster, unit: str, known: dict[str, tuple[Any, ...]]) -> None:
         self.roster, self.unit, self.known = roster, unit, known
@@ -190,7 +220,6 @@ class _Load:
         self._offset = 0
 
     def add(self, m: RosterMember, plans: Sequence[str], renewing: bool, fee: Decimal) -> None:
-        details = (m.name, m.sex, m.phone, m.member_type, m.bank_account, m.bank_name, self.unit)
         known = self.known.get(m.certno)
         if known is None:
             member_id: Any = self._new_id()
@@ -199,8 +228,8 @@ class _Load:
                 f"{m.bank_account}\t{_text(m.bank_name)}\t{self.unit}\t{self.now}\n")
         else:
             member_id = known[0]
-            if tuple(known[1:]) != details:
-                self.changed.append((member_id, *details))
+            if known[4] != m.member_type:
+                self.changed.append((member_id, m.member_type))
         # Rows of one roster repeat the same few plan lists, insurance lists and fees: format each once.
         key = (tuple(plans), m.insurance, renewing, fee)
         tail = self._tails.get(key)
@@ -231,9 +260,7 @@ class _Load:
                 await raw.copy_to_table("members", source=io.BytesIO("".join(self.member_lines).encode()),
                                         columns=MEMBER_COLUMNS, format="text")
             if self.changed:
-                await raw.executemany(
-                    "UPDATE members SET name = $2, sex = $3, phone = $4, member_type = $5, bank_account = $6, "
-                    "bank_name = $7, unit = $8 WHERE id = $1", self.changed)
+                await raw.executemany("UPDATE members SET member_type = $2 WHERE id = $1", self.changed)
             await raw.copy_to_table("enrolments", source=io.BytesIO("".join(self.enrolment_lines).encode()),
                                     columns=ENROLMENT_COLUMNS, format="text")
         except Exception as exc:  # asyncpg's UniqueViolationError: someone enrolled them a moment ago

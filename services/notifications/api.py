@@ -13,13 +13,15 @@ from services.notifications.models import Notification, Recipient, StaffNotifica
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
+from shared.masking import mask_phone
 
 router = APIRouter(prefix="/api/v1")
 STAFF = ("admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
 
 
 def out(n: Notification) -> dict[str, Any]:
-    return {"notification_id": str(n.id), "member_id": n.member_id, "channel": n.channel, "template": n.template,
+    return {"notification_id": str(n.id), "member_id": n.member_id, "channel": n.channel,
+            "to": mask_phone(n.to_phone) if n.to_phone else None, "template": n.template,
             "text": n.text, "created_at": n.created_at.isoformat(),
             "read_at": n.read_at.isoformat() if n.read_at else None}
 

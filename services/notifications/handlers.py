@@ -16,6 +16,7 @@ from shared.events import (
     ClaimSubmitted,
     Envelope,
     EventPayload,
+    MemberContactChanged,
     MemberCovered,
     PaymentFailed,
     PaymentInstructionCreated,
@@ -83,6 +84,22 @@ def render_for_staff(event: EventPayload, recipient: Recipient | None) -> tuple[
     return None
 
 
+async def contact_changed(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
+    """A new phone or bank account: the member is told by sms at the phone they had before the change (if it
+    was not them, they hear of it where they still are), and in the app; later messages go to the new phone."""
+    assert isinstance(event, MemberContactChanged)
+    recipient = await session.get(Recipient, event.member_id, with_for_update=True)
+    previous = event.previous_phone or (recipient.phone if recipient else "")
+    if recipient is not None:
+        recipient.phone, recipient.name = event.phone, event.name
+    text = ("您在职工医疗互助登记的银行账号或手机号已变更。如非本人申请，请立即联系本单位工会或互助中心；"
+            "变更后的账号在核实前暂不付款。")
+    await session.execute(insert(Notification).values(
+        source_event_id=envelope.event_id, member_id=event.member_id, channel="sms" if previous else "in_app",
+        to_phone=previous or None, template="contact_changed", text=text, status="recorded",
+    ).on_conflict_do_nothing())
+
+
 async def record(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
     if isinstance(event, MemberCovered):
         values = dict(member_id=event.member_id, name=event.name, phone=event.phone, unit_path=event.unit_path)
@@ -110,3 +127,4 @@ HANDLERS: dict[str, Handler] = {
     for cls in (MemberCovered, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
                 ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)
 }
+HANDLERS[MemberContactChanged.TYPE] = contact_changed

@@ -34,7 +34,10 @@ class Notification(Base):
     # One message per event and template: the event id makes a redelivery harmless even without the inbox.
     source_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
     member_id: Mapped[str] = mapped_column(String(40), index=True)
-    channel: Mapped[str] = mapped_column(String(20))  # in_app (SMS and e-mail adapters come later)
+    channel: Mapped[str] = mapped_column(String(20))  # in_app | sms (SMS and e-mail adapters come later)
+    # The number an sms goes to, when it is not the member's current one: a change of phone or bank account
+    # is told at the phone the member had before it (issue #9), where the real member still is.
+    to_phone: Mapped[str | None] = mapped_column(String(20))
     template: Mapped[str] = mapped_column(String(50))
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))  # recorded | sent | failed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.payments.api import router
 from services.payments.batches import router as batches
-from services.payments.handlers import HANDLERS
+from services.payments.handlers import handlers
 from services.payments.ledger_api import router as ledger
 from services.payments.models import MESSAGING
 from shared.events import TOPIC_CLAIMS, TOPIC_ENROLLMENT
@@ -13,7 +13,9 @@ from shared.settings import PaymentsSettings
 
 
 def spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
+    settings = settings or PaymentsSettings()
     return ServiceSpec(
-        name="payments", title="Huzhu payments 补助支付", settings=settings or PaymentsSettings(),
-        tables=MESSAGING, routers=[router, batches, ledger], handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS],
+        name="payments", title="Huzhu payments 补助支付", settings=settings,
+        tables=MESSAGING, routers=[router, batches, ledger], handlers=handlers(settings),
+        consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS],
     )

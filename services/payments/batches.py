@@ -194,6 +194,7 @@ async def record_results(batch_id: uuid.UUID, request: Request, session: Session
     """The bank's per-line results, JSON ``[{instruction_id, status, reason}]`` or a pain.002 report. Each line
     is applied once: a line already settled, unknown, or of another batch is reported in ``ignored``."""
     results = await _read_results(request)
+    hold = timedelta(days=request.app.state.settings.account_change_hold_days)
     batch = await load_batch(session, batch_id, lock=True)  # one results upload per batch at a time
     if batch.status not in RELEASED:
         raise Conflict("批次尚未放行，不能登记银行结果。", code="batch_not_released")
@@ -218,7 +219,7 @@ async def record_results(batch_id: uuid.UUID, request: Request, session: Session
             await instructions.settle_paid(session, instruction)
             applied.append({"instruction_id": reference, "status": "paid"})
         else:
-            text_ = await instructions.settle_failed(session, instruction, reason)
+            text_ = await instructions.settle_failed(session, instruction, reason, hold)
             applied.append({"instruction_id": reference, "status": "failed", "reason": text_})
         await session.flush()
     open_lines = (await session.execute(select(func.count()).select_from(Instruction).where(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import instructions, journal, ledger
-from services.payments.models import FeesReceipt, Instruction, OfficeRemittance, Payee, UnitFees
+from services.payments.models import FeesReceipt, Instruction, InstructionStatus, OfficeRemittance, Payee, UnitFees
 from shared.events import (
     ClaimAdjusted,
     ClaimApproved,
@@ -23,58 +25,81 @@ from shared.events import (
     MemberDetailsCorrected,
 )
 from shared.messaging import Handler
+from shared.settings import PaymentsSettings
 
 log = logging.getLogger(__name__)
 
 
-async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+async def member_covered(session: AsyncSession, envelope: Envelope, event: EventPayload, *,
+                         hold: timedelta) -> None:
     assert isinstance(event, MemberCovered)
+    known = await session.get(Payee, event.member_id, with_for_update=True)
+    if known is not None and (known.bank_account, known.bank_name) != (event.bank_account, event.bank_name):
+        # Any account a payee did not have before is a new account, whichever event brought it: held.
+        known.account_changed_at = max(known.account_changed_at or envelope.occurred_at, envelope.occurred_at)
+        await session.flush()
     values = dict(member_id=event.member_id, name=event.name, bank_account=event.bank_account,
                   bank_name=event.bank_name, unit_path="/" + "/".join(event.unit_path))
     await session.execute(insert(Payee).values(**values).on_conflict_do_update(
         index_elements=["member_id"], set_=values))
+    if known is not None:
+        session.expire(known)  # the upsert changed the row under the loaded object
     # The roster data the fees are reconciled against: this member's fee, in their unit and office.
     office = event.unit_path[1] if len(event.unit_path) > 1 else ""
     fees = dict(member_id=event.member_id, period=event.period, unit=event.unit, office=office, fee=event.fee)
     await session.execute(insert(UnitFees).values(**fees).on_conflict_do_update(
         index_elements=["member_id", "period"], set_=fees))
-    await fill_payee(session, event.member_id)
+    await fill_payee(session, event.member_id, hold)
 
 
-async def contact_changed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
-    """New bank details: a failed payment is retried to them as attempt n+1 (API.md PATCH members)."""
+async def contact_changed(session: AsyncSession, envelope: Envelope, event: EventPayload, *,
+                          hold: timedelta) -> None:
+    """New bank details: a failed payment is retried to them as attempt n+1 (API.md PATCH members). A new
+    account (or bank) marks the payee as changed at the event's time, by its author: every payment to it in
+    the next ``hold`` is held until a finance officer other than that person confirms it."""
     assert isinstance(event, MemberContactChanged)
-    await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(
-        name=event.name, bank_account=event.bank_account, bank_name=event.bank_name))
-    await instructions.retry_member(session, event.member_id)
+    payee = await session.get(Payee, event.member_id, with_for_update=True)
+    if payee is None:
+        return
+    if (payee.bank_account, payee.bank_name) != (event.bank_account, event.bank_name):
+        if payee.account_changed_at is None or payee.account_changed_at < envelope.occurred_at:
+            payee.account_changed_at, payee.account_changed_by = envelope.occurred_at, event.changed_by or None
+    payee.name, payee.bank_account, payee.bank_name = event.name, event.bank_account, event.bank_name
+    await session.flush()
+    await instructions.retry_member(session, event.member_id, hold)
 
 
-async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload, *, hold: timedelta) -> None:
     """A corrected name is the name the bank must see (a name mismatch, 户名不符, fails the transfer)."""
     assert isinstance(event, MemberDetailsCorrected)
     await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(name=event.name))
-    await instructions.retry_member(session, event.member_id)
+    await instructions.retry_member(session, event.member_id, hold)
 
 
-async def fill_payee(session: AsyncSession, member_id: str) -> None:
-    """Instructions created before the payee's details arrived get them now (topics are not ordered together)."""
+async def fill_payee(session: AsyncSession, member_id: str, hold: timedelta) -> None:
+    """Instructions created before the payee's details arrived get them now (topics are not ordered together),
+    held if the account is a new one."""
     payee = await session.get(Payee, member_id)
     if payee is not None:
+        held = instructions.hold_reason(payee, hold)
         await session.execute(update(Instruction).where(
-            Instruction.member_id == member_id, Instruction.status == "pending", Instruction.account.is_(None),
-        ).values(payee_name=payee.name, account=payee.bank_account, bank_name=payee.bank_name))
+            Instruction.member_id == member_id, Instruction.status == InstructionStatus.PENDING,
+            Instruction.account.is_(None),
+        ).values(payee_name=payee.name, account=payee.bank_account, bank_name=payee.bank_name,
+                 **({"status": InstructionStatus.HELD, "hold_reason": held} if held else {})))
 
 
-async def claim_approved(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+async def claim_approved(session: AsyncSession, _: Envelope, event: EventPayload, *, hold: timedelta) -> None:
     """One instruction per approved claim with aid > 0; aid 0 creates none (API.md)."""
     assert isinstance(event, ClaimApproved)
     if event.aid_amount <= 0 or await instructions.is_revoked(session, event.claim_id):
         return
     await instructions.approve(session, claim_id=event.claim_id, adjustment_id=instructions.AID,
-                               member_id=event.member_id, period=event.period, amount=event.aid_amount)
+                               member_id=event.member_id, period=event.period, amount=event.aid_amount,
+                               hold=hold)
 
 
-async def claim_adjusted(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+async def claim_adjusted(session: AsyncSession, _: Envelope, event: EventPayload, *, hold: timedelta) -> None:
     """A re-assessed aid (claims' claim.adjusted): a top-up is paid as its own instruction; a reduction is taken
     off an aid not yet in any file, otherwise asked back as a recovery. History is never rewritten."""
     assert isinstance(event, ClaimAdjusted)
@@ -82,12 +107,14 @@ async def claim_adjusted(session: AsyncSession, _: Envelope, event: EventPayload
         return
     if event.amount > 0:
         await instructions.approve(session, claim_id=event.claim_id, adjustment_id=event.adjustment_id,
-                                   member_id=event.member_id, period=event.period, amount=event.amount)
+                                   member_id=event.member_id, period=event.period, amount=event.amount,
+                                   hold=hold)
         return
     reduction = -event.amount
     pending = (await session.execute(select(Instruction).where(
         Instruction.claim_id == event.claim_id, Instruction.adjustment_id == instructions.AID,
-        Instruction.status == "pending").with_for_update())).scalar_one_or_none()
+        Instruction.status.in_((InstructionStatus.PENDING, InstructionStatus.HELD))).with_for_update()
+    )).scalar_one_or_none()
     if pending is not None and pending.amount >= reduction:
         # Not yet sent to the bank: cancel it and issue attempt n+1 for the reduced aid (an instruction's amount
         # never changes); the ledger reverses the old approval and records the new one.
@@ -102,7 +129,7 @@ async def claim_adjusted(session: AsyncSession, _: Envelope, event: EventPayload
         await instructions.create(
             session, claim_id=event.claim_id, adjustment_id=instructions.AID, attempt=pending.attempt + 1,
             member_id=pending.member_id, period=pending.period, amount=pending.amount - reduction,
-            payee=await session.get(Payee, pending.member_id))
+            payee=await session.get(Payee, pending.member_id), hold=hold)
         return
     await instructions.add_recovery(session, f"adjustment:{event.adjustment_id}", event.claim_id, event.member_id,
                                     event.period, reduction, event.reason)
@@ -135,13 +162,16 @@ async def fees_remitted(session: AsyncSession, _: Envelope, event: EventPayload)
         reference=event.reference[:100], remitted_at=event.remitted_at).on_conflict_do_nothing())
 
 
-HANDLERS: dict[str, Handler] = {
-    MemberCovered.TYPE: member_covered,
-    MemberContactChanged.TYPE: contact_changed,
-    MemberDetailsCorrected.TYPE: details_corrected,
-    FeesReceived.TYPE: fees_received,
-    FeesRemitted.TYPE: fees_remitted,
-    ClaimApproved.TYPE: claim_approved,
-    ClaimAdjusted.TYPE: claim_adjusted,
-    ClaimRevoked.TYPE: claim_revoked,
-}
+def handlers(settings: PaymentsSettings) -> dict[str, Handler]:
+    """The handlers, those that may create or re-route a payment bound to the hold of a new account."""
+    hold = timedelta(days=settings.account_change_hold_days)
+    return {
+        MemberCovered.TYPE: partial(member_covered, hold=hold),
+        MemberContactChanged.TYPE: partial(contact_changed, hold=hold),
+        MemberDetailsCorrected.TYPE: partial(details_corrected, hold=hold),
+        FeesReceived.TYPE: fees_received,
+        FeesRemitted.TYPE: fees_remitted,
+        ClaimApproved.TYPE: partial(claim_approved, hold=hold),
+        ClaimAdjusted.TYPE: partial(claim_adjusted, hold=hold),
+        ClaimRevoked.TYPE: claim_revoked,
+    }

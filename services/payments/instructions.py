@@ -10,7 +10,7 @@ inbox were bypassed (ARCHITECTURE.md "Idempotent commands").
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import and_, select, update
@@ -19,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.payments import journal, ledger
-from services.payments.models import MESSAGING, Batch, Instruction, Payee, Recovery, RevokedClaim
+from services.payments.models import (
+    MESSAGING,
+    Batch,
+    Instruction,
+    InstructionStatus,
+    Payee,
+    Recovery,
+    RevokedClaim,
+)
 from shared.events import TOPIC_PAYMENTS, PaymentFailed, PaymentInstructionCreated, PaymentSettled
 from shared.messaging import publish
 
@@ -51,15 +59,27 @@ async def is_revoked(session: AsyncSession, claim_id: str) -> bool:
     return await session.get(RevokedClaim, claim_id) is not None
 
 
+def hold_reason(payee: Payee | None, hold: timedelta, now: datetime | None = None) -> str | None:
+    """Why a payment to this payee waits for a finance officer: their account changed less than ``hold`` ago
+    (the takeover of issue #9 ended in a pending payment sent to a just-changed account). None: no hold."""
+    changed = payee.account_changed_at if payee is not None else None
+    if changed is None or (now or datetime.now(UTC)) - changed >= hold:
+        return None
+    return f"收款账号于 {changed.astimezone(UTC).date().isoformat()} 变更，{hold.days} 天内的付款须财务人员核实后放行"
+
+
 async def create(session: AsyncSession, *, claim_id: str, adjustment_id: str, attempt: int, member_id: str,
-                 period: str, amount: Decimal, payee: Payee | None) -> uuid.UUID | None:
-    """Insert one instruction and announce it; None when its identity (or a live sibling) already exists."""
+                 period: str, amount: Decimal, payee: Payee | None, hold: timedelta) -> uuid.UUID | None:
+    """Insert one instruction and announce it; None when its identity (or a live sibling) already exists.
+    It is ``held`` when the payee's account changed within ``hold``."""
     instruction_id = uuid.uuid4()
+    held = hold_reason(payee, hold)
     inserted = (await session.execute(
         insert(Instruction).values(
             id=instruction_id, claim_id=claim_id, kind="aid" if adjustment_id == AID else "top_up",
             adjustment_id=adjustment_id, attempt=attempt, member_id=member_id, period=period, amount=amount,
-            status="pending", payee_name=payee.name if payee else None,
+            status=InstructionStatus.HELD if held else InstructionStatus.PENDING, hold_reason=held,
+            payee_name=payee.name if payee else None,
             account=payee.bank_account if payee else None, bank_name=payee.bank_name if payee else None,
         ).on_conflict_do_nothing().returning(Instruction.id))).first()
     if inserted is None:
@@ -71,11 +91,11 @@ async def create(session: AsyncSession, *, claim_id: str, adjustment_id: str, at
 
 
 async def approve(session: AsyncSession, *, claim_id: str, adjustment_id: str, member_id: str, period: str,
-                  amount: Decimal) -> uuid.UUID | None:
+                  amount: Decimal, hold: timedelta) -> uuid.UUID | None:
     """Approved aid (or a top-up) becomes its first instruction and a payable in the ledger, both once."""
     payee = await session.get(Payee, member_id)
     created = await create(session, claim_id=claim_id, adjustment_id=adjustment_id, attempt=1,
-                           member_id=member_id, period=period, amount=amount, payee=payee)
+                           member_id=member_id, period=period, amount=amount, payee=payee, hold=hold)
     if created is not None:
         await journal.post(session, period, ledger.aid_approved(amount), f"approved:{claim_id}:{adjustment_id}",
                            f"补助核准 claim {claim_id}")
@@ -87,14 +107,15 @@ def _differs(instruction: Instruction, payee: Payee) -> bool:
         payee.bank_account, payee.name, payee.bank_name)
 
 
-async def retry(session: AsyncSession, failed: Instruction, payee: Payee | None) -> uuid.UUID | None:
+async def retry(session: AsyncSession, failed: Instruction, payee: Payee | None,
+                hold: timedelta) -> uuid.UUID | None:
     """A failed transfer is paid again, as attempt n+1, only to corrected details (the same details would fail
     the same way) and never for a revoked claim. No ledger entry: the aid stayed payable while it failed."""
     if payee is None or not _differs(failed, payee) or await is_revoked(session, failed.claim_id):
         return None
     return await create(session, claim_id=failed.claim_id, adjustment_id=failed.adjustment_id,
                         attempt=failed.attempt + 1, member_id=failed.member_id, period=failed.period,
-                        amount=failed.amount, payee=payee)
+                        amount=failed.amount, payee=payee, hold=hold)
 
 
 async def latest_failed(session: AsyncSession, member_id: str) -> list[Instruction]:
@@ -109,17 +130,24 @@ async def latest_failed(session: AsyncSession, member_id: str) -> list[Instructi
         ).order_by(Instruction.created_at))).scalars().all())
 
 
-async def retry_member(session: AsyncSession, member_id: str) -> None:
-    """The member's bank details changed (member.contact_changed / details_corrected): pending instructions not
-    yet in any file take the new details, and failed ones are paid again to them (API.md PATCH members)."""
+async def retry_member(session: AsyncSession, member_id: str, hold: timedelta) -> None:
+    """The member's bank details changed (member.contact_changed / details_corrected): pending (or held)
+    instructions not yet in any file take the new details, and failed ones are paid again to them (API.md
+    PATCH members). An account changed within ``hold`` holds them all until finance confirms it again."""
     payee = await session.get(Payee, member_id)
     if payee is None:
         return
-    await session.execute(update(Instruction).where(
-        Instruction.member_id == member_id, Instruction.status == "pending", Instruction.batch_id.is_(None),
-    ).values(payee_name=payee.name, account=payee.bank_account, bank_name=payee.bank_name))
+    open_ = (Instruction.member_id == member_id, Instruction.batch_id.is_(None),
+             Instruction.status.in_((InstructionStatus.PENDING, InstructionStatus.HELD)))
+    await session.execute(update(Instruction).where(*open_).values(
+        payee_name=payee.name, account=payee.bank_account, bank_name=payee.bank_name))
+    held = hold_reason(payee, hold)
+    if held is not None:
+        await session.execute(update(Instruction).where(*open_).values(
+            status=InstructionStatus.HELD, hold_reason=held, hold_confirmed_by=None, hold_confirmed_by_name=None,
+            hold_confirmed_at=None, hold_confirm_note=None))
     for failed in await latest_failed(session, member_id):
-        await retry(session, failed, payee)
+        await retry(session, failed, payee, hold)
 
 
 async def settle_paid(session: AsyncSession, instruction: Instruction) -> None:
@@ -136,7 +164,8 @@ async def settle_paid(session: AsyncSession, instruction: Instruction) -> None:
                            instruction.member_id, instruction.period, instruction.amount, revoked.reason)
 
 
-async def settle_failed(session: AsyncSession, instruction: Instruction, reason: str | None) -> str:
+async def settle_failed(session: AsyncSession, instruction: Instruction, reason: str | None,
+                        hold: timedelta) -> str:
     text = failure_text(reason)
     instruction.status, instruction.settled_at, instruction.failure_reason = "failed", datetime.now(UTC), text
     await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentFailed(
@@ -146,7 +175,7 @@ async def settle_failed(session: AsyncSession, instruction: Instruction, reason:
         await _reverse_approval(session, instruction)
     else:
         # The details may already have been corrected while the file was at the bank: pay again now.
-        await retry(session, instruction, await session.get(Payee, instruction.member_id))
+        await retry(session, instruction, await session.get(Payee, instruction.member_id), hold)
     return text
 
 
@@ -169,7 +198,7 @@ async def add_recovery(session: AsyncSession, source: str, claim_id: str, member
 
 async def void_batch(session: AsyncSession, batch: Batch, reason: str) -> None:
     """An unreleased batch lost a line (revocation): batches are immutable, so the whole cut is voided and its
-    other lines go back to pending for the next cut; its file is never served."""
+    other lines go back to pending for the next cut (a batched line was pending or confirmed when cut); its file is never served."""
     batch.status, batch.voided_reason = "voided", reason[:200]
     await session.execute(update(Instruction).where(
         Instruction.batch_id == batch.id, Instruction.status == "batched").values(status="pending", batch_id=None))
@@ -198,8 +227,8 @@ async def revoke(session: AsyncSession, claim_id: str, member_id: str, period: s
             if batch is not None:
                 await void_batch(session, batch, f"撤销申请 {claim_id}")
             last.status, last.batch_id = "pending", None
-        if last.status == "pending":
-            last.status = "cancelled"
+        if last.status in (InstructionStatus.PENDING, InstructionStatus.HELD):
+            last.status = InstructionStatus.CANCELLED
             await _reverse_approval(session, last)
         elif last.status == "failed":
             await _reverse_approval(session, last)

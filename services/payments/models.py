@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -38,7 +39,23 @@ class Base(DeclarativeBase):
 
 MESSAGING = messaging_tables(Base.metadata)
 IDEMPOTENCY = idempotency_table(Base.metadata)
-LIVE_STATUSES = ("pending", "batched", "paid")
+
+
+class InstructionStatus(StrEnum):
+    """A payment instruction's status. ``held``: the payee's account changed in the last days (setting
+    ``PAYMENTS_ACCOUNT_CHANGE_HOLD_DAYS``); not cut into any batch until a finance officer confirms it."""
+
+    PENDING = "pending"
+    HELD = "held"
+    BATCHED = "batched"
+    PAID = "paid"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+LIVE_STATUSES = (InstructionStatus.PENDING, InstructionStatus.HELD, InstructionStatus.BATCHED,
+                 InstructionStatus.PAID)
+LIVE_SQL = "status IN ('pending', 'held', 'batched', 'paid')"
 
 
 class Payee(Base):
@@ -48,6 +65,10 @@ class Payee(Base):
     bank_account: Mapped[str] = mapped_column(String(40))
     bank_name: Mapped[str] = mapped_column(String(100))
     unit_path: Mapped[str] = mapped_column(String(300))  # "/centre/office/agency/unit" for branch checks
+    # When the bank account last changed (member.contact_changed) and by whom (a user id): instructions to an
+    # account this new are held until a finance officer, not that person, confirms them.
+    account_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    account_changed_by: Mapped[str | None] = mapped_column(String(60))
 
 
 class Instruction(Base):
@@ -59,7 +80,7 @@ class Instruction(Base):
         UniqueConstraint("claim_id", "adjustment_id", "attempt", name="uq_payment_instructions_identity"),
         # Never two live instructions for one claim's aid (or one top-up), whatever races (ARCHITECTURE.md).
         Index("uq_payment_instructions_live_claim", "claim_id", "adjustment_id", unique=True,
-              postgresql_where=text("status IN ('pending', 'batched', 'paid')")),
+              postgresql_where=text(LIVE_SQL)),
         Index("ix_payment_instructions_pending", "created_at", postgresql_where=text("status = 'pending'")),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -73,8 +94,14 @@ class Instruction(Base):
     payee_name: Mapped[str | None] = mapped_column(String(100))
     account: Mapped[str | None] = mapped_column(String(40))
     bank_name: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20))  # pending | batched | paid | failed | cancelled
+    status: Mapped[str] = mapped_column(String(20))  # InstructionStatus
     failure_reason: Mapped[str | None] = mapped_column(String(200))
+    # Why it is (or was) held, and the finance officer who confirmed the new account, when and why.
+    hold_reason: Mapped[str | None] = mapped_column(String(200))
+    hold_confirmed_by: Mapped[str | None] = mapped_column(String(60))
+    hold_confirmed_by_name: Mapped[str | None] = mapped_column(String(100))
+    hold_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hold_confirm_note: Mapped[str | None] = mapped_column(String(500))
     batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)

@@ -83,14 +83,14 @@ async def test_an_approved_claim_becomes_one_pending_instruction_to_the_members_
     assert instruction["status"] == "pending" and instruction["attempt"] == 1
     assert instruction["amount"] == "3460.00" and instruction["member_id"] == member_id
     assert instruction["payee_name"] == "李娜" and instruction["bank_name"] == BANK
-    assert instruction["account"] == account
+    assert instruction["account"] == mask_account(account)  # masked for finance too (issue #9)
 
     [event] = await created_events(app, claim_id)
     assert event["payload"]["instruction_id"] == instruction["instruction_id"]
     assert event["payload"]["amount"] == "3460.00" and event["payload"]["attempt"] == 1
 
 
-async def test_only_finance_sees_the_whole_account_and_other_branches_see_nothing(
+async def test_every_role_sees_the_account_masked_and_other_branches_see_nothing(
         service_client: ServiceClient) -> None:
     app, client = await service_client("payments")
     member_id, path, account = await new_member(app)
@@ -103,6 +103,8 @@ async def test_only_finance_sees_the_whole_account_and_other_branches_see_nothin
     [agency] = await instructions(client, claim_id, token_for("agency_reviewer", path[2], tuple(path[:3]),
                                                                "agency_point"))
     assert agency["account"] == mask_account(account)
+    [finance] = await instructions(client, claim_id)  # finance too: the bank file after release has it whole
+    assert finance["account"] == mask_account(account)
 
     elsewhere = [path[0], path[1], path[2], f"U{short()}"]
     assert await instructions(client, claim_id, unit_agent(elsewhere)) == []
@@ -157,5 +159,5 @@ async def test_an_approval_before_the_members_details_gets_the_payee_when_they_a
     assert await apply_event(app, covered(member_id, path, account))
     [filled] = await instructions(client, claim_id)
     assert filled["instruction_id"] == early["instruction_id"]
-    assert (filled["payee_name"], filled["account"], filled["bank_name"]) == ("李娜", account, BANK)
+    assert (filled["payee_name"], filled["account"], filled["bank_name"]) == ("李娜", mask_account(account), BANK)
     assert len(await created_events(app, claim_id)) == 1
