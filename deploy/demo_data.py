@@ -1,7 +1,7 @@
 """Demo data for the local stack, loaded over the public API when the database is empty.
 
 An organisation tree 云南省职工医疗互助中心 -> 昆明市办事处 -> 五华区代办点 -> two unit unions, one account per
-role, a period built from ``../shared/rulebooks/yunnan-18.yaml`` re-dated to the current year, and a paid
+role, a period built from ``rulebooks/yunnan-18.yaml`` re-dated to the current year, and a paid
 roster. The enrolment window of a period re-dated to this year has usually closed, so the roster is entered
 by the admin as an audited late entry (the centre back-entering the year's paper records).
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from deploy.client import ApiError, Huzhu, Session, wait_for
 from deploy.people import person
-from shared.rulebook import load_rulebook
+from shared.rulebook import RULEBOOKS_DIR, load_rulebook
 
 if TYPE_CHECKING:
     from deploy.localstack import Stack
@@ -42,16 +42,12 @@ STAFF = {  # username: (role, org)
 }
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("HUZHU_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-
-
 def demo_period_code(year: int) -> str:
     return f"yn-18-{year}"
 
 
 def demo_rulebook_document(year: int) -> dict[str, object]:
-    rulebook = load_rulebook((shared_dir() / "rulebooks" / "yunnan-18.yaml").read_bytes()).redated(year)
+    rulebook = load_rulebook((RULEBOOKS_DIR / "yunnan-18.yaml").read_bytes()).redated(year)
     document = rulebook.to_document()
     document.update(code=demo_period_code(year), name=f"{rulebook.name}（演示：{year}年）", previous_period=None)
     return document
@@ -59,7 +55,7 @@ def demo_rulebook_document(year: int) -> dict[str, object]:
 
 def open_period_document(code: str) -> dict[str, Any]:
     """yunnan-18 with windows around today, so a roster can be entered and claims made now."""
-    document = load_rulebook((shared_dir() / "rulebooks" / "yunnan-18.yaml").read_bytes()).to_document()
+    document = load_rulebook((RULEBOOKS_DIR / "yunnan-18.yaml").read_bytes()).to_document()
     today = date.today()
     document.update(code=code, previous_period=None, windows={
         "enrolment": {"from": (today - timedelta(days=5)).isoformat(), "to": (today + timedelta(days=30)).isoformat()},

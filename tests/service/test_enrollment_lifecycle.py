@@ -146,7 +146,8 @@ async def test_a_csv_saved_by_chinese_windows_excel_in_gb18030_is_read(world: Wo
 
 # --- fee split (seed 004) -------------------------------------------------------------------------------
 async def test_inner_mongolian_fees_are_split_between_payers_with_xinkang_paid_by_the_employer(world: World) -> None:
-    period = await world.new_period(period_doc("neimenggu-2019.yaml"))
+    # The 50/10/10/30 split and 馨康 paid by the administration are 森工集团's (seed 004).
+    period = await world.new_period(period_doc("neimenggu-2019-sengong.yaml"))
     woman, man = people(2)
     woman.update(sex="female", plans=["inpatient", "xinkang"], insurance=["basic_medical"])
     man.update(insurance=["basic_medical"])
