@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploy.client import ApiError, Huzhu, Session, wait_for

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from pathlib import Path
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml

