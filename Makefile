@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 # tests/browser drive Debian's Chromium through playwright; installed here when missing (quiet, idempotent).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+# When this make command started: `make run`'s banner counts from here, install included.
+STARTED := $(shell date +%s.%N)
 
 .PHONY: run test test-unit test-service test-e2e test-browser demo reset lint bench install clean
 
@@ -25,7 +27,7 @@ $(CHROMIUM):
 	@DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
 
 run: $(STAMP)  ## start PostgreSQL, the broker, the four services and demo data; Ctrl-C stops all
-	$(BIN)/python -m deploy.localstack run
+	HUZHU_RUN_STARTED=$(STARTED) $(BIN)/python -m deploy.localstack run
 
 demo: $(STAMP)  ## with `make run` going: one claim from roster to payment instruction, timed
 	$(BIN)/python -m deploy.demo
