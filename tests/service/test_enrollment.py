@@ -548,6 +548,22 @@ async def test_a_member_account_sees_only_themselves(world: World) -> None:
     assert await world.find(neighbour["certno"], member) == []
 
 
+async def test_a_members_login_names_their_member_record_and_staff_logins_none(world: World) -> None:
+    # So a member app (and the README's curl walk-through) can read GET /api/v1/members/{member_id} at once.
+    me = people(1)[0]
+    await enrol_and_pay(world, [me])
+    [mine] = await world.find(me["certno"])
+    username = f"member-{uid()}"
+    r = await world.client.post("/api/v1/users", headers=world.admin, json={
+        "username": username, "password": "correct-horse-battery", "role": "member", "member_id": mine["member_id"]})
+    assert r.status_code == 201, r.text
+    login = await world.client.post("/api/v1/auth/token", data={"username": username,
+                                                                 "password": "correct-horse-battery"})
+    assert (login.json()["role"], login.json()["member_id"]) == ("member", mine["member_id"])
+    admin = await world.client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})
+    assert admin.json()["member_id"] is None
+
+
 # Two units enrol the same person at the same moment: one share per person holds (第四条) even when neither
 # roster can see the other's uncommitted rows: the second waits on the key, then is refused, whole.
 async def test_the_same_person_in_two_rosters_sent_at_once_is_enrolled_once(world: World) -> None:
