@@ -1,4 +1,4 @@
-"""Enrollment's HTTP endpoints (API.md "Enrollment (8001)"): thin, they parse, check rights and call rules."""
+"""Enrollment's HTTP endpoints (docs/API.md "Enrollment (8001)"): thin, they parse, check rights and call rules."""
 
 from __future__ import annotations
 

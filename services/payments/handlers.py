@@ -42,7 +42,7 @@ async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload
 
 
 async def contact_changed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
-    """New bank details: a failed payment is retried to them as attempt n+1 (API.md PATCH members)."""
+    """New bank details: a failed payment is retried to them as attempt n+1 (docs/API.md PATCH members)."""
     assert isinstance(event, MemberContactChanged)
     await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(
         name=event.name, bank_account=event.bank_account, bank_name=event.bank_name))
@@ -66,7 +66,7 @@ async def fill_payee(session: AsyncSession, member_id: str) -> None:
 
 
 async def claim_approved(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
-    """One instruction per approved claim with aid > 0; aid 0 creates none (API.md)."""
+    """One instruction per approved claim with aid > 0; aid 0 creates none (docs/API.md)."""
     assert isinstance(event, ClaimApproved)
     if event.aid_amount <= 0 or await instructions.is_revoked(session, event.claim_id):
         return

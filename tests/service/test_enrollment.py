@@ -1,4 +1,4 @@
-"""Enrollment over HTTP against a real PostgreSQL (API.md "Enrollment (8001)"): login, organisations,
+"""Enrollment over HTTP against a real PostgreSQL (docs/API.md "Enrollment (8001)"): login, organisations,
 staff accounts, periods from rulebooks, rosters, fees, members, the outbox, and who may see what.
 
 The database is shared by the whole session: every test makes its own organisations, periods, users
@@ -353,7 +353,7 @@ async def test_a_member_of_the_previous_period_renews_at_120(world: World) -> No
 
 
 async def test_a_retiree_who_skipped_the_previous_period_may_not_join_when_retirees_must_renew(world: World) -> None:
-    # yunnan-19 (seed 003 第一条, DOMAIN.md): from the 19th period a retiree who skipped the previous one
+    # yunnan-19 (seed 003 第一条, docs/DOMAIN.md): from the 19th period a retiree who skipped the previous one
     # may not join again; a retiree who was in it renews as usual.
     staying, workers = people(1, "retired")[0], people(2)
     await enrol_and_pay(world, [*workers, staying])

@@ -1,6 +1,6 @@
 """Enrollment after the roster, over HTTP against a real PostgreSQL: roster files (CSV, XLSX), the fee split
 between payers (seed 004), withdrawal (seed 003 第十四条), contact changes, corrections, remittances by offices
-(第五条, DOMAIN.md "the amount remitted must equal the enrolment data"), loyalty (第十五条) and idempotent
+(第五条, docs/DOMAIN.md "the amount remitted must equal the enrolment data"), loyalty (第十五条) and idempotent
 payments.
 
 The database is shared by the whole session: every test makes its own organisations, periods and people."""

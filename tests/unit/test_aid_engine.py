@@ -1,4 +1,4 @@
-"""The aid engine computes exactly what each rulebook's comments and DOMAIN.md say."""
+"""The aid engine computes exactly what each rulebook's comments and docs/DOMAIN.md say."""
 
 from __future__ import annotations
 
