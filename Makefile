@@ -3,8 +3,13 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# tests/browser drive Debian's Chromium through playwright; installed here when missing (quiet, idempotent).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+# When this make command started: `make run`'s banner counts from here, install included.
+STARTED := $(shell date +%s.%N)
 
-.PHONY: run test test-unit test-service test-e2e demo reset lint bench install clean
+.PHONY: run test test-unit test-service test-e2e test-browser demo reset lint bench install clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
@@ -15,8 +20,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CHROMIUM):
+	@command -v apt-get >/dev/null 2>&1 || { echo "need Chromium at $(CHROMIUM) (Debian: apt-get install chromium)"; exit 1; }
+	@echo "installing Debian's chromium for the browser tests (apt-get)"
+	@$(SUDO) apt-get update -qq >/dev/null
+	@DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
 run: $(STAMP)  ## start PostgreSQL, the broker, the four services and demo data; Ctrl-C stops all
-	$(BIN)/python -m deploy.localstack run
+	HUZHU_RUN_STARTED=$(STARTED) $(BIN)/python -m deploy.localstack run
 
 demo: $(STAMP)  ## with `make run` going: one claim from roster to payment instruction, timed
 	$(BIN)/python -m deploy.demo
@@ -28,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared services deploy
 
-test: $(STAMP) lint  ## everything: unit, service (real PostgreSQL) and end-to-end (the real stack) tests
+test: $(STAMP) $(CHROMIUM) lint  ## everything: unit, service (real PostgreSQL), end-to-end (the real stack), browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-unit: $(STAMP)
@@ -39,6 +50,9 @@ test-service: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
+
+test-browser: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -q tests/browser
 
 clean:
 	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache

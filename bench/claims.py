@@ -20,10 +20,9 @@ import asyncpg
 
 from services.claims.domain.aid import assess_banded, banded_aid
 from services.claims.domain.reassess import reassess_banded_fast
-from shared.rulebook import BandedPlan, load_rulebook
+from shared.rulebook import RULEBOOKS_DIR, BandedPlan, load_rulebook
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HUZHU_SHARED_DIR", ROOT.parent / "shared"))
 ENGINE_CLAIMS = int(os.environ.get("BENCH_ENGINE_CLAIMS", "200000"))
 PERIOD_CLAIMS = int(os.environ.get("BENCH_PERIOD_CLAIMS", "1000000"))
 DB_CLAIMS = int(os.environ.get("BENCH_REASSESS_DB_CLAIMS", "200000"))
@@ -31,7 +30,7 @@ ZERO = Decimal("0.00")
 
 
 def yunnan() -> BandedPlan:
-    plan = load_rulebook((SHARED / "rulebooks" / "yunnan-18.yaml").read_text(encoding="utf-8")).plan("inpatient")
+    plan = load_rulebook((RULEBOOKS_DIR / "yunnan-18.yaml").read_text(encoding="utf-8")).plan("inpatient")
     assert isinstance(plan, BandedPlan)
     return plan
 

@@ -27,11 +27,11 @@ from shared.db import Database
 from shared.events import PeriodPublished
 from shared.messaging import Consumer
 from shared.migrate import upgrade
-from shared.rulebook import BandedPlan, load_rulebook
+from shared.rulebook import RULEBOOKS_DIR, BandedPlan, load_rulebook
 from shared.settings import ClaimsSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-RULEBOOK = ROOT.parent / "shared" / "rulebooks" / "yunnan-18.yaml"
+RULEBOOK = RULEBOOKS_DIR / "yunnan-18.yaml"
 PERIOD = "bench-period"
 
 

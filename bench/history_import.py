@@ -24,7 +24,7 @@ import httpx
 from bench.people import csv_bytes, unique_certno
 from bench.roster_upload import peak_rss_mib
 from deploy.localstack import Stack
-from shared.rulebook import load_rulebook
+from shared.rulebook import RULEBOOKS_DIR, load_rulebook
 
 START = 2_000_000  # people no other figure of the bench uses
 
@@ -87,7 +87,6 @@ def main() -> None:
     from deploy.localstack import SERVICES
 
     root = Path(__file__).resolve().parents[1]
-    shared = Path(os.environ.get("HUZHU_SHARED_DIR", root.parent / "shared"))
     home = Path(os.environ.get("BENCH_HOME", "/tmp/huzhu-bench-history"))
     wipe(home)
     stack = Stack(home=home, pg_port=free_port(), kafka_port=free_port(),
@@ -96,7 +95,7 @@ def main() -> None:
         stack.start_infra()
         stack.start_service("enrollment")
         stack.wait_ready(["enrollment"])
-        result = run(stack, shared / "rulebooks" / "yunnan-18.yaml", int(os.environ.get("BENCH_HISTORY_ROWS", "100000")))
+        result = run(stack, RULEBOOKS_DIR / "yunnan-18.yaml", int(os.environ.get("BENCH_HISTORY_ROWS", "100000")))
     finally:
         stack.stop()
     (root / "bench-results").mkdir(exist_ok=True)

@@ -29,9 +29,9 @@ from bench.people import rows
 from bench.roster_upload import Uploader
 from deploy.infra import free_port, wipe
 from deploy.localstack import SERVICES, Stack
+from shared.rulebook import RULEBOOKS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HUZHU_SHARED_DIR", ROOT.parent / "shared"))
 CSV_ROWS = int(os.environ.get("BENCH_CSV_ROWS", "200000"))
 XLSX_ROWS = int(os.environ.get("BENCH_XLSX_ROWS", "50000"))
 CLAIM_MEMBERS = int(os.environ.get("BENCH_CLAIM_MEMBERS", "200"))
@@ -66,10 +66,10 @@ def main() -> None:
         stack.start_infra()
         stack.start_service("enrollment")
         stack.wait_ready(["enrollment"])
-        uploader = Uploader(stack, SHARED / "rulebooks" / "yunnan-18.yaml")
+        uploader = Uploader(stack, RULEBOOKS_DIR / "yunnan-18.yaml")
         csv = uploader.upload("csv", CSV_ROWS, 0)
         xlsx = uploader.upload("xlsx", XLSX_ROWS, CSV_ROWS)
-        history = history_bench.run(stack, SHARED / "rulebooks" / "yunnan-18.yaml", HISTORY_ROWS)
+        history = history_bench.run(stack, RULEBOOKS_DIR / "yunnan-18.yaml", HISTORY_ROWS)
         copy_seconds = asyncio.run(copy_reference(stack.database_url("enrollment").replace(
             "postgresql+asyncpg", "postgresql"), CSV_ROWS))
         assert stack.pg is not None

@@ -1,9 +1,14 @@
 """Demo data for the local stack, loaded over the public API when the database is empty.
 
 An organisation tree 云南省职工医疗互助中心 -> 昆明市办事处 -> 五华区代办点 -> two unit unions, one account per
-role, a period built from ``../shared/rulebooks/yunnan-18.yaml`` re-dated to the current year, and a paid
+role, a period built from ``rulebooks/yunnan-18.yaml`` re-dated to the current year, and a paid
 roster. The enrolment window of a period re-dated to this year has usually closed, so the roster is entered
 by the admin as an audited late entry (the centre back-entering the year's paper records).
+
+Next to it, next year's period (``rulebooks/yunnan-19.yaml``, previous period: this year's demo period) whose
+enrolment window is open today, so that a unit agent can upload and pay a roster as on a real first day.
+Every ``make run`` checks that window: if it has closed since the data was loaded, the admin moves it to
+today by an audited rulebook correction.
 """
 
 from __future__ import annotations
@@ -11,12 +16,11 @@ from __future__ import annotations
 import os
 import random
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploy.client import ApiError, Huzhu, Session, wait_for
 from deploy.people import person
-from shared.rulebook import load_rulebook
+from shared.rulebook import RULEBOOKS_DIR, load_rulebook
 
 if TYPE_CHECKING:
     from deploy.localstack import Stack
@@ -42,24 +46,60 @@ STAFF = {  # username: (role, org)
 }
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("HUZHU_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-
-
 def demo_period_code(year: int) -> str:
     return f"yn-18-{year}"
 
 
 def demo_rulebook_document(year: int) -> dict[str, object]:
-    rulebook = load_rulebook((shared_dir() / "rulebooks" / "yunnan-18.yaml").read_bytes()).redated(year)
+    rulebook = load_rulebook((RULEBOOKS_DIR / "yunnan-18.yaml").read_bytes()).redated(year)
     document = rulebook.to_document()
     document.update(code=demo_period_code(year), name=f"{rulebook.name}（演示：{year}年）", previous_period=None)
     return document
 
 
+def enrolment_period_code(year: int) -> str:
+    """Next year's period, the one whose enrolment is under way (yn-19 rules: the retiree rule, second aid)."""
+    return f"yn-19-{year + 1}"
+
+
+def enrolment_period_document(today: date) -> dict[str, Any]:
+    """yunnan-19 re-dated to next year, renewing from this year's demo period, its enrolment window open today.
+
+    The window is the rulebook's (20 Dec - 25 Feb before the coverage year), widened to include today - 5 days
+    to today + 60 days, so that roster payments dated today are inside it (第五条 "必须在规定时限内交费").
+    """
+    year = today.year
+    rulebook = load_rulebook((RULEBOOKS_DIR / "yunnan-19.yaml").read_bytes()).redated(year + 1)
+    document = rulebook.to_document()
+    window = rulebook.windows.enrolment
+    document["windows"]["enrolment"] = {"from": min(window.from_, today - timedelta(days=5)).isoformat(),
+                                        "to": max(window.to, today + timedelta(days=60)).isoformat()}
+    document.update(code=enrolment_period_code(year), name=f"{rulebook.name}（演示：{year + 1}年，参互登记进行中）",
+                    previous_period=demo_period_code(year))
+    return document
+
+
+def ensure_enrolment_open(admin: Session, today: date) -> str:
+    """Create next year's period, or move its enrolment window to today if it has closed since it was made."""
+    document = enrolment_period_document(today)
+    code = str(document["code"])
+    try:
+        stored = admin.get("enrollment", f"/api/v1/periods/{code}")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        _create(admin, "/api/v1/periods", document)
+        return code
+    window = stored["windows"]["enrolment"]
+    if not window["from"] <= today.isoformat() <= window["to"]:
+        admin.call("PUT", "enrollment", f"/api/v1/periods/{code}/rulebook",
+                   params={"reason": "演示数据：参互登记窗口移至今日，供单位经办人试用"}, json=document)
+    return code
+
+
 def open_period_document(code: str) -> dict[str, Any]:
     """yunnan-18 with windows around today, so a roster can be entered and claims made now."""
-    document = load_rulebook((shared_dir() / "rulebooks" / "yunnan-18.yaml").read_bytes()).to_document()
+    document = load_rulebook((RULEBOOKS_DIR / "yunnan-18.yaml").read_bytes()).to_document()
     today = date.today()
     document.update(code=code, previous_period=None, windows={
         "enrolment": {"from": (today - timedelta(days=5)).isoformat(), "to": (today + timedelta(days=30)).isoformat()},
@@ -82,11 +122,12 @@ def load_if_empty(stack: Stack) -> dict[str, tuple[str, str, str]]:
     try:
         api.login("member1", DEMO_PASSWORD)  # the last thing the loader makes
         print("demo data already loaded")
-        return accounts
     except ApiError as exc:
         if exc.status != 401:
             raise
-    load(api, admin)
+        load(api, admin)
+    code = ensure_enrolment_open(admin, date.today())
+    print(f"period {code}: enrolment open today (agent1 / agent2 may upload and pay rosters)")
     return accounts
 
 

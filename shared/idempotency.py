@@ -1,5 +1,5 @@
 """Idempotent HTTP commands: a write sent again with the same ``Idempotency-Key`` header gets the first
-answer back instead of being done twice (ARCHITECTURE.md "Idempotent commands").
+answer back instead of being done twice (docs/ARCHITECTURE.md "Idempotent commands").
 
 The mobile union app retries on a flaky network: without this, a retried roster payment or claim would be
 stored twice. The key row is inserted in the request's own transaction, together with the response, so the

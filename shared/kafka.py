@@ -1,4 +1,4 @@
-"""Kafka clients from settings, and explicit topic creation at start-up (ARCHITECTURE.md "Events")."""
+"""Kafka clients from settings, and explicit topic creation at start-up (docs/ARCHITECTURE.md "Events")."""
 
 from __future__ import annotations
 

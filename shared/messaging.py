@@ -1,4 +1,4 @@
-"""Outbox and inbox: at-least-once delivery, exactly-once effects (ARCHITECTURE.md "Nothing lost...").
+"""Outbox and inbox: at-least-once delivery, exactly-once effects (docs/ARCHITECTURE.md "Nothing lost, nothing applied twice").
 
 - ``publish(session, topic, payload)`` writes the event into the outbox in the caller's transaction, so a
   state change and the events it causes commit together.

@@ -1,6 +1,6 @@
 """A period's rulebook (实施办法) as data.
 
-Union staff write one rulebook per period (see shared/rulebooks/README.md); the system loads it when the
+Union staff write one rulebook per period (the format: rulebooks/README.md); the system loads it when the
 period is created and never hard-codes a scheme's numbers. Amounts and rates are exact decimals: the YAML
 loader reads bare numbers as `Decimal`, never through float. Keys the models know are strictly typed;
 unknown keys are kept (the format may grow) and travel through `to_document` unchanged.
@@ -15,6 +15,7 @@ import calendar
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -34,6 +35,7 @@ from shared.money import parse_money
 
 __all__ = [
     "APPROVAL_LEVELS",
+    "RULEBOOKS_DIR",
     "Approval",
     "BandedPlan",
     "Benefit",
@@ -47,6 +49,10 @@ __all__ = [
     "load_rulebook",
     "parse_rulebook",
 ]
+
+# The project's own rulebooks, one per seed scheme (rulebooks/README.md). Read by the tests, the benchmarks and
+# the demo loader, which all run from the repository; the services themselves take rulebooks over the API.
+RULEBOOKS_DIR = Path(__file__).resolve().parents[1] / "rulebooks"
 
 # Levels that may approve a claim, lowest first (第十条 审批权限). The unit union submits but never approves.
 APPROVAL_LEVELS: tuple[str, ...] = ("agency_point", "office", "centre")

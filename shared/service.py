@@ -29,6 +29,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from shared.apidocs import install_api_docs
 from shared.db import Database
 from shared.errors import install_error_handlers
 from shared.kafka import ensure_topics, make_producer
@@ -118,7 +119,9 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
                 await producer.stop()
             await db.dispose()
 
-    app = FastAPI(title=spec.title, version="1.0.0", lifespan=lifespan)
+    # /docs loads nothing from a CDN (shared/apidocs.py): FastAPI's own /docs and /redoc are switched off.
+    app = FastAPI(title=spec.title, version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_api_docs(app, spec.title)
     app.state.settings = settings
     app.state.db = db
     app.state.spec = spec

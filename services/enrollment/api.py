@@ -1,4 +1,4 @@
-"""Enrollment's HTTP endpoints (API.md "Enrollment (8001)"): thin, they parse, check rights and call rules."""
+"""Enrollment's HTTP endpoints (docs/API.md "Enrollment (8001)"): thin, they parse, check rights and call rules."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ async def login(
     settings = request.app.state.settings
     token = issue_token(principal, settings.jwt_secret, settings.token_ttl_seconds, settings.jwt_issuer)
     return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds,
-            "role": user.role, "org": user.org}
+            "role": user.role, "org": user.org, "member_id": principal.member_id}
 
 
 async def principal_of(session: SessionDep, user: User) -> Principal:

@@ -16,7 +16,7 @@ from shared.settings import EnrollmentSettings
 
 
 async def ensure_admin(app: FastAPI) -> None:
-    """The first start creates the ``admin`` account with ``ENROLLMENT_ADMIN_PASSWORD`` (API.md)."""
+    """The first start creates the ``admin`` account with ``ENROLLMENT_ADMIN_PASSWORD`` (docs/API.md)."""
     db: Database = app.state.db
     async with db.transaction() as session:
         exists = (await session.execute(select(User.id).where(User.username == "admin"))).first()

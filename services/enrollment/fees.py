@@ -1,5 +1,5 @@
 """Fees collected and remitted. Units pay their agency point or office; each office remits the pooled fees
-to the centre, and "the amount remitted must equal the enrolment data in the system" (DOMAIN.md, seed 003
+to the centre, and "the amount remitted must equal the enrolment data in the system" (docs/DOMAIN.md, seed 003
 第五条). The report shows, per unit and per office, fees due, received and remitted, and the gap."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Storing a roster: every check first, then the whole roster in one transaction, in bulk.
 
 A provincial roster has hundreds of thousands of rows, so the rows go to PostgreSQL with ``COPY`` (new
-members, then one enrolment each), never one ORM object per person. Nothing is stored unless every check passed (API.md: refused whole).
+members, then one enrolment each), never one ORM object per person. Nothing is stored unless every check passed (docs/API.md: refused whole).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Notifications' HTTP endpoints (API.md "Notifications (8004)")."""
+"""Notifications' HTTP endpoints (docs/API.md "Notifications (8004)")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Payments' HTTP endpoints (API.md "Payments (8003)")."""
+"""Payments' HTTP endpoints (docs/API.md "Payments (8003)")."""
 
 from __future__ import annotations
 

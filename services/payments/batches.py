@@ -1,4 +1,4 @@
-"""Payment batches (API.md "Payments (8003)"): cut by one finance officer, released by another, the bank file
+"""Payment batches (docs/API.md "Payments (8003)"): cut by one finance officer, released by another, the bank file
 served only once released, and the bank's per-line results applied once each."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Pure functions (no database, no HTTP): lines in, bytes out, and the XSD check that stands between a built
 file and a served one (issue 5: "validated against the official XSD before it is served").
 
-Choices written down (DOMAIN.md "Payment": payer account, payee account, payee name, bank, amount, purpose):
+Choices written down (docs/DOMAIN.md "Payment": payer account, payee account, payee name, bank, amount, purpose):
 - pain.001: one ``PmtInf`` per batch, currency CNY, the fund as debtor. Chinese domestic accounts are not
   IBANs, so both accounts go in ``Acct/Id/Othr/Id`` (Max34Text); banks are named in ``FinInstnId/Nm``
   (domestic banks rarely have a BIC per branch). Names stay Chinese: the file is UTF-8 and the banks
@@ -44,7 +44,7 @@ CSV_BOM = "\ufeff"
 
 @dataclass(frozen=True)
 class Debtor:
-    """The fund's own account (the centre owns it, DOMAIN.md "People and organisations")."""
+    """The fund's own account (the centre owns it, docs/DOMAIN.md "People and organisations")."""
 
     name: str
     account: str

@@ -54,7 +54,7 @@ async def member_covered(session: AsyncSession, envelope: Envelope, event: Event
 
 async def contact_changed(session: AsyncSession, envelope: Envelope, event: EventPayload, *,
                           hold: timedelta) -> None:
-    """New bank details: a failed payment is retried to them as attempt n+1 (API.md PATCH members). A new
+    """New bank details: a failed payment is retried to them as attempt n+1 (docs/API.md PATCH members). A new
     account (or bank) marks the payee as changed at the event's time, by its author: every payment to it in
     the next ``hold`` is held until a finance officer other than that person confirms it."""
     assert isinstance(event, MemberContactChanged)
@@ -90,7 +90,7 @@ async def fill_payee(session: AsyncSession, member_id: str, hold: timedelta) -> 
 
 
 async def claim_approved(session: AsyncSession, _: Envelope, event: EventPayload, *, hold: timedelta) -> None:
-    """One instruction per approved claim with aid > 0; aid 0 creates none (API.md)."""
+    """One instruction per approved claim with aid > 0; aid 0 creates none (docs/API.md)."""
     assert isinstance(event, ClaimApproved)
     if event.aid_amount <= 0 or await instructions.is_revoked(session, event.claim_id):
         return

@@ -4,7 +4,7 @@ failed, retried to corrected bank details, cancelled by a revocation; with the l
 Identity is ``(claim_id, adjustment_id, attempt)`` (unique), and a partial unique index allows one live
 instruction (pending, batched or paid) per ``(claim_id, adjustment_id)``: every insert here is
 ``ON CONFLICT DO NOTHING``, so a redelivered or replayed event can never create a second payment even if the
-inbox were bypassed (ARCHITECTURE.md "Idempotent commands").
+inbox were bypassed (docs/ARCHITECTURE.md "Idempotent commands").
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from shared.messaging import publish
 AID = ""  # adjustment_id of a claim's own approved aid; a top-up carries its adjustment's id
 
 # ISO 20022 status reason codes (ExternalStatusReason1Code) a bank puts in pain.002, in the words a unit
-# agent acts on (DOMAIN.md "Payment": failures such as a closed account or a name mismatch are corrected).
+# agent acts on (docs/DOMAIN.md "Payment": failures such as a closed account or a name mismatch are corrected).
 REASONS = {
     "AC01": "账号有误",
     "AC04": "账户已销户",
@@ -132,7 +132,7 @@ async def latest_failed(session: AsyncSession, member_id: str) -> list[Instructi
 
 async def retry_member(session: AsyncSession, member_id: str, hold: timedelta) -> None:
     """The member's bank details changed (member.contact_changed / details_corrected): pending (or held)
-    instructions not yet in any file take the new details, and failed ones are paid again to them (API.md
+    instructions not yet in any file take the new details, and failed ones are paid again to them (docs/API.md
     PATCH members). An account changed within ``hold`` holds them all until finance confirms it again."""
     payee = await session.get(Payee, member_id)
     if payee is None:

@@ -1,10 +1,10 @@
 """The fund's double-entry ledger, pure: which accounts each business fact moves, and the period statement.
 
-No database, no I/O (STYLE.md: a pure core). Amounts are Decimal fen; a posting is a debit (> 0) or a credit
+No database, no I/O (docs/ARCHITECTURE.md "Shape": a pure core). Amounts are Decimal fen; a posting is a debit (> 0) or a credit
 (< 0) to one account, and every journal entry sums to zero, so the whole ledger always does (issue 5 §4,
-ARCHITECTURE.md "Invariants a checker can run": fund ledger postings sum to zero).
+docs/ARCHITECTURE.md "Invariants a checker can run": fund ledger postings sum to zero).
 
-The chart of accounts, one per figure finance and the auditor ask for (DOMAIN.md "Figures people ask for"):
+The chart of accounts, one per figure finance and the auditor ask for (docs/DOMAIN.md "Figures people ask for"):
 
 | account | kind | moved by |
 |---|---|---|

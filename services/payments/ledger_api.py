@@ -1,4 +1,4 @@
-"""The fund ledger over HTTP (API.md "GET /api/v1/ledger/periods/{period}"): the period statement, the fees
+"""The fund ledger over HTTP (docs/API.md "GET /api/v1/ledger/periods/{period}"): the period statement, the fees
 reconciliation, and recoveries with the money that came back. Finance only: these are the fund's books."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _status(difference: Decimal) -> str:
 async def fees_reconciliation(period: str, session: SessionDep,
                               _: Annotated[Principal, require_roles(*BOOKS)]) -> dict[str, Any]:
     """Fees received per unit and office (roster.fees_received) against the roster data (the fees of the members
-    covered, member.covered): DOMAIN.md "the amount remitted must equal the enrolment data in the system".
+    covered, member.covered): docs/DOMAIN.md "the amount remitted must equal the enrolment data in the system".
     ``difference`` = received - roster fees: "short" owes money; "over" is usually a roster paid in part and
     not yet covered (its members are not in the roster data until it is paid in full, 第四条)."""
     roster = {(unit, office): (fees, members) for unit, office, fees, members in (await session.execute(

@@ -78,7 +78,7 @@ class Instruction(Base):
     __tablename__ = "payment_instructions"
     __table_args__ = (
         UniqueConstraint("claim_id", "adjustment_id", "attempt", name="uq_payment_instructions_identity"),
-        # Never two live instructions for one claim's aid (or one top-up), whatever races (ARCHITECTURE.md).
+        # Never two live instructions for one claim's aid (or one top-up), whatever races (docs/ARCHITECTURE.md).
         Index("uq_payment_instructions_live_claim", "claim_id", "adjustment_id", unique=True,
               postgresql_where=text(LIVE_SQL)),
         Index("ix_payment_instructions_pending", "created_at", postgresql_where=text("status = 'pending'")),
@@ -213,7 +213,7 @@ class FeesReceipt(Base):
 
 class OfficeRemittance(Base):
     """What an office transferred to the centre (fees.remitted): compared with what its units paid, because the
-    amount remitted must equal the enrolment data in the system (DOMAIN.md, 第五条)."""
+    amount remitted must equal the enrolment data in the system (docs/DOMAIN.md, 第五条)."""
 
     __tablename__ = "office_remittances"
     remittance_id: Mapped[str] = mapped_column(String(40), primary_key=True)

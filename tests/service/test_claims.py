@@ -1,4 +1,4 @@
-"""Claims (API.md "Claims (8002)"): aid, tiered approval, refusals, settlements and events from elsewhere.
+"""Claims (docs/API.md "Claims (8002)"): aid, tiered approval, refusals, settlements and events from elsewhere.
 
 Claims learns periods and coverages only from enrollment's events, so every test feeds it a fresh period
 (yunnan-18 redated around today) and a freshly covered member in its own organisation tree.

@@ -194,8 +194,9 @@ async def test_a_second_aid_claim_goes_straight_to_the_centre_with_its_inputs_gi
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
     assert r.status_code == 201, r.text
     claim = await get_claim(client, r.json()["claim_id"], member.token())
-    # remaining derived = psn_part_amt 200000.00 (no first aid yet); 6 years -> the 5-year row, 30%.
-    assert claim["aid_amount"] == "60000.00"
+    # remaining derived = psn_part_amt 200000.00 (no first aid yet); 6 years -> the 5-year row, 40%
+    # (rulebooks/yunnan-19.yaml: 30/40/50%, the 10-year row matching seed 000's 50% case).
+    assert claim["aid_amount"] == "80000.00"
     assert claim["second_aid"]["remaining_amount"] == "200000.00"
     assert claim["second_aid"]["sources"]["years_of_participation"] == "given"
     assert claim["approval"]["current_level"] == claim["approval"]["final_level"] == "centre"
@@ -203,11 +204,11 @@ async def test_a_second_aid_claim_goes_straight_to_the_centre_with_its_inputs_gi
     approved = await decide(client, claim["claim_id"], member.branch.centre_reviewer())
     assert approved.json()["status"] == "approved"
 
-    # Years derived from the coverages claims knows (one period): the 1-year row, 20% of what is given.
+    # Years derived from the coverages claims knows (one period): the 1-year row, 30% of what is given.
     body = claim_body(member, base="150000.00", own_pay="0.00")
     body["plan"], body["second_aid"] = "second-aid", {"remaining_amount": "150000.00"}
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
-    assert r.json()["aid_amount"] == "30000.00"
+    assert r.json()["aid_amount"] == "45000.00"
 
 
 async def test_first_aid_and_second_aid_may_share_one_settlement_but_each_only_once(

@@ -1,4 +1,4 @@
-"""Enrollment over HTTP against a real PostgreSQL (API.md "Enrollment (8001)"): login, organisations,
+"""Enrollment over HTTP against a real PostgreSQL (docs/API.md "Enrollment (8001)"): login, organisations,
 staff accounts, periods from rulebooks, rosters, fees, members, the outbox, and who may see what.
 
 The database is shared by the whole session: every test makes its own organisations, periods, users
@@ -361,7 +361,7 @@ async def test_a_member_of_the_previous_period_renews_at_120(world: World) -> No
 
 
 async def test_a_retiree_who_skipped_the_previous_period_may_not_join_when_retirees_must_renew(world: World) -> None:
-    # yunnan-19 (seed 003 第一条, DOMAIN.md): from the 19th period a retiree who skipped the previous one
+    # yunnan-19 (seed 003 第一条, docs/DOMAIN.md): from the 19th period a retiree who skipped the previous one
     # may not join again; a retiree who was in it renews as usual.
     staying, workers = people(1, "retired")[0], people(2)
     await enrol_and_pay(world, [*workers, staying])
@@ -558,6 +558,22 @@ async def test_a_member_account_sees_only_themselves(world: World) -> None:
     r = await world.client.get(f"/api/v1/members/{theirs['member_id']}", headers=member)
     assert r.status_code == 403 and r.json()["code"] == "not_yourself"
     assert await world.find(neighbour["certno"], member) == []
+
+
+async def test_a_members_login_names_their_member_record_and_staff_logins_none(world: World) -> None:
+    # So a member app (and the README's curl walk-through) can read GET /api/v1/members/{member_id} at once.
+    me = people(1)[0]
+    await enrol_and_pay(world, [me])
+    [mine] = await world.find(me["certno"])
+    username = f"member-{uid()}"
+    r = await world.client.post("/api/v1/users", headers=world.admin, json={
+        "username": username, "password": "correct-horse-battery", "role": "member", "member_id": mine["member_id"]})
+    assert r.status_code == 201, r.text
+    login = await world.client.post("/api/v1/auth/token", data={"username": username,
+                                                                 "password": "correct-horse-battery"})
+    assert (login.json()["role"], login.json()["member_id"]) == ("member", mine["member_id"])
+    admin = await world.client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})
+    assert admin.json()["member_id"] is None
 
 
 # Two units enrol the same person at the same moment: one share per person holds (第四条) even when neither

@@ -1,6 +1,6 @@
 """Enrollment after the roster, over HTTP against a real PostgreSQL: roster files (CSV, XLSX), the fee split
 between payers (seed 004), withdrawal (seed 003 第十四条), contact changes, corrections, remittances by offices
-(第五条, DOMAIN.md "the amount remitted must equal the enrolment data"), loyalty (第十五条) and idempotent
+(第五条, docs/DOMAIN.md "the amount remitted must equal the enrolment data"), loyalty (第十五条) and idempotent
 payments.
 
 The database is shared by the whole session: every test makes its own organisations, periods and people."""
@@ -146,7 +146,8 @@ async def test_a_csv_saved_by_chinese_windows_excel_in_gb18030_is_read(world: Wo
 
 # --- fee split (seed 004) -------------------------------------------------------------------------------
 async def test_inner_mongolian_fees_are_split_between_payers_with_xinkang_paid_by_the_employer(world: World) -> None:
-    period = await world.new_period(period_doc("neimenggu-2019.yaml"))
+    # The 50/10/10/30 split and 馨康 paid by the administration are 森工集团's (seed 004).
+    period = await world.new_period(period_doc("neimenggu-2019-sengong.yaml"))
     woman, man = people(2)
     woman.update(sex="female", plans=["inpatient", "xinkang"], insurance=["basic_medical"])
     man.update(insurance=["basic_medical"])

@@ -1,4 +1,4 @@
-"""Every service answers health, metrics and problem+json errors the same way (API.md "Every service")."""
+"""Every service answers health, metrics and problem+json errors the same way (docs/API.md "Every service")."""
 
 import pytest
 

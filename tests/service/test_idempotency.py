@@ -1,4 +1,4 @@
-"""A write sent again with the same Idempotency-Key is answered, not done twice (ARCHITECTURE.md)."""
+"""A write sent again with the same Idempotency-Key is answered, not done twice (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notifications (API.md "Notifications (8004)"): one Chinese message per event, only to whom it concerns."""
+"""Notifications (docs/API.md "Notifications (8004)"): one Chinese message per event, only to whom it concerns."""
 
 from __future__ import annotations
 

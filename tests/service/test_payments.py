@@ -1,4 +1,4 @@
-"""Payments (API.md "Payments (8003)"): one instruction per approved claim with aid > 0, never two."""
+"""Payments (docs/API.md "Payments (8003)"): one instruction per approved claim with aid > 0, never two."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What offices remitted to the centre against what their units paid (DOMAIN.md: the amount remitted must
+"""What offices remitted to the centre against what their units paid (docs/DOMAIN.md: the amount remitted must
 equal the enrolment data in the system), from enrollment's roster.fees_received and fees.remitted events."""
 
 from __future__ import annotations

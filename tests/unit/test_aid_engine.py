@@ -1,4 +1,4 @@
-"""The aid engine computes exactly what each rulebook's comments and DOMAIN.md say."""
+"""The aid engine computes exactly what each rulebook's comments and docs/DOMAIN.md say."""
 
 from __future__ import annotations
 
@@ -210,8 +210,9 @@ def test_yuncheng_period_cap_counts_aid_already_paid() -> None:
     assert "30000.00" in second.explanation
 
 
-def test_neimenggu_caps_a_members_aid_across_all_periods_at_500000() -> None:
-    # Illustrative bands: 40% from 1,000 to 50,000, 60% above.
+def test_neimenggu_caps_aid_at_250000_a_period_and_500000_across_all_periods() -> None:
+    # Assumed bands: 40% from 1,000 to 50,000, 60% above. Seed 004: 250,000 a period (乌兰察布 "累计申领互助金
+    # 25万元", 乌海 "最高申领补助金25万元"); 500,000 for life (assumed from 鄂尔多斯 杜先生's "共计500000元").
     assert assess_banded(NEIMENGGU, D("0.00"), D("50000.00")).aid_amount == D("19600.00")
     assert assess_banded(NEIMENGGU, D("0.00"), D("100000.00")).aid_amount == D("49600.00")
     near_cap = assess_banded(NEIMENGGU, D("0.00"), D("100000.00"), D("0.00"), D("490000.00"))
@@ -219,7 +220,9 @@ def test_neimenggu_caps_a_members_aid_across_all_periods_at_500000() -> None:
     at_cap = assess_banded(NEIMENGGU, D("0.00"), D("100000.00"), D("0.00"), D("500000.00"))
     assert at_cap.aid_amount == D("0.00")
     huge = assess_banded(NEIMENGGU, D("0.00"), D("2000000.00"))
-    assert huge.aid_amount == D("500000.00")
+    assert huge.aid_amount == D("250000.00")
+    period_cap = assess_banded(NEIMENGGU, D("0.00"), D("100000.00"), D("240000.00"), D("240000.00"))
+    assert period_cap.aid_amount == D("10000.00")
 
 
 def test_negative_bases_are_refused() -> None:
@@ -283,13 +286,14 @@ def test_the_longest_matching_prefix_decides_the_benefit() -> None:
     ("remaining", "years", "aid"),
     [
         ("99999.99", 20, "0.00"),  # below the threshold
-        ("100000.00", 20, "0.00"),  # meets the threshold, but every ratio row wants more than 100,000
-        ("100000.01", 1, "20000.00"),  # 20% of 100,000.01 = 20,000.002
+        ("100000.00", 20, "50000.00"),  # seed 000 "10万元（含）": exactly 100,000 qualifies
+        ("100000.01", 1, "30000.00"),  # 30% of 100,000.01 = 30,000.003
         ("150000.00", 0, "0.00"),  # no row for less than one year
-        ("150000.00", 3, "30000.00"),
-        ("150000.00", 5, "45000.00"),
-        ("150000.00", 12, "60000.00"),
-        ("2000000.00", 10, "500000.00"),  # 800,000 capped
+        ("150000.00", 3, "45000.00"),
+        ("150000.00", 5, "60000.00"),
+        ("150000.00", 12, "75000.00"),
+        ("729200.00", 20, "364600.00"),  # seed 000's case: (109.12万 - 36.20万) x 50% = 36.46万
+        ("2000000.00", 10, "500000.00"),  # 1,000,000 capped (seed 000 "最高不超过50万元")
     ],
 )
 def test_yunnan_19_second_aid_table(remaining: str, years: int, aid: str) -> None:
@@ -333,9 +337,11 @@ def test_yuncheng_county_checks_and_the_city_centre_approves_any_positive_aid() 
     assert review_path(YUNCHENG_APPROVAL, D("750.00")) == ["agency_point", "centre"]
 
 
-def test_neimenggu_agency_points_approve_up_to_5000() -> None:
-    assert final_level(NEIMENGGU_APPROVAL, D("5000.00")) == "agency_point"
-    assert final_level(NEIMENGGU_APPROVAL, D("5000.01")) == "centre"
+def test_neimenggu_leagues_check_and_the_association_approves_any_positive_aid() -> None:
+    # Seed 004 (阿拉善): complete claims go to the 自治区互助协会 for its decision; no league tier of its own.
+    assert final_level(NEIMENGGU_APPROVAL, D("0.00")) == "agency_point"
+    assert final_level(NEIMENGGU_APPROVAL, D("0.01")) == "centre"
+    assert review_path(NEIMENGGU_APPROVAL, D("5000.00")) == ["agency_point", "centre"]
 
 
 def test_negative_aid_cannot_be_routed() -> None:

@@ -1,4 +1,4 @@
-"""Re-assessment of a member's period (issue 4 §5) and table tests from every rulebook in ../shared/rulebooks."""
+"""Re-assessment of a member's period (issue 4 §5) and table tests from every rulebook in the repository's rulebooks/."""
 
 from __future__ import annotations
 
@@ -70,13 +70,13 @@ def test_every_rulebook_loads_and_each_plan_and_tier_computes(path: Path) -> Non
         (YUNCHENG, "10000.00", "2250.00"),
         (YUNCHENG, "100000.00", "29250.00"),
         (YUNCHENG, "105000.00", "30000.00"),  # 30,750 capped
-        # neimenggu-2019 (illustrative bands): 40% over 1,000 to 50,000, 60% above; 500,000 for life.
+        # neimenggu-2019 (assumed bands): 40% over 1,000 to 50,000, 60% above; 250,000 a period (seed 004).
         (NEIMENGGU, "1000.00", "0.00"),
         (NEIMENGGU, "1000.01", "0.00"),  # 0.004 rounds to 0.00: no minimum in this rulebook
         (NEIMENGGU, "1000.02", "0.01"),
         (NEIMENGGU, "50000.00", "19600.00"),
         (NEIMENGGU, "60000.00", "25600.00"),
-        (NEIMENGGU, "900000.00", "500000.00"),  # 529,600 capped for life
+        (NEIMENGGU, "900000.00", "250000.00"),  # 529,600 capped at 250,000 a period
     ],
 )
 def test_banded_rulebooks_table(plan: BandedPlan, base: str, aid: str) -> None:
@@ -92,8 +92,8 @@ def test_banded_rulebooks_table(plan: BandedPlan, base: str, aid: str) -> None:
         ("yunnan-19", "10000.01", ["agency_point", "office", "centre"]),
         ("yuncheng-2024", "0.00", ["agency_point"]),
         ("yuncheng-2024", "0.01", ["agency_point", "centre"]),
-        ("neimenggu-2019", "5000.00", ["agency_point"]),
-        ("neimenggu-2019", "5000.01", ["agency_point", "centre"]),
+        ("neimenggu-2019", "0.00", ["agency_point"]),
+        ("neimenggu-2019", "5000.00", ["agency_point", "centre"]),
     ],
 )
 def test_approval_tiers_of_every_rulebook(name: str, aid: str, path: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Roster files (CSV or XLSX from Excel/WPS) read into RosterMember rows: API.md "Enrollment: rosters"."""
+"""Roster files (CSV or XLSX from Excel/WPS) read into RosterMember rows: docs/API.md "Enrollment (8001)", rosters."""
 
 from __future__ import annotations
 

@@ -47,12 +47,14 @@ def locs(errors: list[dict[str, Any]]) -> list[list[str | int]]:
 # --- the shipped rulebooks -------------------------------------------------------------------------------
 
 
-def test_the_shared_folder_holds_the_four_rulebooks() -> None:
-    assert {p.stem for p in RULEBOOK_FILES} >= {"yunnan-18", "yunnan-19", "yuncheng-2024", "neimenggu-2019"}
+def test_the_repository_holds_a_rulebook_for_every_seed_scheme() -> None:
+    assert {p.stem for p in RULEBOOK_FILES} >= {"yunnan-18", "yunnan-19", "yuncheng-2024", "neimenggu-2019",
+                                             "neimenggu-2019-sengong"}
+    assert {p.stem for p in (rulebooks_dir() / "proposed").glob("*.yaml")} >= {"beijing-2014", "yunnan-19"}
 
 
 @pytest.mark.parametrize("path", RULEBOOK_FILES, ids=lambda p: p.stem)
-def test_every_shared_rulebook_loads_unchanged(path: Path) -> None:
+def test_every_rulebook_loads_unchanged(path: Path) -> None:
     rulebook = load_rulebook(path.read_bytes())
     assert rulebook.plans
     assert rulebook.windows.coverage.from_ <= rulebook.windows.coverage.to
@@ -110,19 +112,59 @@ def test_yuncheng_counts_headcount_on_31_may_and_defaults_are_filled() -> None:
     assert rb.approval.tiers[0].up_to == Decimal("0.00")
 
 
-def test_neimenggu_fee_split_and_the_womens_plan_with_its_own_fee() -> None:
-    rb = load_rulebook((rulebooks_dir() / "neimenggu-2019.yaml").read_text(encoding="utf-8"))
-    assert rb.enrolment.fee.payers == {
+def test_neimenggu_fee_split_is_sengongs_alone_and_the_womens_plan_has_its_own_fee() -> None:
+    # Seed 004: the 50/10/10/30 split and the administration paying 馨康's 35 are said of 森工集团 only.
+    region = load_rulebook((rulebooks_dir() / "neimenggu-2019.yaml").read_text(encoding="utf-8"))
+    sengong = load_rulebook((rulebooks_dir() / "neimenggu-2019-sengong.yaml").read_text(encoding="utf-8"))
+    assert region.enrolment.fee.payers is None
+    assert sengong.enrolment.fee.payers == {
         "employer": Decimal("50.00"),
         "company_union": Decimal("10.00"),
         "regional_union": Decimal("10.00"),
         "member": Decimal("30.00"),
     }
-    xinkang = rb.plan("xinkang")
-    assert isinstance(xinkang, FixedPlan) and xinkang.eligible.sex == "female"
-    assert [p.code for p in rb.plans_without_own_fee()] == ["inpatient"]
-    assert fee_for(rb, renewing=True) == Decimal("100.00")
-    assert fee_for(rb, renewing=False, plan_code="xinkang") == Decimal("35.00")
+    for rb in (region, sengong):
+        xinkang = rb.plan("xinkang")
+        assert isinstance(xinkang, FixedPlan) and xinkang.eligible.sex == "female"
+        assert [p.code for p in rb.plans_without_own_fee()] == ["inpatient"]
+        assert fee_for(rb, renewing=True) == Decimal("100.00")
+        assert fee_for(rb, renewing=False, plan_code="xinkang") == Decimal("35.00")
+
+
+def test_neimenggu_reads_as_seed_004_says() -> None:
+    rb = load_rulebook((rulebooks_dir() / "neimenggu-2019.yaml").read_text(encoding="utf-8"))
+    plan = rb.plan("inpatient")
+    assert isinstance(plan, BandedPlan)
+    # 乌兰察布: 符合基本医疗费用 48.22万 - 统筹支付 24.74万 is the base; 25万 a period; no participation ratio.
+    assert (plan.base.from_, plan.base.minus) == ("inscp_scp_amt", ["hifp_pay"])
+    assert plan.max_aid_per_period == Decimal("250000.00")
+    assert rb.enrolment.participation.min_ratio == 0
+    # 阿拉善: every complete claim goes to the association (the centre) for its decision.
+    assert [(t.level, t.up_to) for t in rb.approval.tiers] == [("agency_point", Decimal("0.00")), ("centre", None)]
+
+
+def test_every_rulebook_marks_its_assumptions_and_cites_its_source() -> None:
+    for path in [*RULEBOOK_FILES, *sorted((rulebooks_dir() / "proposed").glob("*.yaml"))]:
+        text = path.read_text(encoding="utf-8")
+        assert "seed 00" in text.lower(), path.name
+        if path.parent == rulebooks_dir() and path.stem != "yunnan-18":  # only yunnan-18 is exact
+            assert "ASSUMED" in text, path.name
+
+
+def test_proposed_rulebooks_wait_for_keys_the_loader_does_not_read_yet() -> None:
+    # rulebooks/proposed/ is the format's next step (README "proposed/"); today each is refused or loses keys.
+    for path in sorted((rulebooks_dir() / "proposed").glob("*.yaml")):
+        try:
+            rb = load_rulebook(path.read_bytes())
+        except RulebookError:
+            continue
+        assert rb.to_document() != load_rulebook_plain(path), path.name
+
+
+def load_rulebook_plain(path: Path) -> object:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def test_asking_for_a_plan_the_rulebook_lacks_is_a_key_error() -> None:
@@ -269,13 +311,13 @@ def test_approval_levels_run_upwards_and_come_from_the_hierarchy() -> None:
 
 
 def test_fee_payers_must_add_up_to_the_fee() -> None:
-    doc = document("neimenggu-2019")
+    doc = document("neimenggu-2019-sengong")
     doc["enrolment"]["fee"]["payers"]["member"] = "20.00"
     errors = errors_of(doc)
     assert {tuple(e["loc"]) for e in errors} == {("enrolment", "fee", "payers")}
     assert "90.00" in errors[0]["msg"]
 
-    doc = document("neimenggu-2019")
+    doc = document("neimenggu-2019-sengong")
     doc["plans"][1]["fee"]["payers"] = {"employer": "30.00"}
     assert {tuple(loc) for loc in locs(errors_of(doc))} == {("plans", 1, "fee", "payers")}
 

@@ -38,7 +38,7 @@ class Assessment:
 def settlement_base(plan: BandedPlan, settlement: Mapping[str, Decimal]) -> Decimal:
     """The 核定基数 of one settlement: base.from minus every base.minus field, never below 0."""
     # 第七条: the member's own share after every payer, minus fully self-paid items (全自费) (seed 003);
-    # in national settlement terms psn_part_amt - fulamt_ownpay_amt (reference/nhsa-settlement.md).
+    # in national settlement terms psn_part_amt - fulamt_ownpay_amt (docs/SETTLEMENT.md).
     base = _field(settlement, plan.base.from_)
     for name in plan.base.minus:
         base -= _field(settlement, name)

@@ -1,6 +1,6 @@
 """Roster files (CSV or XLSX made in Excel/WPS) read into ``RosterMember`` rows: pure, no I/O beyond the bytes.
 
-API.md "Enrollment: rosters": files carry the same columns as the JSON body, under the Chinese headings union
+docs/API.md "Enrollment (8001)", rosters: files carry the same columns as the JSON body, under the Chinese headings union
 staff use or the field names, in any order; list fields are ``;``-separated. Every problem is listed with
 ``loc = ["members", n, field]`` where n is the member's 1-based row (the first member is row 1, as in
 ``check_roster``), and ``line`` = the line of the spreadsheet, so staff can find it in Excel.
