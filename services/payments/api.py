@@ -12,6 +12,7 @@ from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.masking import mask_account
 from shared.money import format_money
+from shared.scope import text_in_branch
 
 router = APIRouter(prefix="/api/v1")
 STAFF = ("finance", "admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
@@ -28,8 +29,10 @@ async def list_instructions(session: SessionDep, actor: Annotated[Principal, req
         stmt = stmt.where(Instruction.member_id == member_id)
     if status:
         stmt = stmt.where(Instruction.status == status)
-    if actor.role not in ("admin", "finance"):  # staff see their own branch only
-        stmt = stmt.where(or_(Payee.unit_path.contains(f"/{actor.org}/"), Payee.unit_path.endswith(f"/{actor.org}")))
+    if actor.role != "admin":  # staff, finance included, see their own branch only (by path segments)
+        mine = text_in_branch(Payee.unit_path, actor.branch)
+        # An instruction whose payee's details have not arrived yet has no branch: the centre's staff see it.
+        stmt = stmt.where(or_(mine, Payee.member_id.is_(None)) if actor.fund_wide else mine)
     rows = (await session.execute(stmt.order_by(Instruction.created_at).limit(1000))).all()
     # Finance needs the whole account to pay; everyone else sees it masked.
     whole = actor.role == "finance"
