@@ -28,6 +28,7 @@ from tests.service.test_claims import (
     TODAY,
     Branch,
     Member,
+    bureau,
     claim_body,
     cover,
     decide,
@@ -37,7 +38,6 @@ from tests.service.test_claims import (
     short,
     submit,
 )
-from tests.service.test_claims import bureau
 
 ADMIN = token_for("admin")
 
