@@ -347,10 +347,6 @@ def refuse(claim: Claim, code: str, detail: str) -> None:
 @idempotent(IDEMPOTENCY, status=201)
 async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
                        actor: Annotated[Principal, require_roles("unit_agent", "member", "admin")]) -> dict:
-    implausible = check_settlement(body.settlement.amounts())
-    if implausible:  # the settlement's own totals must add up before anything is routed (reference identities)
-        raise Invalid(implausible_message(implausible), code="settlement_implausible",
-                      errors=[p.as_error(("body", "settlement")) for p in implausible])
     coverage = await find_coverage(session, body)
     if coverage is None and body.member_id is None:
         # An unknown certno is not told apart from an uncovered one: no one learns who is a member.
@@ -364,6 +360,10 @@ async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
             select(Coverage).where(Coverage.member_id == member_id).limit(1))).scalar_one_or_none()
         if known is None or not actor.covers(known.unit_path):
             raise Forbidden("只能为本单位的参互人员申请。", code="outside_subtree")
+    implausible = check_settlement(body.settlement.amounts())
+    if implausible:  # the settlement's own totals must add up before anything is routed (reference identities)
+        raise Invalid(implausible_message(implausible), code="settlement_implausible",
+                      errors=[p.as_error(("body", "settlement")) for p in implausible])
     claim = Claim(
         id=uuid.uuid4(), member_id=member_id, period=coverage.period if coverage else None, plan=body.plan,
         status="submitted", setl_id=body.settlement.setl_id, med_type=body.settlement.med_type,

@@ -233,6 +233,8 @@ class RosterIn(BaseModel):
 def staff_may_act_for(principal: Principal, org_path: list[str]) -> None:
     if principal.role == "admin":
         return
+    if principal.role in ("member", "bureau"):  # rosters are the unions' and finance's work
+        raise Forbidden("此操作需要工会或财务角色。", code="role_not_allowed")
     principal.require_covers(org_path)
 
 
