@@ -18,7 +18,7 @@ from services.claims.calendar import load_calendar
 from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, assess_second_aid, settlement_base
 from services.claims.domain.documents import DOCUMENT_TYPES, missing_documents
 from services.claims.domain.routing import review_path
-from services.claims.domain.settlement import amounts_of, check_settlement
+from services.claims.domain.settlement import amounts_of, check_settlement, is_amount
 from services.claims.domain.settlement import message as implausible_message
 from services.claims.domain.workdays import WorkCalendar, add_working_days
 from services.claims.models import (
@@ -213,6 +213,9 @@ class SettlementIn(BaseModel):
                 except InvalidOperation:
                     raise Invalid(f"{name} 必须是金额。", errors=[{"loc": ["body", "settlement", name],
                                                                   "msg": "必须是金额"}]) from None
+            if name in out and not is_amount(out[name]):  # NaN, infinities, beyond decimal(16,2)
+                raise Invalid(f"{name} 必须是有限的金额（不超过 14 位整数）。",
+                              errors=[{"loc": ["body", "settlement", name], "msg": "必须是有限的金额"}])
         return out
 
 

@@ -265,3 +265,14 @@ async def test_a_photo_that_decodes_is_stored(service_client: ServiceClient, doc
     assert r.status_code == 201 and r.json()["content_type"] == "image/png", r.text
     assert len(stored_files(documents_dir)) == 1
 
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e999999", "sNaN"])
+async def test_a_settlement_part_that_is_not_a_finite_amount_is_refused_naming_it(
+        service_client: ServiceClient, value: str) -> None:
+    _, client, member = await setup(service_client)
+    body = claim_body(member)
+    body["settlement"]["hifp_pay"] = value
+    r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["loc"] == ["body", "settlement", "hifp_pay"]

@@ -24,6 +24,7 @@ from decimal import Decimal
 from shared.money import format_money
 
 TOLERANCE = Decimal("0.01")
+LIMIT = Decimal("1e14")  # decimal(16,2): the platform's amounts have at most 14 digits before the point
 FUND_PARTS = ("hifp_pay", "cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay")
 PERSON_PARTS = ("acct_pay", "psn_cash_pay")
 
@@ -92,6 +93,11 @@ def message(problems: list[Implausible]) -> str:
     return "结算数据不合逻辑，未受理：" + "；".join(p.message.rstrip("。") for p in problems) + "。"
 
 
+def is_amount(value: Decimal) -> bool:
+    """Finite and within decimal(16,2)."""
+    return value.is_finite() and abs(value) < LIMIT
+
+
 def amounts_of(record: Mapping[str, object]) -> tuple[dict[str, Decimal], list[str]]:
     """The money fields of a raw record (a bureau's JSON) as Decimals, and the names of those that are not
     amounts (text that does not parse, NaN, infinities, booleans)."""
@@ -111,7 +117,7 @@ def amounts_of(record: Mapping[str, object]) -> tuple[dict[str, Decimal], list[s
         except ArithmeticError:
             bad.append(name)
             continue
-        if not amount.is_finite():
+        if not is_amount(amount):
             bad.append(name)
             continue
         out[name] = amount
