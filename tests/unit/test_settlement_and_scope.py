@@ -105,3 +105,24 @@ def test_a_principal_covers_only_its_subtree_and_the_admin_everything() -> None:
     assert centre.covers(["YN", "YNxKM", "A", "U"]) and centre.fund_wide
     admin = Principal(user_id="3", username="a", role="admin", org="", org_level="", org_path=())
     assert admin.covers(["ANY", "PATH"]) and admin.fund_wide
+
+
+# --- documents by content ---------------------------------------------------------------------------------
+def test_a_pdf_with_a_scanners_loose_xref_is_a_pdf_and_html_behind_a_pdf_header_is_not() -> None:
+    import io
+
+    from pypdf import PdfWriter
+
+    from services.claims.domain.documents import content_problem
+
+    out = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.write(out)
+    good = out.getvalue()
+    loose = good.replace(b"startxref\n", b"startxref\n9")  # an xref offset off by digits, as scanners write
+    assert loose != good
+    assert content_problem(good, "application/pdf") is None
+    assert content_problem(loose, "application/pdf") is None
+    assert content_problem(b"%PDF-<html><script>alert(1)</script></html>", "application/pdf") is not None
+    assert content_problem(b"%PDF-1.7\n<html>" + b"A" * 1000 + b"\n%%EOF", "application/pdf") is not None

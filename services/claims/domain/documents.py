@@ -68,7 +68,7 @@ def content_problem(content: bytes, content_type: str, max_pixels: int = MAX_IMA
     Pure and CPU-bound: run it off the event loop."""
     if content_type == "application/pdf":
         try:
-            reader = PdfReader(io.BytesIO(content), strict=True)
+            reader = PdfReader(io.BytesIO(content), strict=False)  # scanners write loose xrefs
             if len(reader.pages) < 1:
                 return "PDF 文件没有页面。"
             for page in reader.pages:
