@@ -3,11 +3,14 @@ path segments (shared/scope.py)."""
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
+from pypdf import PdfWriter
 
+from services.claims.domain.documents import content_problem
 from services.claims.domain.settlement import amounts_of, check_settlement
 from shared.auth import Principal
 from shared.scope import in_branch
@@ -109,12 +112,6 @@ def test_a_principal_covers_only_its_subtree_and_the_admin_everything() -> None:
 
 # --- documents by content ---------------------------------------------------------------------------------
 def test_a_pdf_with_a_scanners_loose_xref_is_a_pdf_and_html_behind_a_pdf_header_is_not() -> None:
-    import io
-
-    from pypdf import PdfWriter
-
-    from services.claims.domain.documents import content_problem
-
     out = io.BytesIO()
     writer = PdfWriter()
     writer.add_blank_page(595, 842)
