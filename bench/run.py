@@ -24,6 +24,7 @@ from bench import claims as claims_engine_bench
 from bench import claims_http as claims_bench
 from bench import claims_period as claims_period_bench
 from bench import history_import as history_bench
+from bench import logins as logins_bench
 from bench import payments as payments_bench
 from bench.people import rows
 from bench.roster_upload import Uploader
@@ -66,6 +67,7 @@ def main() -> None:
         stack.start_infra()
         stack.start_service("enrollment")
         stack.wait_ready(["enrollment"])
+        logins = logins_bench.run(stack.url("enrollment"))
         uploader = Uploader(stack, RULEBOOKS_DIR / "yunnan-18.yaml")
         csv = uploader.upload("csv", CSV_ROWS, 0)
         xlsx = uploader.upload("xlsx", XLSX_ROWS, CSV_ROWS)
@@ -100,6 +102,7 @@ def main() -> None:
         "claims_period_correction_through_the_service": period_correction,
         "payments_batch_100k": payments_batch,
         "claims_http_submission_to_in_review": claims_http,
+        "login_timing": logins,
     }
     (out_dir / "bench.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -16,6 +16,7 @@ import jwt
 from fastapi import Depends, Request
 
 from shared.errors import Forbidden, Unauthorized
+from shared.scope import in_branch
 
 ROLES = (
     "admin", "centre_reviewer", "office_reviewer", "agency_reviewer",
@@ -35,9 +36,19 @@ class Principal:
     org_path: tuple[str, ...]
     member_id: str | None = None
 
+    @property
+    def branch(self) -> tuple[str, ...]:
+        """The caller's organisation path from the centre (shared.scope compares paths by segments)."""
+        return self.org_path or ((self.org,) if self.org else ())
+
+    @property
+    def fund_wide(self) -> bool:
+        """The admin, or staff of the centre itself: the fund's books and payout batches are theirs."""
+        return self.role == "admin" or len(self.branch) == 1
+
     def covers(self, path: list[str] | tuple[str, ...]) -> bool:
         """True when an object on ``path`` (centre ... unit) lies in this caller's subtree."""
-        return self.role == "admin" or (bool(self.org) and self.org in path)
+        return self.role == "admin" or in_branch(path, self.branch)
 
     def require_covers(self, path: list[str] | tuple[str, ...]) -> None:
         if not self.covers(path):
@@ -87,6 +98,19 @@ def require_roles(*roles: str) -> object:
     def check(principal: CurrentUser) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"此操作需要以下角色之一：{', '.join(roles)}。", code="role_not_allowed")
+        return principal
+
+    return Depends(check)
+
+
+def require_fund_wide(*roles: str) -> object:
+    """One of ``roles`` and the fund's whole branch (the admin, or staff of the centre): finance at an office
+    acts on its office's branch only, so the fund's batches and books are not theirs."""
+    def check(principal: CurrentUser) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"此操作需要以下角色之一：{', '.join(roles)}。", code="role_not_allowed")
+        if not principal.fund_wide:
+            raise Forbidden("此操作属于互助中心（全省基金），不在您所属组织的管辖范围内。", code="outside_subtree")
         return principal
 
     return Depends(check)

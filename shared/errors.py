@@ -30,6 +30,7 @@ class Problem(Exception):
         title: str | None = None,
         status: int | None = None,
         errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -40,6 +41,7 @@ class Problem(Exception):
         if status is not None:
             self.status = status
         self.errors = errors or []
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         return {
@@ -73,7 +75,7 @@ class Invalid(Problem):
 
 
 def problem_response(problem: Problem) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    headers = {**({"WWW-Authenticate": "Bearer"} if problem.status == 401 else {}), **problem.headers}
     return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -78,7 +78,12 @@ class EnrollmentSettings(ServiceSettings):
     secret_fields: ClassVar[tuple[str, ...]] = ("jwt_secret", "admin_password")
 
     admin_password: str = ""
-    token_ttl_seconds: int = 8 * 3600
+    # Access tokens are short-lived: log in again after 30 minutes (deploy/client.py does so by itself).
+    token_ttl_seconds: int = 30 * 60
+    # Login lockout: this many wrong passwords for one username within the window lock it (429, Retry-After).
+    login_max_failures: int = 10
+    login_window_seconds: int = 15 * 60
+    password_min_length: int = 10
 
     def _local_defaults(self) -> None:
         if not self.admin_password:

@@ -18,6 +18,8 @@ from services.claims.calendar import load_calendar
 from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, assess_second_aid, settlement_base
 from services.claims.domain.documents import DOCUMENT_TYPES, missing_documents
 from services.claims.domain.routing import review_path
+from services.claims.domain.settlement import amounts_of, check_settlement, is_amount
+from services.claims.domain.settlement import message as implausible_message
 from services.claims.domain.workdays import WorkCalendar, add_working_days
 from services.claims.models import (
     IDEMPOTENCY,
@@ -47,6 +49,7 @@ from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
 from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan, parse_rulebook
+from shared.scope import array_in_branch
 
 router = APIRouter(prefix="/api/v1")
 
@@ -54,14 +57,17 @@ router = APIRouter(prefix="/api/v1")
 # --- settlements from bureaus -----------------------------------------------------------------------------
 @router.post("/settlements", tags=["settlements"])
 async def receive_settlements(request: Request, session: SessionDep,
-                              _: Annotated[Principal, require_roles("bureau", "admin")]) -> dict:
+                              actor: Annotated[Principal, require_roles("bureau", "admin")]) -> dict:
+    """Settlement records from a medical-insurance bureau, as a JSON array or NDJSON. A record is kept only for
+    a person covered in the caller's branch (anyone else's is counted in ``outside_branch`` and dropped, never
+    stored); an implausible one (shared checks of domain/settlement.py) is refused with the difference named."""
     raw = (await request.body()).decode("utf-8", errors="replace").strip()
     try:
         records = json.loads(raw) if raw.startswith("[") else [json.loads(line) for line in raw.splitlines()
                                                                 if line.strip()]
     except json.JSONDecodeError as exc:
         raise Invalid(f"不是有效的 JSON 数组或 NDJSON：{exc.msg}（第 {exc.lineno} 行）。", code="invalid_json") from None
-    accepted = duplicates = reversals = 0
+    accepted = duplicates = reversals = outside = 0
     rejected: list[dict[str, Any]] = []
     reversed_claims: list[str] = []
     for index, record in enumerate(records):
@@ -69,8 +75,23 @@ async def receive_settlements(request: Request, session: SessionDep,
             rejected.append({"index": index, "reason": "缺少 setl_id"})
             continue
         setl_id, mdtrt_id = str(record["setl_id"]), str(record.get("mdtrt_id") or "") or None
+        amounts, not_amounts = amounts_of(record)
+        if not_amounts:
+            rejected.append({"index": index, "code": "settlement_amount_invalid",
+                             "reason": "以下字段不是金额：" + "、".join(not_amounts)})
+            continue
+        implausible = check_settlement(amounts)
+        if implausible:
+            rejected.append({"index": index, "code": "settlement_implausible",
+                             "reason": implausible_message(implausible),
+                             "errors": [p.as_error(("records", index)) for p in implausible]})
+            continue
+        certno, members = await settlement_person(session, record, setl_id, actor)
+        if not members:  # not a member in the caller's branch: not kept, only counted
+            outside += 1
+            continue
         reversal = is_reversal(record)
-        stmt = insert(Settlement).values(setl_id=setl_id, certno=record.get("certno"), record=record,
+        stmt = insert(Settlement).values(setl_id=setl_id, certno=certno, record=record,
                                          mdtrt_id=mdtrt_id, is_reversal=reversal)
         result = await session.execute(stmt.on_conflict_do_nothing().returning(Settlement.setl_id))
         if result.first() is None:
@@ -87,9 +108,26 @@ async def receive_settlements(request: Request, session: SessionDep,
         accepted += 1
         if reversal:
             reversals += 1
-            reversed_claims += await apply_reversal(session, setl_id, mdtrt_id)
+            reversed_claims += await apply_reversal(session, setl_id, mdtrt_id, certno, members)
     return {"received": len(records), "accepted": accepted, "duplicates": duplicates, "rejected": rejected,
-            "reversals": reversals, "claims_reversed": reversed_claims}
+            "outside_branch": outside, "reversals": reversals, "claims_reversed": reversed_claims}
+
+
+async def settlement_person(session: SessionDep, record: dict[str, Any], setl_id: str, actor: Principal
+                            ) -> tuple[str | None, set[str]]:
+    """The person a record is about (its certno, or for a record re-sent without one the certno kept with its
+    setl_id) and their member ids covered in the caller's branch; no ids: the record is not ours to keep."""
+    certno = str(record.get("certno") or "").strip().upper() or None
+    stored = await session.get(Settlement, setl_id)
+    if stored is not None and stored.certno:
+        if certno is not None and certno != stored.certno:
+            return certno, set()  # a setl_id already kept for someone else
+        certno = stored.certno
+    if certno is None:
+        return None, set()
+    coverages = (await session.execute(select(Coverage.member_id, Coverage.unit_path)
+                                       .where(Coverage.certno == certno))).all()
+    return certno, {member_id for member_id, path in coverages if actor.covers(path)}
 
 
 def is_reversal(record: dict[str, Any]) -> bool:
@@ -105,21 +143,25 @@ def is_reversal(record: dict[str, Any]) -> bool:
     return False
 
 
-async def apply_reversal(session: SessionDep, setl_id: str, mdtrt_id: str | None) -> list[str]:
-    """Cancel the settlements the reversal names (same setl_id, or same mdtrt_id) and every claim on them: a
-    claim in review ends rejected; an approved one is rejected with its whole aid recovered; the member's other
-    stays in the period are re-assessed."""
+async def apply_reversal(session: SessionDep, setl_id: str, mdtrt_id: str | None, certno: str | None,
+                         members: set[str]) -> list[str]:
+    """Cancel the settlements the reversal names (same setl_id, or same mdtrt_id of the same person) and every
+    claim on them of the person's member ids in the caller's branch: a claim in review ends rejected; an
+    approved one is rejected with its whole aid recovered; the member's other stays in the period are
+    re-assessed."""
     now = datetime.now(UTC)
     targets = {setl_id}
     if mdtrt_id:
         targets |= set((await session.execute(select(Settlement.setl_id).where(
-            Settlement.mdtrt_id == mdtrt_id, Settlement.is_reversal.is_(False)))).scalars())
+            Settlement.mdtrt_id == mdtrt_id, Settlement.certno == certno,
+            Settlement.is_reversal.is_(False)))).scalars())
     for stored in (await session.execute(select(Settlement).where(Settlement.setl_id.in_(targets)))).scalars():
         stored.reversed_at = stored.reversed_at or now
     conditions = [Claim.setl_id.in_(targets)]
     if mdtrt_id:
         conditions.append(Claim.settlement["mdtrt_id"].astext == mdtrt_id)
-    claims = (await session.execute(select(Claim).where(or_(*conditions), Claim.status.in_(LIVE))
+    claims = (await session.execute(select(Claim).where(or_(*conditions), Claim.status.in_(LIVE),
+                                                        Claim.member_id.in_(sorted(members)))
                                     .order_by(Claim.created_at).with_for_update())).scalars().all()
     for claim in claims:
         await reverse_claim(session, claim)
@@ -171,6 +213,9 @@ class SettlementIn(BaseModel):
                 except InvalidOperation:
                     raise Invalid(f"{name} 必须是金额。", errors=[{"loc": ["body", "settlement", name],
                                                                   "msg": "必须是金额"}]) from None
+            if name in out and not is_amount(out[name]):  # NaN, infinities, beyond decimal(16,2)
+                raise Invalid(f"{name} 必须是有限的金额（不超过 14 位整数）。",
+                              errors=[{"loc": ["body", "settlement", name], "msg": "必须是有限的金额"}])
         return out
 
 
@@ -318,6 +363,10 @@ async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
             select(Coverage).where(Coverage.member_id == member_id).limit(1))).scalar_one_or_none()
         if known is None or not actor.covers(known.unit_path):
             raise Forbidden("只能为本单位的参互人员申请。", code="outside_subtree")
+    implausible = check_settlement(body.settlement.amounts())
+    if implausible:  # the settlement's own totals must add up before anything is routed (reference identities)
+        raise Invalid(implausible_message(implausible), code="settlement_implausible",
+                      errors=[p.as_error(("body", "settlement")) for p in implausible])
     claim = Claim(
         id=uuid.uuid4(), member_id=member_id, period=coverage.period if coverage else None, plan=body.plan,
         status="submitted", setl_id=body.settlement.setl_id, med_type=body.settlement.med_type,
@@ -416,7 +465,9 @@ async def load_claim(session: SessionDep, claim_id: uuid.UUID, actor: Principal,
     if actor.role == "member":
         if actor.member_id != claim.member_id:
             raise Forbidden("只能查看本人的申请。", code="not_yourself")
-    elif actor.role not in ("admin", "finance") and not actor.covers(claim.unit_path):
+    elif actor.role == "bureau":  # a bureau sends settlements; it reads no claims
+        raise Forbidden("医保部门账号不能查看互助申请。", code="role_not_allowed")
+    elif not actor.covers(claim.unit_path):  # finance too: an office's finance sees its office's branch
         raise Forbidden("该申请不在您所属组织的管辖范围内。", code="outside_subtree")
     return claim
 
@@ -448,7 +499,7 @@ async def review_queue(session: SessionDep, actor: Annotated[Principal, require_
     level = REVIEWER_LEVEL[actor.role]
     claims = list((await session.execute(
         select(Claim).where(Claim.status == "in_review", Claim.current_level == level,
-                            Claim.unit_path.contains([actor.org]))
+                            array_in_branch(Claim.unit_path, actor.branch))
         .order_by(Claim.level_entered_at, Claim.id).limit(500))).scalars())
     present: dict[uuid.UUID, set[str]] = {c.id: set() for c in claims}
     if claims:

@@ -26,6 +26,7 @@ from shared.deps import SessionDep
 from shared.events import TOPIC_CLAIMS, ClaimOverdue
 from shared.messaging import publish
 from shared.money import format_money
+from shared.scope import array_in_branch
 
 router = APIRouter(prefix="/api/v1", tags=["claims"])
 
@@ -96,7 +97,7 @@ async def list_overdue(session: SessionDep,
     stmt = select(Claim).where(Claim.status == "in_review", Claim.due_date < today)
     if actor.role != "admin":
         mine = LEVELS.index(REVIEWER_LEVEL[actor.role])
-        stmt = stmt.where(Claim.unit_path.contains([actor.org]),
+        stmt = stmt.where(array_in_branch(Claim.unit_path, actor.branch),
                           Claim.current_level.in_([lv for lv in LEVELS[1:] if LEVELS.index(lv) <= mine]))
     claims = (await session.execute(stmt.order_by(Claim.due_date, Claim.level_entered_at).limit(500))).scalars().all()
     calendar = await load_calendar(session)

@@ -13,6 +13,7 @@ class DocumentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLAIMS_", extra="ignore")
     documents_dir: Path = Path(".localstack/documents")
     max_document_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000  # decompression bombs: a photo claiming more pixels is refused unread
 
 
 def document_settings() -> DocumentSettings:

@@ -9,8 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select, update
 
@@ -31,9 +30,9 @@ from services.enrollment.models import (
     User,
 )
 from services.enrollment.rosters import store_roster
-from shared.auth import ROLES, CurrentUser, Principal, issue_token, require_roles
+from shared.auth import ROLES, CurrentUser, Principal, require_fund_wide, require_roles
 from shared.deps import SessionDep
-from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, field_errors
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, field_errors
 from shared.events import TOPIC_ENROLLMENT, FeesReceived, MemberCovered, PeriodPublished
 from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_certno, mask_phone
@@ -46,25 +45,7 @@ hasher = PasswordHasher()
 MoneyStr = Annotated[Decimal, Field(max_digits=14, decimal_places=2, gt=0)]
 
 
-# --- login ------------------------------------------------------------------------------------------------
-@router.post("/auth/token", tags=["auth"])
-async def login(
-    request: Request, session: SessionDep, username: Annotated[str, Form()], password: Annotated[str, Form()]
-) -> dict[str, Any]:
-    user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
-    try:
-        if user is None:
-            raise VerificationError
-        hasher.verify(user.password_hash, password)
-    except VerificationError:
-        raise Unauthorized("用户名或密码错误。", code="bad_credentials") from None
-    principal = await principal_of(session, user)
-    settings = request.app.state.settings
-    token = issue_token(principal, settings.jwt_secret, settings.token_ttl_seconds, settings.jwt_issuer)
-    return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_seconds,
-            "role": user.role, "org": user.org, "member_id": principal.member_id}
-
-
+# --- login (the endpoints are in logins.py) ---------------------------------------------------------------
 async def principal_of(session: SessionDep, user: User) -> Principal:
     org = await session.get(Org, user.org) if user.org else None
     return Principal(
@@ -252,6 +233,8 @@ class RosterIn(BaseModel):
 def staff_may_act_for(principal: Principal, org_path: list[str]) -> None:
     if principal.role == "admin":
         return
+    if principal.role in ("member", "bureau"):  # rosters are the unions' and finance's work
+        raise Forbidden("此操作需要工会或财务角色。", code="role_not_allowed")
     principal.require_covers(org_path)
 
 
@@ -423,6 +406,8 @@ async def visible_member(session: SessionDep, member: Member | None, actor: Prin
         if actor.member_id != str(member.id):
             raise Forbidden("只能查看本人信息。", code="not_yourself")
         return member
+    if actor.role == "bureau":  # a bureau sends settlement feeds; it reads no member records
+        raise Forbidden("医保部门账号不能查看参互人员信息。", code="role_not_allowed")
     if actor.role != "admin":
         org = await session.get(Org, member.unit)
         assert org is not None
@@ -460,7 +445,7 @@ async def me(session: SessionDep, actor: Annotated[Principal, require_roles("mem
 
 @router.get("/periods/{period}/summary", tags=["periods"])
 async def period_summary(period: str, session: SessionDep,
-                         _: Annotated[Principal, require_roles("admin", "finance", "centre_reviewer")]) -> dict:
+                         _: Annotated[Principal, require_fund_wide("admin", "finance", "centre_reviewer")]) -> dict:
     await load_period(session, period)
     rows = (await session.execute(
         select(Roster.status, func.count(), func.sum(Roster.fee_total), func.sum(Roster.paid_total))

@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -207,3 +209,13 @@ class MemberRelease(Base):
     released_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     used_by_roster: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class LoginFailure(Base):
+    """A wrong password (or an unknown username) at login: ten in the window lock the username for a while."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_username", "username", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)

@@ -16,6 +16,7 @@ from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.masking import mask_account
 from shared.money import format_money
+from shared.scope import in_branch, text_in_branch
 
 router = APIRouter(prefix="/api/v1")
 STAFF = ("finance", "admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
@@ -32,8 +33,10 @@ async def list_instructions(session: SessionDep, actor: Annotated[Principal, req
         stmt = stmt.where(Instruction.member_id == member_id)
     if status:
         stmt = stmt.where(Instruction.status == status)
-    if actor.role not in ("admin", "finance"):  # staff see their own branch only
-        stmt = stmt.where(or_(Payee.unit_path.contains(f"/{actor.org}/"), Payee.unit_path.endswith(f"/{actor.org}")))
+    if actor.role != "admin":  # staff, finance included, see their own branch only (by path segments)
+        mine = text_in_branch(Payee.unit_path, actor.branch)
+        # An instruction whose payee's details have not arrived yet has no branch: the centre's staff see it.
+        stmt = stmt.where(or_(mine, Payee.member_id.is_(None)) if actor.fund_wide else mine)
     rows = (await session.execute(stmt.order_by(Instruction.created_at).limit(1000))).all()
     return [instruction_out(i) for i, _ in rows]
 
@@ -68,10 +71,13 @@ async def confirm_hold(instruction_id: uuid.UUID, body: ConfirmHoldIn, session: 
     instruction = await session.get(Instruction, instruction_id, with_for_update=True)
     if instruction is None:
         raise NotFound("付款指令不存在。", code="instruction_not_found")
+    payee = await session.get(Payee, instruction.member_id)
+    if payee is None or not in_branch(payee.unit_path.strip("/").split("/"), actor.branch):
+        # Finance confirms holds in its own branch only (issue #9 §5); elsewhere the instruction does not exist.
+        raise NotFound("付款指令不存在。", code="instruction_not_found")
     if instruction.status != InstructionStatus.HELD:
         raise Conflict(f"该付款指令状态为 {instruction.status}，无需核实放行。", code="not_held")
-    payee = await session.get(Payee, instruction.member_id)
-    if payee is not None and payee.account_changed_by and payee.account_changed_by == actor.user_id:
+    if payee.account_changed_by and payee.account_changed_by == actor.user_id:
         raise Forbidden("变更收款账号的人不能核实放行该付款，请由另一位财务人员办理。", code="same_person")
     instruction.status = InstructionStatus.PENDING
     instruction.hold_confirmed_by, instruction.hold_confirmed_by_name = actor.user_id, actor.username

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import files, fund, instructions
 from services.payments.models import IDEMPOTENCY, MESSAGING, Batch, BatchFile, Instruction
-from shared.auth import Principal, require_roles
+from shared.auth import Principal, require_fund_wide
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, field_errors
 from shared.events import TOPIC_PAYMENTS, PaymentBatchReleased
@@ -67,7 +67,7 @@ async def load_batch(session: AsyncSession, batch_id: uuid.UUID, *, lock: bool =
 @router.post("/payment-batches", status_code=201)
 @idempotent(IDEMPOTENCY, status=201)
 async def cut_batch(request: Request, body: CutIn, session: SessionDep,
-                    actor: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+                    actor: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
     """Every pending instruction with complete payee details goes into one new, immutable batch."""
     settings = request.app.state.settings
     if not fund.configured(settings):
@@ -111,7 +111,7 @@ async def cut_batch(request: Request, body: CutIn, session: SessionDep,
 
 
 @router.get("/payment-batches")
-async def list_batches(session: SessionDep, _: Annotated[Principal, require_roles(*FINANCE)],
+async def list_batches(session: SessionDep, _: Annotated[Principal, require_fund_wide(*FINANCE)],
                        status: str | None = None) -> list[dict[str, Any]]:
     stmt = select(Batch).order_by(Batch.cut_at.desc()).limit(200)
     if status:
@@ -121,7 +121,7 @@ async def list_batches(session: SessionDep, _: Annotated[Principal, require_role
 
 @router.get("/payment-batches/{batch_id}")
 async def get_batch(batch_id: uuid.UUID, session: SessionDep,
-                    _: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+                    _: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
     batch = await load_batch(session, batch_id)
     by_status = dict((await session.execute(select(Instruction.status, func.count()).where(
         Instruction.batch_id == batch_id).group_by(Instruction.status))).all())
@@ -130,7 +130,7 @@ async def get_batch(batch_id: uuid.UUID, session: SessionDep,
 
 @router.post("/payment-batches/{batch_id}/release")
 async def release_batch(batch_id: uuid.UUID, session: SessionDep,
-                        actor: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+                        actor: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
     """Four eyes: the officer who cut a batch cannot release it (segregation of duties over the fund)."""
     batch = await load_batch(session, batch_id, lock=True)
     if batch.cut_by == actor.user_id:
@@ -146,7 +146,7 @@ async def release_batch(batch_id: uuid.UUID, session: SessionDep,
 
 @router.get("/payment-batches/{batch_id}/file")
 async def batch_file(batch_id: uuid.UUID, session: SessionDep,
-                     _: Annotated[Principal, require_roles(*FINANCE)]) -> Response:
+                     _: Annotated[Principal, require_fund_wide(*FINANCE)]) -> Response:
     """The file exactly as validated at the cut; only for a released batch (a file is money leaving)."""
     batch = await load_batch(session, batch_id)
     if batch.status not in RELEASED:
@@ -190,7 +190,7 @@ async def _read_results(request: Request) -> list[tuple[str, str, str]]:
 
 @router.post("/payment-batches/{batch_id}/results")
 async def record_results(batch_id: uuid.UUID, request: Request, session: SessionDep,
-                         _: Annotated[Principal, require_roles(*FINANCE)]) -> dict[str, Any]:
+                         _: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
     """The bank's per-line results, JSON ``[{instruction_id, status, reason}]`` or a pain.002 report. Each line
     is applied once: a line already settled, unknown, or of another batch is reported in ``ignored``."""
     results = await _read_results(request)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from services.payments import journal, ledger
 from services.payments.models import IDEMPOTENCY, FeesReceipt, OfficeRemittance, Recovery, UnitFees
-from shared.auth import Principal, require_roles
+from shared.auth import Principal, require_fund_wide
 from shared.deps import SessionDep
 from shared.errors import Conflict, Invalid, NotFound
 from shared.idempotency import idempotent
@@ -27,7 +27,7 @@ ZERO = Decimal("0.00")
 
 @router.get("/ledger/periods/{period}")
 async def period_statement(period: str, session: SessionDep,
-                           _: Annotated[Principal, require_roles(*BOOKS)]) -> dict[str, Any]:
+                           _: Annotated[Principal, require_fund_wide(*BOOKS)]) -> dict[str, Any]:
     """``balance`` is the period's money at the fund's bank: fees received - aid paid + recovered."""
     s, entries = await journal.period_statement(session, period)
     return {
@@ -45,7 +45,7 @@ def _status(difference: Decimal) -> str:
 
 @router.get("/ledger/periods/{period}/fees-reconciliation")
 async def fees_reconciliation(period: str, session: SessionDep,
-                              _: Annotated[Principal, require_roles(*BOOKS)]) -> dict[str, Any]:
+                              _: Annotated[Principal, require_fund_wide(*BOOKS)]) -> dict[str, Any]:
     """Fees received per unit and office (roster.fees_received) against the roster data (the fees of the members
     covered, member.covered): docs/DOMAIN.md "the amount remitted must equal the enrolment data in the system".
     ``difference`` = received - roster fees: "short" owes money; "over" is usually a roster paid in part and
@@ -105,7 +105,7 @@ def recovery_out(r: Recovery) -> dict[str, Any]:
 
 
 @router.get("/recoveries")
-async def list_recoveries(session: SessionDep, _: Annotated[Principal, require_roles(*BOOKS)],
+async def list_recoveries(session: SessionDep, _: Annotated[Principal, require_fund_wide(*BOOKS)],
                           claim_id: str | None = None, period: str | None = None) -> list[dict[str, Any]]:
     stmt = select(Recovery).order_by(Recovery.created_at).limit(1000)
     if claim_id:
@@ -124,7 +124,7 @@ class ReceiptIn(BaseModel):
 @router.post("/recoveries/{recovery_id}/receipts", status_code=201)
 @idempotent(IDEMPOTENCY, status=201)
 async def record_recovery_receipt(request: Request, recovery_id: uuid.UUID, body: ReceiptIn, session: SessionDep,
-                                  _: Annotated[Principal, require_roles("finance")]) -> dict[str, Any]:
+                                  _: Annotated[Principal, require_fund_wide("finance")]) -> dict[str, Any]:
     """Money asked back reached the fund's account (bank / recoveries_receivable); one bank reference once."""
     recovery = await session.get(Recovery, recovery_id, with_for_update=True)
     if recovery is None:

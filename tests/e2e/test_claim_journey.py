@@ -8,6 +8,7 @@ import signal
 import time
 import uuid
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -27,8 +28,9 @@ def claim_body(member_id: str, psn_part_amt: str, fulamt: str = "0.00") -> dict[
             "admission_date": (discharge - timedelta(days=6)).isoformat(), "discharge_date": discharge.isoformat(),
             "diagnosis": {"icd10": "I21.9", "name": "急性心肌梗死"},
             "settlement": {"setl_id": f"S-{uuid.uuid4().hex[:12]}", "med_type": "21", "medfee_sumamt": "50000.00",
-                           "fund_pay_sumamt": "30000.00", "psn_part_amt": psn_part_amt,
-                           "fulamt_ownpay_amt": fulamt}}
+                           # the bill is what the funds paid plus what the person bore (issue 9 §4)
+                           "fund_pay_sumamt": f"{Decimal('50000.00') - Decimal(psn_part_amt):.2f}",
+                           "psn_part_amt": psn_part_amt, "fulamt_ownpay_amt": fulamt}}
 
 
 def approve_all_levels(world: World, claim_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -442,28 +442,35 @@ async def test_an_unknown_certno_is_404_member_not_covered(service_client: Servi
 
 
 # --- settlements from bureaus -----------------------------------------------------------------------------
-BUREAU = token_for("bureau", "BUREAU-KM")
+def bureau(branch: Branch) -> dict[str, str]:
+    """A bureau account at the member's centre: its feeds are kept for the members of that branch."""
+    return token_for("bureau", branch.centre, (branch.centre,), "centre")
 
 
-def settlement(setl_id: str | None, **extra: Any) -> dict[str, Any]:
+def settlement(setl_id: str | None, member: Member | None = None, **extra: Any) -> dict[str, Any]:
     record: dict[str, Any] = {"med_type": "21", "medfee_sumamt": "30000.00", "psn_part_amt": "12000.00",
                               "fulamt_ownpay_amt": "1000.00", **extra}
+    if member is not None:
+        record["certno"] = member.certno
     if setl_id is not None:
         record["setl_id"] = setl_id
     return record
 
 
 async def test_settlements_arrive_as_a_json_array_or_ndjson_and_are_counted(service_client: ServiceClient) -> None:
-    _, client = await claims(service_client)
+    _, client, member = await setup(service_client)
+    BUREAU = bureau(member.branch)
     a, b, c = (f"S{uuid.uuid4().hex}" for _ in range(3))
-    r = await client.post("/api/v1/settlements", json=[settlement(a), settlement(b), settlement(None)],
+    r = await client.post("/api/v1/settlements", json=[settlement(a, member), settlement(b, member),
+                                                       settlement(None, member)],
                           headers=BUREAU)
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["received"], body["accepted"], body["duplicates"]) == (3, 2, 0)
     assert [x["index"] for x in body["rejected"]] == [2]
 
-    ndjson = "\n".join(json.dumps(x) for x in (settlement(a), settlement(None), settlement(c))) + "\n"
+    ndjson = "\n".join(json.dumps(x) for x in (settlement(a, member), settlement(None, member),
+                                               settlement(c, member))) + "\n"
     r = await client.post("/api/v1/settlements", content=ndjson.encode(),
                           headers={**BUREAU, "Content-Type": "application/x-ndjson"})
     assert r.status_code == 200, r.text
@@ -480,7 +487,8 @@ async def test_a_claim_on_a_reversed_settlement_is_refused_settlement_reversed(
         service_client: ServiceClient) -> None:
     _, client, member = await setup(service_client)
     setl_id = f"S{uuid.uuid4().hex}"
-    r = await client.post("/api/v1/settlements", json=[settlement(setl_id, refd_setl_flag="1")], headers=BUREAU)
+    r = await client.post("/api/v1/settlements", json=[settlement(setl_id, member, refd_setl_flag="1")],
+                          headers=bureau(member.branch))
     assert r.json()["accepted"] == 1
     r = await client.post("/api/v1/claims", json=claim_body(member, setl_id=setl_id),
                           headers=member.branch.unit_agent())

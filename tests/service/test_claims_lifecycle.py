@@ -3,6 +3,7 @@ second aid, the working-day calendar, overdue notices, documents and the review 
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from PIL import Image
+from pypdf import PdfWriter
 from sqlalchemy import update
 
 from services.claims.calendar import load_calendar
@@ -25,6 +28,7 @@ from tests.service.test_claims import (
     TODAY,
     Branch,
     Member,
+    bureau,
     claim_body,
     cover,
     decide,
@@ -35,7 +39,6 @@ from tests.service.test_claims import (
     submit,
 )
 
-BUREAU = token_for("bureau", "YN", ("YN",), "centre")
 ADMIN = token_for("admin")
 
 
@@ -97,7 +100,7 @@ async def test_a_reversal_in_the_bureau_feed_after_approval_reverses_the_claim_a
 
     reversal = {"setl_id": f"R{short()}", "mdtrt_id": mdtrt_id, "certno": member.certno, "med_type": "21",
                 "medfee_sumamt": "-18000.00", "fund_pay_sumamt": "-12000.00", "psn_part_amt": "-6000.00"}
-    r = await client.post("/api/v1/settlements", json=[reversal], headers=BUREAU)
+    r = await client.post("/api/v1/settlements", json=[reversal], headers=bureau(member.branch))
     assert r.status_code == 200, r.text
     assert r.json()["reversals"] == 1 and r.json()["claims_reversed"] == [first["claim_id"]]
 
@@ -112,7 +115,7 @@ async def test_a_reversal_in_the_bureau_feed_after_approval_reverses_the_claim_a
     assert len(await outbox_events(app, first["claim_id"], "claim.rejected")) == 1
 
     # The same reversal sent again changes nothing.
-    r = await client.post("/api/v1/settlements", json=[reversal], headers=BUREAU)
+    r = await client.post("/api/v1/settlements", json=[reversal], headers=bureau(member.branch))
     assert r.json()["duplicates"] == 1 and r.json()["claims_reversed"] == []
     # A new claim on the reversed stay is refused.
     body = claim_body(member, base="5000.00")
@@ -127,10 +130,10 @@ async def test_a_settlement_re_sent_with_its_reversal_flag_reverses_a_claim_in_r
     created = await submit(client, member, base="5000.00")
     claim = await get_claim(client, created["claim_id"], member.token())
     r = await client.post("/api/v1/settlements", json=[{"setl_id": claim["setl_id"], "certno": member.certno}],
-                          headers=BUREAU)
+                          headers=bureau(member.branch))
     assert r.json()["accepted"] == 1
     r = await client.post("/api/v1/settlements", json=[{"setl_id": claim["setl_id"], "refd_setl_flag": "1"}],
-                          headers=BUREAU)
+                          headers=bureau(member.branch))
     assert r.json()["claims_reversed"] == [created["claim_id"]]
     claim = await get_claim(client, created["claim_id"], member.token())
     assert claim["status"] == "rejected" and claim["adjustments"] == []  # nothing had been approved
@@ -317,8 +320,22 @@ async def test_a_claim_past_due_gets_one_reminder_then_one_escalation_to_the_lev
 
 
 # --- documents and the review queue ------------------------------------------------------------------------------
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
-PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"0" * 100
+def real_jpeg() -> bytes:
+    """A photo that decodes (documents are checked by their content, not their first bytes)."""
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def real_pdf() -> bytes:
+    out = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.write(out)
+    return out.getvalue()
+
+
+JPEG, PDF = real_jpeg(), real_pdf()
 
 
 @pytest.fixture

@@ -41,8 +41,8 @@ from tests.service.test_enrollment import (
 FINANCE_ID = str(uuid.uuid4())
 
 
-def finance(user_id: str | None = None) -> Headers:
-    return token_for("finance", "YN", ("YN",), "centre", user_id=user_id)
+def finance(user_id: str | None = None, centre: str = "YN") -> Headers:
+    return token_for("finance", centre, (centre,), "centre", user_id=user_id)
 
 
 async def member_of(w: World, certno: str) -> str:
@@ -73,8 +73,9 @@ async def payments_with_pending_aid(service_client: ServiceClient, w: World, mem
     return app, client, claim_id
 
 
-async def instruction(client: httpx.AsyncClient, claim_id: str) -> dict[str, Any]:
-    r = await client.get("/api/v1/payment-instructions", params={"claim_id": claim_id}, headers=finance())
+async def instruction(client: httpx.AsyncClient, claim_id: str, centre: str) -> dict[str, Any]:
+    """The instruction as finance at the member's centre sees it (finance reads only its branch, issue #9)."""
+    r = await client.get("/api/v1/payment-instructions", params={"claim_id": claim_id}, headers=finance(centre=centre))
     assert r.status_code == 200, r.text
     [found] = r.json()
     return dict(found)
@@ -92,7 +93,7 @@ async def test_a_roster_naming_another_branchs_member_with_a_new_account_is_refu
     await enrol_and_pay(world, [victim], unit=t.other_unit)
     victim_id = await member_of(world, victim["certno"])
     _, client, claim_id = await payments_with_pending_aid(service_client, world, victim_id)
-    before = await instruction(client, claim_id)
+    before = await instruction(client, claim_id, world.tree.centre)
     assert before["status"] == "pending" and before["account"] == masked(victim["bank_account"])
     attacker = await world.account("unit_agent", t.unit)
     hijacked = {**victim, "phone": "13999999999", "bank_account": luhn_account(random.Random(uid()))}
@@ -118,7 +119,7 @@ async def test_a_roster_naming_another_branchs_member_with_a_new_account_is_refu
     assert await world.outbox_count() == events_before
     assert [a["action"] for a in await audit(world, victim_id)] == ["member.reveal"]  # our own look above
     # The pending aid still goes to the member's own account.
-    after = await instruction(client, claim_id)
+    after = await instruction(client, claim_id, world.tree.centre)
     assert (after["status"], after["account"], after["attempt"]) == ("pending", before["account"], 1)
 
 
@@ -283,38 +284,38 @@ async def test_a_payment_to_a_just_changed_account_is_held_and_not_batched_until
                                   phone=person["phone"], name=person["name"], previous_phone=person["phone"],
                                   changed_by=changer)
     assert await apply_event(payments, change)
-    held = await instruction(client, claim_id)
+    held = await instruction(client, claim_id, world.tree.centre)
     assert (held["status"], held["account"]) == ("held", masked(new_account))
     assert "核实" in held["hold"]["reason"] and held["hold"]["confirmed_by"] is None
 
     # A cut takes every pending line, never a held one.
     r = await client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=finance())
     assert r.status_code in (201, 409), r.text
-    still = await instruction(client, claim_id)
+    still = await instruction(client, claim_id, world.tree.centre)
     assert (still["status"], still["batch_id"]) == ("held", None)
     # An approval after the change is held too.
     second = str(uuid.uuid4())
     assert await apply_event(payments, ClaimApproved(claim_id=second, member_id=mid, period=held["period"],
                                                      plan="inpatient", aid_amount=Decimal("100.00"),
                                                      rulebook_code="yn-18"))
-    assert (await instruction(client, second))["status"] == "held"
+    assert (await instruction(client, second, world.tree.centre))["status"] == "held"
 
     url = f"/api/v1/payment-instructions/{held['instruction_id']}/confirm-hold"
     body = {"reason": "已按原手机号联系会员本人核实"}
     r = await client.post(url, json=body, headers=token_for("unit_agent", "U"))
     assert r.status_code == 403
-    r = await client.post(url, json=body, headers=finance(changer))  # whoever changed it cannot confirm it
+    r = await client.post(url, json=body, headers=finance(changer, world.tree.centre))  # whoever changed it cannot confirm it
     assert r.status_code == 403 and r.json()["code"] == "same_person"
-    r = await client.post(url, json=body, headers=finance(FINANCE_ID))
+    r = await client.post(url, json=body, headers=finance(FINANCE_ID, world.tree.centre))
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "pending" and r.json()["hold"]["confirmed_by"] == "finance-YN"
+    assert r.json()["status"] == "pending" and r.json()["hold"]["confirmed_by"] == f"finance-{world.tree.centre}"
     assert r.json()["hold"]["note"] == body["reason"] and r.json()["hold"]["confirmed_at"]
-    r = await client.post(url, json=body, headers=finance(FINANCE_ID))
+    r = await client.post(url, json=body, headers=finance(FINANCE_ID, world.tree.centre))
     assert r.status_code == 409 and r.json()["code"] == "not_held"
     r = await client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=finance())
     assert r.status_code == 201, r.text
-    assert (await instruction(client, claim_id))["batch_id"] == r.json()["batch_id"]
-    assert (await instruction(client, second))["status"] == "held"
+    assert (await instruction(client, claim_id, world.tree.centre))["batch_id"] == r.json()["batch_id"]
+    assert (await instruction(client, second, world.tree.centre))["status"] == "held"
 
 
 async def test_an_account_changed_longer_ago_than_the_setting_holds_nothing(
@@ -334,5 +335,5 @@ async def test_an_account_changed_longer_ago_than_the_setting_holds_nothing(
     assert await apply_event(payments, ClaimApproved(claim_id=claim_id, member_id=mid, period=world.period,
                                                      plan="inpatient", aid_amount=Decimal("50.00"),
                                                      rulebook_code="yn-18"))
-    found = await instruction(client, claim_id)
+    found = await instruction(client, claim_id, world.tree.centre)
     assert found["status"] == "pending" and found["hold"] is None

@@ -27,7 +27,8 @@ def short() -> str:
 
 
 def branch() -> list[str]:
-    return [f"C{short()}", f"O{short()}", f"A{short()}", f"U{short()}"]
+    """A fresh office, agency point and unit under the one centre whose finance officer sees them all."""
+    return ["CENTRE", f"O{short()}", f"A{short()}", f"U{short()}"]
 
 
 def covered(member_id: str, path: list[str], account: str) -> MemberCovered:
@@ -43,7 +44,7 @@ def approved(claim_id: str, member_id: str, aid: str = "3460.00") -> ClaimApprov
                          aid_amount=Decimal(aid), rulebook_code="yn-18")
 
 
-FINANCE = token_for("finance", "CENTRE")
+FINANCE = token_for("finance", "CENTRE", ("CENTRE",), "centre")
 
 
 def unit_agent(path: list[str]) -> dict[str, str]:
