@@ -32,6 +32,7 @@ from services.claims.models import (
     Settlement,
 )
 from services.claims.reassessment import DECIDED, LIVE, SYSTEM, reassess_member_period, record_adjustment
+from shared import idnumber
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -70,7 +71,10 @@ async def receive_settlements(request: Request, session: SessionDep,
             continue
         setl_id, mdtrt_id = str(record["setl_id"]), str(record.get("mdtrt_id") or "") or None
         reversal = is_reversal(record)
-        stmt = insert(Settlement).values(setl_id=setl_id, certno=record.get("certno"), record=record,
+        # an old 15-digit card is kept in its 18-digit form, as enrollment stores people; no number is no key
+        certno = idnumber.lookup_form(record["certno"]) if isinstance(record.get("certno"), str) else None
+        certno = certno if certno and len(certno) <= 18 else None
+        stmt = insert(Settlement).values(setl_id=setl_id, certno=certno, record=record,
                                          mdtrt_id=mdtrt_id, is_reversal=reversal)
         result = await session.execute(stmt.on_conflict_do_nothing().returning(Settlement.setl_id))
         if result.first() is None:
@@ -185,7 +189,7 @@ class SecondAidIn(BaseModel):
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     member_id: str | None = None
-    certno: str | None = Field(default=None, min_length=18, max_length=18)
+    certno: str | None = Field(default=None, min_length=15, max_length=18)  # 15 digits: matched as its 18-digit form
     plan: str = "inpatient"
     admission_date: date
     discharge_date: date
@@ -239,7 +243,7 @@ async def find_coverage(session: SessionDep, body: ClaimIn) -> Coverage | None:
     stmt = select(Coverage).where(Coverage.coverage_from <= body.discharge_date,
                                   Coverage.coverage_to >= body.discharge_date)
     stmt = stmt.where(Coverage.member_id == body.member_id) if body.member_id else \
-        stmt.where(Coverage.certno == (body.certno or "").upper())
+        stmt.where(Coverage.certno == idnumber.lookup_form(body.certno or ""))
     return (await session.execute(stmt.order_by(Coverage.coverage_from.desc()))).scalars().first()
 
 
@@ -602,7 +606,7 @@ async def coverages(session: SessionDep, actor: Annotated[Principal, require_rol
     if not (certno or member_id):
         raise Invalid("请提供 certno 或 member_id。", errors=[{"loc": ["query", "certno"], "msg": "缺少必填项"}])
     stmt = select(Coverage)
-    stmt = stmt.where(Coverage.certno == certno.upper()) if certno else stmt.where(Coverage.member_id == member_id)
+    stmt = stmt.where(Coverage.certno == idnumber.lookup_form(certno)) if certno else stmt.where(Coverage.member_id == member_id)
     rows = [c for c in (await session.execute(stmt)).scalars() if actor.covers(c.unit_path)]
     return [{"member_id": c.member_id, "period": c.period, "plans": c.plans, "from": c.coverage_from.isoformat(),
              "to": c.coverage_to.isoformat(), "ended_on": c.ended_on.isoformat() if c.ended_on else None,

@@ -2,8 +2,9 @@
 
 API.md "Enrollment: rosters": files carry the same columns as the JSON body, under the Chinese headings union
 staff use or the field names, in any order; list fields are ``;``-separated. Every problem is listed with
-``loc = ["members", n, field]`` where n is the member's 1-based row (the first member is row 1, as in
-``check_roster``), and ``line`` = the line of the spreadsheet, so staff can find it in Excel.
+``loc = ["members", i, field]`` where i is the 0-based index of the member among the file's rows (as in
+``check_roster``), and ``line`` = the line Excel shows (header = line 1, blank lines counted), which the Chinese
+message names as 第N行, so staff find it in Excel. Each member read keeps its ``line`` for the rule checks.
 
 A row with a problem is left out of ``members``: when ``errors`` is not empty the file should be refused
 whole (the rule checks' row numbers would not line up with the file otherwise).
@@ -86,8 +87,8 @@ class ParsedRoster:
 
 
 def _file_error(loc: list[object], msg: str, code: str, line: int = 0) -> dict[str, Any]:
-    """A problem with the whole file; ``line`` 0 when no line of the file is to blame."""
-    return {"loc": loc, "msg": msg, "code": code, "line": line}
+    """A problem with the whole file; ``line`` 0 when no line of the file is to blame (else 第N行 says which)."""
+    return {"loc": loc, "msg": f"第{line}行：{msg}" if line else msg, "code": code, "line": line}
 
 
 def heading_field(heading: object) -> str | None:
@@ -139,7 +140,8 @@ class _Rows:
         self._plans: dict[str, tuple[str, ...] | None] = {}
 
     def error(self, n: int, line: int, name: str, msg: str, code: str) -> None:
-        self.result.errors.append({"loc": ["members", n, name], "msg": f"第{n}行：{msg}", "code": code,
+        """A problem of the n-th member (0-based) on spreadsheet line ``line``."""
+        self.result.errors.append({"loc": ["members", n, name], "msg": f"第{line}行：{msg}", "code": code,
                                    "line": line})
 
     def read(self, rows: Iterator[list[str]]) -> ParsedRoster:
@@ -207,7 +209,7 @@ class _Rows:
         padding = [""] * width
         sex_of, type_of, insurance_of, plans_of = self._sex, self._type, self._insurance, self._plans
         max_name, max_bank = MAX_LENGTH["name"], MAX_LENGTH["bank_name"]
-        n = 0
+        n = -1
         for line, cells in enumerate(rows, start=header_line + 1):
             if len(cells) < width:
                 cells = cells + padding[len(cells):]
@@ -258,7 +260,8 @@ class _Rows:
             if len(name) > max_name or len(bank) > max_bank:
                 self._too_long(n, line, name, bank)
             if sex is not None and member_type is not None and len(errors) == errors_before:
-                members.append(RosterMember(name, certno, phone, sex, member_type, account, bank, insurance, plans))
+                members.append(RosterMember(name, certno, phone, sex, member_type, account, bank, insurance, plans,
+                                            line))
 
     def _unusual_numbers(self, n: int, line: int, raw_certno: str, certno: str, raw_account: str, account: str
                          ) -> tuple[str, str]:
