@@ -130,12 +130,13 @@ def parse(raw: str, *, today: date | None = None) -> IdNumber:
     ``IdNumber.region_known``."""
     text = raw.strip().upper()
     converted_from: str | None = None
-    if _SHAPE_15.match(text):
+    if len(text) == 18 and _SHAPE_18.match(text):
+        if check_digit(text[:17]) != text[17]:
+            raise IdNumberError(Problem.CHECK_DIGIT)
+    elif len(text) == 15 and _SHAPE_15.match(text):
         converted_from, text = text, upgrade_15(text)
-    elif not _SHAPE_18.match(text):
+    else:
         raise IdNumberError(Problem.FORMAT)
-    elif check_digit(text[:17]) != text[17]:
-        raise IdNumberError(Problem.CHECK_DIGIT)
     born = _birth_date(text[6:14])
     if born is None or born < EARLIEST_BIRTH or born > (today or date.today()):
         raise IdNumberError(Problem.BIRTH_DATE)

@@ -9,7 +9,6 @@ Sources: seed 003 (云南 第一条 参互条件与比例, 第四条 交费标�
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,54 +123,56 @@ def check_roster(
     allowed_types = set(rulebook.enrolment.member_types)
     required = set(rulebook.enrolment.requires_insurance)
     plan_codes = {p.code for p in rulebook.plans}
-    seen: dict[str, tuple[int, RosterMember]] = {}
+    seen: dict[str, int] = {}  # certno -> index of its first row
+    error, warn = found.row_error, found.row_warning
     for index, member in enumerate(members):
-        row = functools.partial(found.row_error, index, member)
         try:
-            person = idnumber.parse(member.certno, today=today)
+            certno, _, _, region_known, converted_from = idnumber.parse(member.certno, today=today)
         except idnumber.IdNumberError as exc:
-            row("certno", f"{exc.message}。", "invalid_certno", reason=exc.problem.value)
+            error(index, member, "certno", f"{exc.message}。", "invalid_certno", reason=exc.problem.value)
             certno = member.certno.strip().upper()
         else:
-            certno = person.number
-            if person.converted_from is not None:
-                found.row_warning(index, member, "certno", f"15 位身份证号码 {person.converted_from} 已转换为 18 位 "
-                                  f"{certno}，按 18 位保存和显示。", "certno_converted_from_15")
-            if not person.region_known:
-                found.row_warning(index, member, "certno", f"身份证号码前 6 位地区码 {certno[:6]} 不在行政区划代码表"
-                                  "（GB/T 2260 历年代码）中，请核对号码。", "certno_region_unknown")
+            if converted_from is not None:
+                warn(index, member, "certno", f"15 位身份证号码 {converted_from} 已转换为 18 位 {certno}，"
+                     "按 18 位保存和显示。", "certno_converted_from_15")
+            if not region_known:
+                warn(index, member, "certno", f"身份证号码前 6 位地区码 {certno[:6]} 不在行政区划代码表（GB/T 2260 "
+                     "历年代码）中，请核对号码。", "certno_region_unknown")
         if certno in seen:
-            first_index, first = seen[certno]
-            row("certno", f"与{row_label(first_index, first)}是同一人（每人限一份）。", "duplicate_person")
+            first = seen[certno]
+            error(index, member, "certno", f"与{row_label(first, members[first])}是同一人（每人限一份）。",
+                  "duplicate_person")
         else:
-            seen[certno] = (index, member)
+            seen[certno] = index
         if certno in enrolled_elsewhere:
-            row("certno", "此人本期已在其他名单中参互（每人限一份）。", "already_enrolled")
+            error(index, member, "certno", "此人本期已在其他名单中参互（每人限一份）。", "already_enrolled")
         if not member.name.strip() or len(member.name) > 100:
-            row("name", "姓名不能为空，也不能超过 100 个字。", "invalid_name")
+            error(index, member, "name", "姓名不能为空，也不能超过 100 个字。", "invalid_name")
         if not member.bank_name.strip() or len(member.bank_name) > 100:
-            row("bank_name", "开户银行不能为空，也不能超过 100 个字。", "invalid_bank_name")
+            error(index, member, "bank_name", "开户银行不能为空，也不能超过 100 个字。", "invalid_bank_name")
         if not PHONE.match(member.phone):
-            row("phone", "手机号码应为 11 位。", "invalid_phone")
+            error(index, member, "phone", "手机号码应为 11 位。", "invalid_phone")
         if member.member_type not in allowed_types:  # 第一条 / 运城: in-service only
-            row("member_type", f"本期不接受此人员类别（{member.member_type}）。", "member_type_not_allowed")
+            error(index, member, "member_type", f"本期不接受此人员类别（{member.member_type}）。",
+                  "member_type_not_allowed")
         if rulebook.enrolment.retirees_must_renew and member.member_type == "retired":
             # 第一条 (from the 19th period): a retiree who skipped the previous period may not join again.
             if previous_members is None:
-                found.row_warning(index, member, "member_type", "系统中没有上一期的参互记录，无法核对退休人员是否连续参互，"
-                                  "请人工核对。", "retiree_renewal_unverified")
+                warn(index, member, "member_type", "系统中没有上一期的参互记录，无法核对退休人员是否连续参互，请人工核对。",
+                     "retiree_renewal_unverified")
             elif certno not in previous_members:
-                row("member_type", "退休人员上一期未参互，本期不能再加入。", "retiree_not_renewing")
+                error(index, member, "member_type", "退休人员上一期未参互，本期不能再加入。", "retiree_not_renewing")
         missing = required - set(member.insurance)
         if missing:  # 第一条: basic medical and critical-illness supplement both required
-            row("insurance", f"未参加必需的保险：{'、'.join(sorted(missing))}。", "required_insurance_missing")
+            error(index, member, "insurance", f"未参加必需的保险：{'、'.join(sorted(missing))}。",
+                  "required_insurance_missing")
         if member.plans is not None and set(member.plans) - plan_codes:
-            row("plans", f"本期没有这些互助项目：{'、'.join(set(member.plans) - plan_codes)}。", "unknown_plan")
+            error(index, member, "plans", f"本期没有这些互助项目：{'、'.join(set(member.plans) - plan_codes)}。",
+                  "unknown_plan")
         if not member.bank_account.isdigit() or not 10 <= len(member.bank_account) <= 30:
-            row("bank_account", "银行账号应为 10-30 位数字。", "invalid_bank_account")
+            error(index, member, "bank_account", "银行账号应为 10-30 位数字。", "invalid_bank_account")
         elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
-            found.row_warning(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。",
-                              "bank_account_luhn")
+            warn(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。", "bank_account_luhn")
     _check_participation(rulebook, staff, members, found)
     return found
 
