@@ -76,15 +76,6 @@ def row_problem(index: int, member: RosterMember, name: str, msg: str, code: str
     return problem
 
 
-def certno_ok(certno: str) -> bool:
-    """A valid GB 11643 number (18 digits, or 15 converted); an unknown region code does not make it invalid."""
-    try:
-        idnumber.parse(certno)
-    except idnumber.IdNumberError:
-        return False
-    return True
-
-
 def stored_certno(certno: str) -> str:
     """The form a roster's ID number is stored and matched in: a 15-digit number as its 18-digit form."""
     return idnumber.upgrade_15(certno) if len(certno) == 15 and certno.isdigit() else certno
