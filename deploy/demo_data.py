@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import random
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from deploy.client import ApiError, Huzhu, Session, wait_for
 from deploy.people import person
@@ -148,7 +148,12 @@ def load(api: Huzhu, admin: Session) -> None:
     for username, (role, org) in STAFF.items():
         _create(admin, "/api/v1/users", {"username": username, "password": DEMO_PASSWORD, "role": role, "org": org})
     period = demo_period_code(year)
-    _create(admin, "/api/v1/periods", demo_rulebook_document(year))
+    document = demo_rulebook_document(year)
+    _create(admin, "/api/v1/periods", document)
+    # 第五条: a fee counts by its bank date, which must lie within the enrolment window and not in the future
+    windows = cast(dict[str, dict[str, str]], document["windows"])
+    window_end = date.fromisoformat(windows["enrolment"]["to"])
+    paid_on = min(window_end - timedelta(days=5), date.today())
     members = demo_members()
     found = admin.get("enrollment", "/api/v1/members", params={"certno": members[0]["certno"]})
     mine = [c for c in (found[0]["coverages"] if found else []) if c["period"] == period]
@@ -162,7 +167,7 @@ def load(api: Huzhu, admin: Session) -> None:
         )
     if roster["status"] == "awaiting_payment":
         admin.post("enrollment", f"/api/v1/rosters/{roster['roster_id']}/payments",
-                   json={"amount": roster["fee_total"], "reference": f"DEMO-{year}-001", "paid_at": f"{year}-02-20"})
+                   json={"amount": roster["fee_total"], "reference": f"DEMO-{year}-001", "paid_at": paid_on.isoformat()})
     first = admin.get("enrollment", "/api/v1/members", params={"certno": members[0]["certno"]})[0]
     admin.post("enrollment", "/api/v1/users", json={"username": "member1", "password": DEMO_PASSWORD,
                                                      "role": "member", "member_id": first["member_id"]})

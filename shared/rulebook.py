@@ -215,6 +215,12 @@ class Enrolment(_Model):
     shares_per_member: Annotated[int, Field(strict=True, ge=1)] = 1
     refundable: Flag
     loyalty: Loyalty | None = None
+    # When a paid roster's cover starts (optional). "coverage_start" (the default): the first day of
+    # windows.coverage whatever day within the enrolment window the fees were paid: seed 003 第三条 sets the
+    # 互助期限 from 1 January while 第五条 takes fees until 25 February. "payment_date": the bank date of the
+    # payment that completed the roster's fees, never before windows.coverage.from; "day_after_payment": the day
+    # after it. A fee paid after the enrolment window buys no cover at all (第五条 "逾期不再办理").
+    cover_starts: Literal["coverage_start", "payment_date", "day_after_payment"] = "coverage_start"
 
     @field_validator("headcount_as_of", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from services.claims.models import (
     Settlement,
 )
 from services.claims.reassessment import DECIDED, LIVE, SYSTEM, reassess_member_period, record_adjustment
+from shared import idnumber
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -117,7 +118,10 @@ async def settlement_person(session: SessionDep, record: dict[str, Any], setl_id
                             ) -> tuple[str | None, set[str]]:
     """The person a record is about (its certno, or for a record re-sent without one the certno kept with its
     setl_id) and their member ids covered in the caller's branch; no ids: the record is not ours to keep."""
-    certno = str(record.get("certno") or "").strip().upper() or None
+    # an old 15-digit card is kept in its 18-digit form, as enrollment stores people; no number is no key
+    raw = record.get("certno")
+    certno = idnumber.lookup_form(raw) if isinstance(raw, str) and raw.strip() else None
+    certno = certno if certno and len(certno) <= 18 else None
     stored = await session.get(Settlement, setl_id)
     if stored is not None and stored.certno:
         if certno is not None and certno != stored.certno:
@@ -230,7 +234,7 @@ class SecondAidIn(BaseModel):
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     member_id: str | None = None
-    certno: str | None = Field(default=None, min_length=18, max_length=18)
+    certno: str | None = Field(default=None, min_length=15, max_length=18)  # 15 digits: matched as its 18-digit form
     plan: str = "inpatient"
     admission_date: date
     discharge_date: date
@@ -284,7 +288,7 @@ async def find_coverage(session: SessionDep, body: ClaimIn) -> Coverage | None:
     stmt = select(Coverage).where(Coverage.coverage_from <= body.discharge_date,
                                   Coverage.coverage_to >= body.discharge_date)
     stmt = stmt.where(Coverage.member_id == body.member_id) if body.member_id else \
-        stmt.where(Coverage.certno == (body.certno or "").upper())
+        stmt.where(Coverage.certno == idnumber.lookup_form(body.certno or ""))
     return (await session.execute(stmt.order_by(Coverage.coverage_from.desc()))).scalars().first()
 
 
@@ -653,7 +657,7 @@ async def coverages(session: SessionDep, actor: Annotated[Principal, require_rol
     if not (certno or member_id):
         raise Invalid("请提供 certno 或 member_id。", errors=[{"loc": ["query", "certno"], "msg": "缺少必填项"}])
     stmt = select(Coverage)
-    stmt = stmt.where(Coverage.certno == certno.upper()) if certno else stmt.where(Coverage.member_id == member_id)
+    stmt = stmt.where(Coverage.certno == idnumber.lookup_form(certno)) if certno else stmt.where(Coverage.member_id == member_id)
     rows = [c for c in (await session.execute(stmt)).scalars() if actor.covers(c.unit_path)]
     return [{"member_id": c.member_id, "period": c.period, "plans": c.plans, "from": c.coverage_from.isoformat(),
              "to": c.coverage_to.isoformat(), "ended_on": c.ended_on.isoformat() if c.ended_on else None,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select, update
 
+from services.enrollment.domain.fee_payments import cover_start, payment_date_problem
 from services.enrollment.domain.roster_files import parse_roster_file
 from services.enrollment.domain.roster_rules import RosterMember, Staff
 from services.enrollment.loyalty import grant_loyalty
@@ -30,6 +31,7 @@ from services.enrollment.models import (
     User,
 )
 from services.enrollment.rosters import store_roster
+from shared import idnumber
 from shared.auth import ROLES, CurrentUser, Principal, require_fund_wide, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, field_errors
@@ -297,12 +299,20 @@ async def read_roster(request: Request) -> tuple[Staff, list[RosterMember]]:
         body = RosterIn.model_validate_json(await request.body())
     except ValidationError as exc:
         raise Invalid("名单数据不符合要求，请按 errors 逐项修改。", code="roster_rejected",
-                      errors=[{**e, "loc": ["body", *e["loc"]]} for e in field_errors(list(exc.errors()))]) from None
+                      errors=[member_row(e) for e in field_errors(list(exc.errors()))]) from None
     members = [RosterMember(name=m.name, certno=m.certno.strip().upper(), phone=m.phone, sex=m.sex,
                             member_type=m.member_type, bank_account=m.bank_account, bank_name=m.bank_name,
                             insurance=tuple(m.insurance), plans=tuple(m.plans) if m.plans is not None else None)
                for m in body.members]
     return Staff(**body.staff.model_dump()), members
+
+
+def member_row(error: dict[str, Any]) -> dict[str, Any]:
+    """A JSON roster's field error: ``loc`` under ``body``; a member's row named 第N条 (N = index + 1)."""
+    loc = error["loc"]
+    if len(loc) >= 2 and loc[0] == "members" and isinstance(loc[1], int):
+        error = {**error, "msg": f"第{loc[1] + 1}条：{error['msg']}"}
+    return {**error, "loc": ["body", *loc]}
 
 
 def roster_out(roster: Roster) -> dict[str, Any]:
@@ -340,9 +350,17 @@ async def pay_roster(
     request: Request, roster_id: uuid.UUID, body: PaymentIn, session: SessionDep,
     actor: Annotated[Principal, require_roles("unit_agent", "finance", "admin")],
 ) -> dict:
+    """A payment to a roster as the bank shows it. Its bank date must lie within the enrolment window (第五条,
+    for everyone, admin included); when the fees reach the total the members are covered from the day the
+    rulebook's ``enrolment.cover_starts`` says."""
     roster, org = await load_roster(session, roster_id, actor)
     if roster.status != "awaiting_payment":
         raise Conflict("该名单已交足费用。", code="roster_already_paid")
+    rulebook = await load_period(session, roster.period)
+    problem = payment_date_problem(rulebook, body.paid_at, today=date.today())
+    if problem is not None:
+        raise Invalid(problem.msg, code=problem.code,
+                      errors=[{"loc": ["body", "paid_at"], "msg": problem.msg, "code": problem.code}])
     after = roster.paid_total + body.amount
     if after > roster.fee_total:  # 第四条: exact amounts only; over-payment is refused
         raise Invalid(f"付款后合计 {format_money(after)} 超过应交 {format_money(roster.fee_total)}。",
@@ -355,22 +373,26 @@ async def pay_roster(
         reference=body.reference, unit_path=org.path))
     if after == roster.fee_total:
         roster.status = "active"
-        await cover_roster(session, roster, org)
+        earlier = (await session.execute(select(func.max(RosterPayment.paid_at)).where(
+            RosterPayment.roster_id == roster.id, RosterPayment.paid_at > body.paid_at))).scalar()
+        await cover_roster(session, rulebook, roster, org, fees_complete_on=earlier or body.paid_at)
     return roster_out(roster)
 
 
-async def cover_roster(session: SessionDep, roster: Roster, org: Org) -> None:
-    """Fees reached the total: every member of the roster is covered for the period's coverage window."""
-    rulebook = await load_period(session, roster.period)
+async def cover_roster(session: SessionDep, rulebook: Rulebook, roster: Roster, org: Org, *,
+                       fees_complete_on: date) -> None:
+    """Fees reached the total (the latest bank date of the roster's payments is ``fees_complete_on``): every
+    member of the roster is covered from the day the rulebook says to the end of the coverage window."""
     coverage = rulebook.windows.coverage
+    covered_from = cover_start(rulebook, fees_complete_on)
     await session.execute(update(Enrolment).where(Enrolment.roster_id == roster.id).values(
-        status="covered", covered_from=coverage.from_, covered_to=coverage.to))
+        status="covered", covered_from=covered_from, covered_to=coverage.to))
     rows = (await session.execute(
         select(Enrolment.plans, Enrolment.renewing, Enrolment.fee, Member)
         .join(Member, Member.id == Enrolment.member_id).where(Enrolment.roster_id == roster.id)
     )).all()
     await publish_many(session, MESSAGING, TOPIC_ENROLLMENT, [MemberCovered(
-        member_id=str(member.id), period=roster.period, plans=plans, coverage_from=coverage.from_,
+        member_id=str(member.id), period=roster.period, plans=plans, coverage_from=covered_from,
         coverage_to=coverage.to, name=member.name, certno=member.certno, sex=member.sex,
         member_type=member.member_type, unit=org.code, unit_path=org.path, bank_account=member.bank_account,
         bank_name=member.bank_name, phone=member.phone, renewing=renewing, fee=fee)
@@ -417,8 +439,10 @@ async def visible_member(session: SessionDep, member: Member | None, actor: Prin
 
 @router.get("/members", tags=["members"])
 async def find_members(session: SessionDep, actor: CurrentUser,
-                       certno: Annotated[str, Query(min_length=18, max_length=18)]) -> list[dict]:
-    member = (await session.execute(select(Member).where(Member.certno == certno.upper()))).scalar_one_or_none()
+                       certno: Annotated[str, Query(min_length=15, max_length=18)]) -> list[dict]:
+    """A person by ID number: 18 digits, or a 15-digit first-generation number (matched as its 18-digit form)."""
+    member = (await session.execute(select(Member).where(Member.certno == idnumber.lookup_form(certno))
+                                    )).scalar_one_or_none()
     if member is None:
         return []
     try:

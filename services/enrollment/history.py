@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment.domain.history_rows import HistoryRow, HistoryTable, check_history, row_error
 from services.enrollment.domain.roster_files import parse_table_file
+from services.enrollment.domain.roster_rules import stored_certno
 from services.enrollment.models import AuditEntry, Period
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
@@ -124,7 +125,7 @@ def parse_history_json(data: bytes) -> tuple[list[HistoryRow], list[dict[str, An
         except ValidationError as exc:
             errors += json_errors(exc, index)
             continue
-        rows.append(HistoryRow(m.certno.strip().upper(), m.unit.strip(), m.member_type, m.aid_received, index))
+        rows.append(HistoryRow(stored_certno(m.certno.strip().upper()), m.unit.strip(), m.member_type, m.aid_received, index))
     return rows, errors
 
 

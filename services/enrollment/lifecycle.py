@@ -11,8 +11,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
-from services.enrollment.domain.roster_rules import PHONE, certno_ok, luhn_ok
+from services.enrollment.domain.roster_rules import PHONE, luhn_ok
 from services.enrollment.models import IDEMPOTENCY, MESSAGING, AuditEntry, Enrolment, Member, Org, Period
+from shared import idnumber
 from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
@@ -114,7 +115,7 @@ class CorrectionIn(BaseModel):
     period: str
     reason: str = Field(min_length=4, max_length=1000)
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    certno: str | None = Field(default=None, min_length=18, max_length=18)
+    certno: str | None = Field(default=None, min_length=15, max_length=18)  # a 15-digit one is converted
     sex: str | None = Field(default=None, pattern="^(male|female)$")
     member_type: str | None = Field(default=None, pattern="^(in_service|retired)$")
 
@@ -136,9 +137,12 @@ async def correct(member_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
     if not changes:
         raise Invalid("没有要更正的内容。", errors=[{"loc": ["body"], "msg": "至少更正一项"}])
     if "certno" in changes:
-        changes["certno"] = changes["certno"].upper()
-        if not certno_ok(changes["certno"]):
-            raise Invalid("身份证号码无效。", code="invalid_certno", errors=[{"loc": ["body", "certno"], "msg": "无效"}])
+        try:
+            changes["certno"] = idnumber.parse(changes["certno"]).number
+        except idnumber.IdNumberError as exc:
+            raise Invalid(f"身份证号码无效：{exc.message}。", code="invalid_certno", errors=[
+                {"loc": ["body", "certno"], "msg": exc.message, "code": "invalid_certno",
+                 "reason": exc.problem.value}]) from None
         if (await session.execute(select(Member.id).where(Member.certno == changes["certno"],
                                                           Member.id != member.id))).first():
             raise Conflict("该身份证号码已属于另一名参互人员。", code="certno_taken")

@@ -12,7 +12,7 @@ import io
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment.coverage import previous_period
-from services.enrollment.domain.roster_rules import Findings, RosterMember, Staff, check_roster
+from services.enrollment.domain.roster_rules import Findings, RosterMember, Staff, check_roster, stored_certno
 from services.enrollment.models import AuditEntry, Org, Roster
 from services.enrollment.transfers import check_belonging, record_transfers
 from shared.auth import Principal
@@ -90,6 +90,8 @@ async def store_roster(
     is the same as checking first, in about half the time for a large roster."""
     if late_reason is not None and (actor.role != "admin" or not late_reason.strip()):
         raise Forbidden("只有管理员可以在登记期外补录名单，且必须写明原因。", code="late_entry_not_allowed")
+    given = members  # as sent: the checks name each 15-digit number converted
+    members = [replace(m, certno=stored_certno(m.certno)) if len(m.certno) == 15 else m for m in members]
     certnos = [m.certno for m in members]
     enrolled = await certnos_enrolled(session, rulebook.code, certnos)
     # Covered in the previous period: enrolled in it here, or in its imported history (coverage.py).
@@ -132,7 +134,7 @@ async def store_roster(
         loading = asyncio.create_task(load.run(session))
     # The rows were prepared first, so PostgreSQL is busy loading while the checks take this process.
     checking = asyncio.create_task(asyncio.to_thread(
-        check_roster, rulebook, staff, members, today=today or date.today(), enrolled_elsewhere=enrolled,
+        check_roster, rulebook, staff, given, today=today or date.today(), enrolled_elsewhere=enrolled,
         previous_members=previous))
 
     findings = await checking

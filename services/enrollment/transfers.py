@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.enrollment.domain.roster_rules import RosterMember
+from services.enrollment.domain.roster_rules import RosterMember, row_problem
 from services.enrollment.models import AuditEntry, Member, MemberRelease, Org
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
@@ -87,7 +87,7 @@ async def check_belonging(session: AsyncSession, *, rulebook: Rulebook, unit: st
                 "SELECT DISTINCT e.member_id FROM enrolments e JOIN members m ON m.id = e.member_id "
                 "WHERE e.member_id = ANY(:ids) AND e.unit = m.unit AND (e.status = 'pending' OR "
                 "(e.status = 'covered' AND e.covered_to >= :today))"), {"ids": ids, "today": today})).scalars())
-    for row, given in enumerate(members, start=1):
+    for row, given in enumerate(members):  # 0-based, as check_roster names rows (第N行 / 第N条 from row_problem)
         certno = given.certno
         stored = known.get(certno)
         if stored is None:
@@ -99,20 +99,18 @@ async def check_belonging(session: AsyncSession, *, rulebook: Rulebook, unit: st
             elif rulebook.enrolment.transfer_between_periods and member_id not in busy:
                 found.transfers.append(Transfer(member_id, row, from_unit, "between_periods"))
             else:
-                found.errors.append({
-                    "loc": ["members", row, "certno"], "code": "member_of_another_unit",
-                    "msg": f"第{row}行：此人是其他单位的参互会员。须由其所在单位或互助中心办理转出后，"
-                           "方可列入本单位名单。"})
+                found.errors.append(row_problem(
+                    row, given, "certno", "此人是其他单位的参互会员。须由其所在单位或互助中心办理转出后，方可列入本单位名单。",
+                    "member_of_another_unit"))
                 continue
         kept = (stored[1], stored[2], stored[3], stored[5], stored[6])  # as KEPT_FIELDS, in that order
         if kept == (given.name, given.sex, given.phone, given.bank_account, given.bank_name):
             continue  # the usual renewal: nothing differs (checked once per row, 200,000 rows a roster)
         for (key, label), value in zip(KEPT_FIELDS, kept, strict=True):
             if getattr(given, key) != value:
-                found.warnings.append({
-                    "loc": ["members", row, key], "code": "stored_value_kept",
-                    "msg": f"第{row}行：{label}与系统登记的不同，名单不改变已登记的{label}。如需变更，"
-                           "请由会员所属单位经办人通过会员信息变更办理（留痕并通知会员）。"})
+                found.warnings.append(row_problem(
+                    row, given, key, f"{label}与系统登记的不同，名单不改变已登记的{label}。如需变更，"
+                    "请由会员所属单位经办人通过会员信息变更办理（留痕并通知会员）。", "stored_value_kept"))
     return found
 
 

@@ -121,7 +121,9 @@ async def test_a_csv_with_a_bad_id_number_is_refused_whole_naming_its_row(world:
     r = await upload(world, roster_csv(members))
     assert r.status_code == 422, r.text
     assert r.json()["code"] == "roster_rejected" and CHINESE.search(r.json()["detail"])
-    assert error_codes(r.json()) == [(["members", 2, "certno"], "invalid_certno")]
+    assert error_codes(r.json()) == [(["members", 1, "certno"], "invalid_certno")]
+    [error] = r.json()["errors"]  # the second member is on the file's third line (the header is line 1)
+    assert error["line"] == 3 and error["msg"].startswith("第3行：") and error["reason"] == "check_digit"
     for valid in (members[0], members[2]):
         assert await world.find(valid["certno"]) == []
     assert await world.outbox_count() == before
@@ -356,9 +358,12 @@ async def test_money_remitted_by_an_office_with_no_roster_in_the_period_shows_as
 
 # --- loyalty (第十五条) -----------------------------------------------------------------------------------
 async def enrol_late_and_pay(w: World, members: list[dict[str, Any]], period: str) -> None:
+    """A paper roster of a closed period, paid on time (on the window's last day) and entered late."""
     r = await w.submit(roster_body(members), period=period, late_reason="补录往期已缴费的纸质名单")
     assert r.status_code == 201, r.text
-    assert (await w.pay(r.json()["roster_id"], r.json()["fee_total"])).json()["status"] == "active"
+    closed_on = TODAY - timedelta(days=30)  # period_doc(window_open=False): the window closed 30 days ago
+    paid = await w.pay(r.json()["roster_id"], r.json()["fee_total"], paid_at=closed_on)
+    assert paid.json()["status"] == "active", paid.text
 
 
 async def approve_aid(w: World, member: str, period: str, amount: str) -> None:

@@ -119,9 +119,9 @@ def test_an_empty_insurance_cell_means_no_insurance_and_an_unknown_kind_is_named
     a, b = people(2)
     parsed = parse_csv(csv_bytes([CHINESE, [*chinese_row(a)[:7], ""], [*chinese_row(b)[:7], "基本医疗保险;商业保险"]]))
     assert parsed.members == [RosterMember(**{**expected(a).__dict__, "insurance": ()})]
-    assert parsed.errors == [{"loc": ["members", 2, "insurance"], "line": 3, "code": "unknown_insurance",
+    assert parsed.errors == [{"loc": ["members", 1, "insurance"], "line": 3, "code": "unknown_insurance",
                               "msg": parsed.errors[0]["msg"]}]
-    assert parsed.errors[0]["msg"].startswith("第2行：") and "商业保险" in parsed.errors[0]["msg"]
+    assert parsed.errors[0]["msg"].startswith("第3行：") and "商业保险" in parsed.errors[0]["msg"]
 
 
 def test_values_are_normalised_certno_upper_case_phone_and_account_without_spaces_or_dashes() -> None:
@@ -155,7 +155,7 @@ def test_a_name_longer_than_the_members_table_holds_is_an_error() -> None:
     row = chinese_row(p)
     row[0] = "张" * 101
     parsed = parse_csv(csv_bytes([CHINESE, row]))
-    assert [(e["loc"], e["code"]) for e in parsed.errors] == [(["members", 1, "name"], "too_long")]
+    assert [(e["loc"], e["code"]) for e in parsed.errors] == [(["members", 0, "name"], "too_long")]
 
 
 def test_plans_are_semicolon_separated_and_an_absent_column_or_empty_cell_means_the_default_plans() -> None:
@@ -173,8 +173,8 @@ def test_an_unknown_sex_is_an_error_naming_the_row_and_the_field() -> None:
     row = chinese_row(b)
     row[3] = "未知"
     parsed = parse_csv(csv_bytes([CHINESE, chinese_row(a), row]))
-    assert parsed.errors == [{"loc": ["members", 2, "sex"], "line": 3, "code": "invalid_sex",
-                              "msg": "第2行：性别应填“男”或“女”，不能是“未知”。"}]
+    assert parsed.errors == [{"loc": ["members", 1, "sex"], "line": 3, "code": "invalid_sex",
+                              "msg": "第3行：性别应填“男”或“女”，不能是“未知”。"}]
     assert parsed.members == [expected(a)]
 
 
@@ -184,8 +184,8 @@ def test_an_unknown_member_type_is_an_error_naming_the_row_and_the_field() -> No
     row[4] = "临时工"
     parsed = parse_csv(csv_bytes([CHINESE, row]))
     assert [(e["loc"], e["code"], e["line"]) for e in parsed.errors] == [
-        (["members", 1, "member_type"], "invalid_member_type", 2)]
-    assert parsed.errors[0]["msg"].startswith("第1行：")
+        (["members", 0, "member_type"], "invalid_member_type", 2)]
+    assert parsed.errors[0]["msg"].startswith("第2行：")
 
 
 def test_a_missing_required_column_is_one_error_naming_the_heading() -> None:
@@ -210,8 +210,8 @@ def test_blank_lines_are_skipped_and_line_numbers_stay_true_to_the_file() -> Non
     lines = [["某某公司工会参互名单"], [], CHINESE, [], chinese_row(a), ["", " ", "", "", "", "", "", ""], bad]
     parsed = parse_csv(csv_bytes(lines))
     assert parsed.members == [expected(a)]
-    assert [(e["loc"], e["line"]) for e in parsed.errors] == [(["members", 2, "sex"], 7)]
-    assert parsed.errors[0]["msg"].startswith("第2行：")
+    assert [(e["loc"], e["line"]) for e in parsed.errors] == [(["members", 1, "sex"], 7)]
+    assert parsed.errors[0]["msg"].startswith("第7行：")
 
 
 def test_an_xlsx_id_number_stored_as_a_number_is_reported_never_guessed() -> None:
@@ -223,10 +223,10 @@ def test_an_xlsx_id_number_stored_as_a_number_is_reported_never_guessed() -> Non
     parsed = parse_xlsx(xlsx_bytes([CHINESE, chinese_row(a), as_number, float_account]))
     assert parsed.members == [expected(a)]
     assert parsed.errors == [
-        {"loc": ["members", 2, "certno"], "line": 3, "code": "number_not_text",
-         "msg": "第2行：身份证号码被 Excel 存成了数字，末几位已丢失，请把该列设为文本后重新填写"},
-        {"loc": ["members", 3, "bank_account"], "line": 4, "code": "number_not_text",
-         "msg": "第3行：银行账号被 Excel 存成了数字，末几位已丢失，请把该列设为文本后重新填写"},
+        {"loc": ["members", 1, "certno"], "line": 3, "code": "number_not_text",
+         "msg": "第3行：身份证号码被 Excel 存成了数字，末几位已丢失，请把该列设为文本后重新填写"},
+        {"loc": ["members", 2, "bank_account"], "line": 4, "code": "number_not_text",
+         "msg": "第4行：银行账号被 Excel 存成了数字，末几位已丢失，请把该列设为文本后重新填写"},
     ]
 
 
@@ -235,7 +235,7 @@ def test_an_id_number_that_excel_wrote_into_csv_in_scientific_notation_is_report
     row = chinese_row(p)
     row[1] = "5.30102E+17"
     parsed = parse_csv(csv_bytes([CHINESE, row]))
-    assert [(e["loc"], e["code"]) for e in parsed.errors] == [(["members", 1, "certno"], "number_not_text")]
+    assert [(e["loc"], e["code"]) for e in parsed.errors] == [(["members", 0, "certno"], "number_not_text")]
 
 
 def test_an_xlsx_phone_stored_as_a_number_is_fine_and_empty_cells_are_read() -> None:
@@ -255,7 +255,7 @@ def test_an_xlsx_problem_names_the_member_row_and_the_true_spreadsheet_line() ->
     bad: list[object] = [*chinese_row(b)]
     bad[3] = "未知"
     parsed = parse_xlsx(xlsx_bytes([["参互名单"], CHINESE, chinese_row(a), [None] * 8, bad]))
-    assert [(e["loc"], e["line"], e["code"]) for e in parsed.errors] == [(["members", 2, "sex"], 5, "invalid_sex")]
+    assert [(e["loc"], e["line"], e["code"]) for e in parsed.errors] == [(["members", 1, "sex"], 5, "invalid_sex")]
 
 
 @pytest.mark.parametrize(("filename", "content_type"), [

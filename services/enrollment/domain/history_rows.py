@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.enrollment.domain.roster_files import _SCIENTIFIC, MEMBER_TYPE, NumberText, _lookup, _Table
-from services.enrollment.domain.roster_rules import certno_ok
+from services.enrollment.domain.roster_rules import stored_certno
+from shared import idnumber
 
 # The heading shown to staff for each column, then every heading accepted (field names too, in any case).
 HISTORY_HEADINGS: dict[str, str] = {
@@ -105,7 +106,7 @@ class HistoryTable(_Table[HistoryRow]):
                     index, line, "aid_received", f"是否获得补助应填“是”或“否”，不能是“{aid_text.strip()}”。"
                     if aid_text.strip() else "是否获得补助未填写（应填“是”或“否”）。", "invalid_aid_received"))
             if len(errors) == before and member_type is not None and aid is not None:
-                out.append(HistoryRow(certno, unit.strip(), member_type, aid, index, line))
+                out.append(HistoryRow(stored_certno(certno), unit.strip(), member_type, aid, index, line))
 
 
 def check_history(rows: Sequence[HistoryRow], *, member_types: Iterable[str], units: set[str]) -> list[dict[str, Any]]:
@@ -116,7 +117,12 @@ def check_history(rows: Sequence[HistoryRow], *, member_types: Iterable[str], un
     errors: list[dict[str, Any]] = []
     seen: dict[str, HistoryRow] = {}
     for row in rows:
-        if not certno_ok(row.certno):
+        try:  # the same reading as rosters: any year's region code, a 15-digit number already made 18 (issue #8)
+            idnumber.parse(row.certno)
+            valid = True
+        except idnumber.IdNumberError:
+            valid = False
+        if not valid:
             errors.append(row_error(row.index, row.line, "certno", "身份证号码无效（校验位、出生日期或地区码错误）。",
                                     "invalid_certno"))
         elif row.certno in seen:

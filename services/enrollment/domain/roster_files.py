@@ -2,8 +2,9 @@
 
 docs/API.md "Enrollment (8001)", rosters: files carry the same columns as the JSON body, under the Chinese headings union
 staff use or the field names, in any order; list fields are ``;``-separated. Every problem is listed with
-``loc = ["members", n, field]`` where n is the member's 1-based row (the first member is row 1, as in
-``check_roster``), and ``line`` = the line of the spreadsheet, so staff can find it in Excel.
+``loc = ["members", i, field]`` where i is the 0-based index of the member among the file's rows (as in
+``check_roster``), and ``line`` = the line Excel shows (header = line 1, blank lines counted), which the Chinese
+message names as 第N行, so staff find it in Excel. Each member read keeps its ``line`` for the rule checks.
 
 The reading itself (encodings, heading row, Excel's number cells) is ``_Table``'s, shared with the other
 spreadsheet the centre uploads: the members of a period run before the system (``history_rows``).
@@ -95,8 +96,8 @@ ParsedRoster = ParsedTable[RosterMember]
 
 
 def _file_error(loc: list[object], msg: str, code: str, line: int = 0) -> dict[str, Any]:
-    """A problem with the whole file; ``line`` 0 when no line of the file is to blame."""
-    return {"loc": loc, "msg": msg, "code": code, "line": line}
+    """A problem with the whole file; ``line`` 0 when no line of the file is to blame (else 第N行 says which)."""
+    return {"loc": loc, "msg": f"第{line}行：{msg}" if line else msg, "code": code, "line": line}
 
 
 def heading_field(heading: object, table: dict[str, str] = HEADING_TO_FIELD) -> str | None:
@@ -151,6 +152,11 @@ class _Table(Generic[Row]):
         self.number_columns: dict[int, str] = {}  # column index -> field, watched for number cells (XLSX)
         self._heading_to_field = {alias: name for name, aliases in self.ALIASES.items()
                                   for alias in (*aliases, name)}
+
+    def error(self, n: int, line: int, name: str, msg: str, code: str) -> None:
+        """A problem of the n-th member (0-based) on spreadsheet line ``line``."""
+        self.result.errors.append({"loc": ["members", n, name], "msg": f"第{line}行：{msg}", "code": code,
+                                   "line": line})
 
     def read(self, rows: Iterator[list[str]]) -> ParsedTable[Row]:
         """``rows``: every line of the file as its cells' text, blank lines included (line 1 first)."""
@@ -224,10 +230,6 @@ class _Rows(_Table[RosterMember]):
         self._insurance: dict[str, tuple[tuple[str, ...], list[str]]] = {}
         self._plans: dict[str, tuple[str, ...] | None] = {}
 
-    def error(self, n: int, line: int, name: str, msg: str, code: str) -> None:
-        self.result.errors.append({"loc": ["members", n, name], "msg": f"第{n}行：{msg}", "code": code,
-                                   "line": line})
-
     def _read_members(self, rows: Iterator[list[str]], header_line: int,
                       columns: dict[str, int]) -> None:
         members = self.result.members
@@ -239,7 +241,7 @@ class _Rows(_Table[RosterMember]):
         padding = [""] * width
         sex_of, type_of, insurance_of, plans_of = self._sex, self._type, self._insurance, self._plans
         max_name, max_bank = MAX_LENGTH["name"], MAX_LENGTH["bank_name"]
-        n = 0
+        n = -1
         for line, cells in enumerate(rows, start=header_line + 1):
             if len(cells) < width:
                 cells = cells + padding[len(cells):]
@@ -290,7 +292,8 @@ class _Rows(_Table[RosterMember]):
             if len(name) > max_name or len(bank) > max_bank:
                 self._too_long(n, line, name, bank)
             if sex is not None and member_type is not None and len(errors) == errors_before:
-                members.append(RosterMember(name, certno, phone, sex, member_type, account, bank, insurance, plans))
+                members.append(RosterMember(name, certno, phone, sex, member_type, account, bank, insurance, plans,
+                                            line))
 
     def _unusual_numbers(self, n: int, line: int, raw_certno: str, certno: str, raw_account: str, account: str
                          ) -> tuple[str, str]:

@@ -1,21 +1,21 @@
 """Roster checks against the period's rulebook: pure, no I/O (the API gathers the facts and calls these).
 
-A roster is refused whole when any check fails, with every problem listed by row (row 1 = first member).
+A roster is refused whole when any check fails, with every problem listed by row. A row is named as its
+sender sees it: ``loc = ["members", i, field]`` with i the 0-based index of the member in the roster, and
+in the Chinese message 第N条 (N = i + 1) for a JSON roster, or 第N行 with ``line`` = N, the line Excel shows
+(header = line 1), for a CSV/XLSX file.
 Sources: seed 003 (云南 第一条 参互条件与比例, 第四条 交费标准, 第五条 交费时限), seed 001 (运城).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
-
+from shared import idnumber
 from shared.rulebook import Rulebook
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
@@ -33,6 +33,7 @@ class RosterMember:
     bank_name: str
     insurance: tuple[str, ...]
     plans: tuple[str, ...] | None = None
+    line: int | None = field(default=None, compare=False)  # the spreadsheet line of a file's row (header = 1)
 
 
 @dataclass(frozen=True)
@@ -47,42 +48,37 @@ class Findings:
     errors: list[dict[str, object]] = field(default_factory=list)
     warnings: list[dict[str, object]] = field(default_factory=list)
 
-    def error(self, loc: list[object], msg: str, code: str) -> None:
-        self.errors.append({"loc": loc, "msg": msg, "code": code})
+    def error(self, loc: list[object], msg: str, code: str, **extra: object) -> None:
+        self.errors.append({"loc": loc, "msg": msg, "code": code, **extra})
 
-    def warn(self, loc: list[object], msg: str, code: str) -> None:
-        self.warnings.append({"loc": loc, "msg": msg, "code": code})
+    def warn(self, loc: list[object], msg: str, code: str, **extra: object) -> None:
+        self.warnings.append({"loc": loc, "msg": msg, "code": code, **extra})
 
+    def row_error(self, index: int, member: RosterMember, name: str, msg: str, code: str, **extra: object) -> None:
+        """A problem of one row: ``msg`` is prefixed with the row as its sender sees it (第N行 / 第N条)."""
+        self.errors.append(row_problem(index, member, name, msg, code, **extra))
 
-CERTNO_SHAPE = re.compile(r"^\d{17}[\dX]$")
-
-
-@functools.lru_cache(maxsize=65536)
-def _birth_date_ok(yyyymmdd: str) -> bool:
-    try:
-        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
-    except ValueError:
-        return False
-    return date(1900, 1, 1) <= born <= date.today()
+    def row_warning(self, index: int, member: RosterMember, name: str, msg: str, code: str) -> None:
+        self.warnings.append(row_problem(index, member, name, msg, code))
 
 
-@functools.lru_cache(maxsize=65536)
-def _region_ok(region: str, year: str) -> bool:
-    """Was this administrative division code in use in the year of birth (python-stdnum's GB/T 2260 table)?"""
-    try:
-        ric.get_birth_place(f"{region}{year}0101000")
-    except ValidationError:
-        return False
-    return True
+def row_label(index: int, member: RosterMember) -> str:
+    """How a person finds the row: 第N行 (the spreadsheet line) in a file, 第N条 (1-based) in a JSON list."""
+    return f"第{member.line}行" if member.line is not None else f"第{index + 1}条"
 
 
-def certno_ok(certno: str) -> bool:
-    """GB 11643 resident ID: shape, check digit, birth date, and the birth place known for that year.
+def row_problem(index: int, member: RosterMember, name: str, msg: str, code: str,
+                **extra: object) -> dict[str, object]:
+    problem: dict[str, object] = {"loc": ["members", index, name], "msg": f"{row_label(index, member)}：{msg}",
+                                  "code": code, **extra}
+    if member.line is not None:
+        problem["line"] = member.line
+    return problem
 
-    The same checks as python-stdnum's ``cn.ric.validate``, with the date and region look-ups cached: a
-    provincial roster has 200,000 rows but only a few thousand distinct birth dates and regions."""
-    return (CERTNO_SHAPE.match(certno) is not None and ric.calc_check_digit(certno) == certno[-1]
-            and _birth_date_ok(certno[6:14]) and _region_ok(certno[:6], certno[6:10]))
+
+def stored_certno(certno: str) -> str:
+    """The form a roster's ID number is stored and matched in: a 15-digit number as its 18-digit form."""
+    return idnumber.upgrade_15(certno) if len(certno) == 15 and certno.isdigit() else certno
 
 
 _LUHN_DOUBLED = {str(d): (2 * d - 9 if d > 4 else 2 * d) for d in range(10)}
@@ -105,8 +101,10 @@ def check_roster(
     enrolled_elsewhere: set[str],
     previous_members: set[str] | None = None,
 ) -> Findings:
-    """Every problem with a roster. ``enrolled_elsewhere``: certnos already holding a share this period;
-    ``previous_members``: certnos covered in the previous period, or None when that period is not in the system."""
+    """Every problem with a roster. ``enrolled_elsewhere``: certnos (18-digit form) already holding a share this
+    period; ``previous_members``: certnos covered in the previous period, or None when that period is not in the
+    system. ID numbers are read as ``shared.idnumber`` reads them: a 15-digit number is checked as its 18-digit
+    form (and a warning says so), an unknown region code is a warning."""
     found = Findings()
     window = rulebook.windows.enrolment
     if not window.from_ <= today <= window.to:  # 第五条: late enrolment is not accepted
@@ -116,46 +114,56 @@ def check_roster(
     allowed_types = set(rulebook.enrolment.member_types)
     required = set(rulebook.enrolment.requires_insurance)
     plan_codes = {p.code for p in rulebook.plans}
-    seen: dict[str, int] = {}
-    for row, member in enumerate(members, start=1):
-        loc: list[object] = ["members", row]
-        certno = member.certno.strip().upper()
-        if not certno_ok(certno):
-            found.error([*loc, "certno"], f"第{row}行：身份证号码无效（校验位或出生日期错误）。", "invalid_certno")
-        if certno in seen:
-            found.error([*loc, "certno"], f"第{row}行：与第{seen[certno]}行是同一人（每人限一份）。", "duplicate_person")
+    seen: dict[str, int] = {}  # certno -> index of its first row
+    error, warn = found.row_error, found.row_warning
+    for index, member in enumerate(members):
+        try:
+            certno, _, _, region_known, converted_from = idnumber.parse(member.certno, today=today)
+        except idnumber.IdNumberError as exc:
+            error(index, member, "certno", f"{exc.message}。", "invalid_certno", reason=exc.problem.value)
+            certno = member.certno.strip().upper()
         else:
-            seen[certno] = row
+            if converted_from is not None:
+                warn(index, member, "certno", f"15 位身份证号码 {converted_from} 已转换为 18 位 {certno}，"
+                     "按 18 位保存和显示。", "certno_converted_from_15")
+            if not region_known:
+                warn(index, member, "certno", f"身份证号码前 6 位地区码 {certno[:6]} 不在行政区划代码表（GB/T 2260 "
+                     "历年代码）中，请核对号码。", "certno_region_unknown")
+        if certno in seen:
+            first = seen[certno]
+            error(index, member, "certno", f"与{row_label(first, members[first])}是同一人（每人限一份）。",
+                  "duplicate_person")
+        else:
+            seen[certno] = index
         if certno in enrolled_elsewhere:
-            found.error([*loc, "certno"], f"第{row}行：此人本期已在其他名单中参互（每人限一份）。", "already_enrolled")
+            error(index, member, "certno", "此人本期已在其他名单中参互（每人限一份）。", "already_enrolled")
         if not member.name.strip() or len(member.name) > 100:
-            found.error([*loc, "name"], f"第{row}行：姓名不能为空，也不能超过 100 个字。", "invalid_name")
+            error(index, member, "name", "姓名不能为空，也不能超过 100 个字。", "invalid_name")
         if not member.bank_name.strip() or len(member.bank_name) > 100:
-            found.error([*loc, "bank_name"], f"第{row}行：开户银行不能为空，也不能超过 100 个字。", "invalid_bank_name")
+            error(index, member, "bank_name", "开户银行不能为空，也不能超过 100 个字。", "invalid_bank_name")
         if not PHONE.match(member.phone):
-            found.error([*loc, "phone"], f"第{row}行：手机号码应为 11 位。", "invalid_phone")
+            error(index, member, "phone", "手机号码应为 11 位。", "invalid_phone")
         if member.member_type not in allowed_types:  # 第一条 / 运城: in-service only
-            found.error([*loc, "member_type"], f"第{row}行：本期不接受此人员类别（{member.member_type}）。",
-                        "member_type_not_allowed")
+            error(index, member, "member_type", f"本期不接受此人员类别（{member.member_type}）。",
+                  "member_type_not_allowed")
         if rulebook.enrolment.retirees_must_renew and member.member_type == "retired":
             # 第一条 (from the 19th period): a retiree who skipped the previous period may not join again.
             if previous_members is None:
-                found.warn([*loc, "member_type"], f"第{row}行：系统中没有上一期的参互记录，无法核对退休人员是否连续参互，请人工核对。",
-                           "retiree_renewal_unverified")
+                warn(index, member, "member_type", "系统中没有上一期的参互记录，无法核对退休人员是否连续参互，请人工核对。",
+                     "retiree_renewal_unverified")
             elif certno not in previous_members:
-                found.error([*loc, "member_type"], f"第{row}行：退休人员上一期未参互，本期不能再加入。", "retiree_not_renewing")
+                error(index, member, "member_type", "退休人员上一期未参互，本期不能再加入。", "retiree_not_renewing")
         missing = required - set(member.insurance)
         if missing:  # 第一条: basic medical and critical-illness supplement both required
-            found.error([*loc, "insurance"], f"第{row}行：未参加必需的保险：{'、'.join(sorted(missing))}。",
-                        "required_insurance_missing")
+            error(index, member, "insurance", f"未参加必需的保险：{'、'.join(sorted(missing))}。",
+                  "required_insurance_missing")
         if member.plans is not None and set(member.plans) - plan_codes:
-            found.error([*loc, "plans"], f"第{row}行：本期没有这些互助项目：{'、'.join(set(member.plans) - plan_codes)}。",
-                        "unknown_plan")
+            error(index, member, "plans", f"本期没有这些互助项目：{'、'.join(set(member.plans) - plan_codes)}。",
+                  "unknown_plan")
         if not member.bank_account.isdigit() or not 10 <= len(member.bank_account) <= 30:
-            found.error([*loc, "bank_account"], f"第{row}行：银行账号应为 10-30 位数字。", "invalid_bank_account")
+            error(index, member, "bank_account", "银行账号应为 10-30 位数字。", "invalid_bank_account")
         elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
-            found.warn([*loc, "bank_account"], f"第{row}行：银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。",
-                       "bank_account_luhn")
+            warn(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。", "bank_account_luhn")
     _check_participation(rulebook, staff, members, found)
     return found
 
