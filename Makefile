@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-service test-e2e demo reset lint bench install clean
+.PHONY: run test test-unit test-service test-e2e demo reset lint bench install clean browser-deps
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
@@ -13,9 +13,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Chart.js for the ops dashboard, pinned in services/dashboard/package-lock.json, served locally (no CDN).
+DASHBOARD_JS := services/dashboard/node_modules/.installed
+$(DASHBOARD_JS): services/dashboard/package.json services/dashboard/package-lock.json
+	cd services/dashboard && npm ci --no-audit --no-fund --loglevel=error
+	touch $(DASHBOARD_JS)
 
-run: $(STAMP)  ## start PostgreSQL, the broker, the four services and demo data; Ctrl-C stops all
+# Debian's chromium and CJK fonts for the dashboard's browser tests, installed only when missing.
+browser-deps:
+	@test -x /usr/bin/chromium && fc-list :lang=zh family | grep -q . || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+install: $(STAMP) $(DASHBOARD_JS)
+
+run: $(STAMP) $(DASHBOARD_JS)  ## start PostgreSQL, the broker, the four services and demo data; Ctrl-C stops all
 	$(BIN)/python -m deploy.localstack run
 
 demo: $(STAMP)  ## with `make run` going: one claim from roster to payment instruction, timed
@@ -28,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared services deploy
 
-test: $(STAMP) lint  ## everything: unit, service (real PostgreSQL) and end-to-end (the real stack) tests
+test: $(STAMP) $(DASHBOARD_JS) browser-deps lint  ## everything: unit, service (real PostgreSQL) and end-to-end (the real stack) tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-unit: $(STAMP)
@@ -41,7 +52,7 @@ test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
 clean:
-	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache services/dashboard/node_modules
 
 bench: $(STAMP)  ## speed figures into bench-results/ (never asserted in tests)
 	$(BIN)/python -m bench.run

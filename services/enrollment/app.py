@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from services.enrollment import fees, lifecycle
+from services.enrollment import fees, lifecycle, stats
 from services.enrollment.api import hasher, router
 from services.enrollment.loyalty import aid_approved
 from services.enrollment.models import MESSAGING, User
@@ -28,6 +28,6 @@ async def ensure_admin(app: FastAPI) -> None:
 def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="enrollment", title="Huzhu enrollment 参互登记", settings=settings or EnrollmentSettings(),
-        tables=MESSAGING, routers=[router, lifecycle.router, fees.router], on_start=ensure_admin,
-        handlers={ClaimApproved.TYPE: aid_approved}, consumes=[TOPIC_CLAIMS],
+        tables=MESSAGING, routers=[router, lifecycle.router, fees.router, stats.router], on_start=ensure_admin,
+        handlers={ClaimApproved.TYPE: aid_approved}, consumes=[TOPIC_CLAIMS], metric_sources=stats.METRICS,
     )

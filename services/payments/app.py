@@ -7,6 +7,8 @@ from services.payments.batches import router as batches
 from services.payments.handlers import HANDLERS
 from services.payments.ledger_api import router as ledger
 from services.payments.models import MESSAGING
+from services.payments.stats import METRICS
+from services.payments.stats import router as stats
 from shared.events import TOPIC_CLAIMS, TOPIC_ENROLLMENT
 from shared.service import ServiceSpec
 from shared.settings import PaymentsSettings
@@ -15,5 +17,6 @@ from shared.settings import PaymentsSettings
 def spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="payments", title="Huzhu payments 补助支付", settings=settings or PaymentsSettings(),
-        tables=MESSAGING, routers=[router, batches, ledger], handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS],
+        tables=MESSAGING, routers=[router, batches, ledger, stats], handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS],
+        metric_sources=METRICS,
     )
