@@ -154,7 +154,8 @@ function render(data) {
   chart("chart-members", {type: "bar", data: {
     labels: e.offices.map((o) => o.name || o.office),
     datasets: [{label: "本期", data: e.offices.map((o) => o.members), backgroundColor: "#b3261e"},
-               {label: "上期", data: e.offices.map((o) => o.members_previous), backgroundColor: "#9aa8b8"}]}});
+               {label: "上期", data: e.offices.map((o) => o.members_previous), backgroundColor: "#9aa8b8"}]},
+    options: {scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}});
 
   // fees due, received and remitted
   if (data.remittance_offices) {
@@ -181,7 +182,7 @@ function render(data) {
   const statuses = Object.keys(c.by_status);
   chart("chart-status", {type: "bar", data: {labels: statuses.map((s) => STATUS_ZH[s] || s),
     datasets: [{label: "件数", data: statuses.map((s) => c.by_status[s]), backgroundColor: "#2f6db5"}]},
-    options: {indexAxis: "y", plugins: {legend: {display: false}}}});
+    options: {indexAxis: "y", plugins: {legend: {display: false}}, scales: {x: {beginAtZero: true, ticks: {precision: 0}}}}});
   table("t-levels", [
     {key: "level", label: "级别", fmt: (v) => LEVEL_ZH[v] || v},
     {key: "in_review", label: "审批中", num: true, fmt: count},
@@ -205,7 +206,7 @@ function render(data) {
   chart("chart-days", {type: "bar", data: {
     labels: d.buckets.map((b) => (b.to === null ? `${b.from}天以上` : `${b.from}–${b.to - 1}天`)),
     datasets: [{label: "件数", data: d.buckets.map((b) => b.count), backgroundColor: "#1f7a3a"}]},
-    options: {plugins: {legend: {display: false}}}});
+    options: {plugins: {legend: {display: false}}, scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}});
   show("b-share", pct(c.bureau.share), c.bureau.share);
   show("b-count", count(c.bureau.from_bureau), c.bureau.from_bureau);
   show("b-total", count(c.bureau.claims), c.bureau.claims);
