@@ -47,6 +47,8 @@ class OpsMetrics:
                                   ["topic"], registry=registry)
         self.failures = Counter("ops_metrics_refresh_failures_total", "scrape-time refreshes that failed",
                                 ["part"], registry=registry)
+        for part in ("outbox", "consumer_lag", "service"):
+            self.failures.labels(part)  # exported at 0 from the start, so rate() and increase() see the first one
         self.sources = list(sources or [])
         self.gauges = {s.name: Gauge(s.name, s.help, list(s.labels), registry=registry) for s in self.sources}
 
