@@ -151,6 +151,7 @@ def test_the_centre_sees_every_office_and_the_figures_match_the_api(
         assert page.column("t-health", "up") == ["true"] * 4
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.page.screenshot(path=str(ARTIFACTS / "dashboard-centre.png"), full_page=True)
+        page.page.screenshot(path=str(ARTIFACTS / "dashboard-centre-top.png"))  # the first screen (README)
         assert page.errors == []
     finally:
         page.close()
@@ -177,13 +178,22 @@ def test_an_office_sees_its_branch_only_and_the_tables_sort(
         page.close()
 
 
-def test_the_page_fits_a_phone(browser: Any, dash_stack: Stack, dash_world: DashWorld) -> None:
+def test_an_agency_point_on_a_phone_sees_its_units_without_remittances(
+        browser: Any, dash_stack: Stack, dash_world: DashWorld) -> None:
     page = Page(browser, dash_stack, {"width": 390, "height": 844})
     try:
-        page.login("office", dash_world.period)
+        page.login("agency", dash_world.period)
+        figures = dash_world.login("agency").get("enrollment", f"/api/v1/stats/periods/{dash_world.period}/enrollment")
+        assert page.value("k-members") == str(figures["totals"]["members"]) == "10"
+        assert page.value("k-fees-due") == figures["totals"]["fees_due"] == "1500.00"
+        assert page.text("k-gap") == "—"  # remittances are an office's business (remittance-report)
+        assert sorted(page.column("t-fees", "unit")) == sorted([dash_world.units["u1"], dash_world.units["u2"]])
+        claims = dash_world.login("agency").get("claims", f"/api/v1/stats/periods/{dash_world.period}/claims")
+        assert page.value("k-claims") == str(claims["total"]) == "4"
         width = page.page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways on a phone: {width}px"
-        page.page.screenshot(path=str(ARTIFACTS / "dashboard-office-phone.png"), full_page=True)
+        page.page.screenshot(path=str(ARTIFACTS / "dashboard-agency-phone.png"), full_page=True)
+        page.page.screenshot(path=str(ARTIFACTS / "dashboard-agency-phone-top.png"))
         assert page.errors == []
     finally:
         page.close()
