@@ -86,7 +86,8 @@ def same_number(shown: str, value: str) -> bool:
 
 
 def api_figures(session: Session, period: str) -> dict[str, Any]:
-    return {"enrollment": session.get("enrollment", f"/api/v1/stats/periods/{period}/enrollment"),
+    return {"overdue": [c for c in session.get("claims", "/api/v1/claims/overdue") if c["period"] == period],
+            "enrollment": session.get("enrollment", f"/api/v1/stats/periods/{period}/enrollment"),
             "remittance": session.get("enrollment", f"/api/v1/periods/{period}/remittance-report")["totals"],
             "claims": session.get("claims", f"/api/v1/stats/periods/{period}/claims"),
             "payments": session.get("payments", f"/api/v1/stats/periods/{period}/payments")}
@@ -125,6 +126,8 @@ def check_page_matches_api(page: Page, figures: dict[str, Any]) -> None:
     assert sorted(page.column("t-units", "members")) == sorted(str(u["members"]) for u in units)
     statuses = {k: v for k, v in c["by_status"].items()}
     assert page.page.evaluate("Chart.getChart('chart-status').data.datasets[0].data") == list(statuses.values())
+    assert page.column("t-overdue", "claim_id") == [o["claim_id"] for o in figures["overdue"]]
+    assert page.column("t-overdue", "org") == [o["org"] for o in figures["overdue"]]
     failed_claims = page.column("t-failed", "claim_id")
     assert failed_claims == [i["claim_id"] for i in p["failed_to_fix"]["items"]]
 
@@ -167,6 +170,10 @@ def test_an_office_sees_its_branch_only_and_the_tables_sort(
         assert page.value("k-fees-due") == "1500.00" and page.value("k-gap") == "200.00"
         assert page.value("k-claims") == "4" and page.value("p-awaiting") == "1" and page.value("p-failed") == "1"
         assert page.value("b-count") == "1" and page.value("b-total") == "4"
+        # The overdue claim waits at the agency point: the agency point must act, the office sees it.
+        assert page.value("k-overdue") == "1"
+        assert page.column("t-overdue", "org") == [f"{dash_world.office}-WH"]
+        assert page.column("t-overdue", "current_level") == ["agency_point"]
         assert dash_world.units["u3"] not in page.page.content()  # the office "…-KM0" is not "…-KM"'s
         page.page.click("#t-units th:nth-child(3)")  # 本期人数, ascending
         assert page.column("t-units", "members") == ["4", "6"]
