@@ -120,8 +120,10 @@ async def claim_stats(period: str, session: SessionDep,
     from_bureau = exists().where(Settlement.setl_id == Claim.setl_id)
     total, bureau_count = (await session.execute(
         select(func.count(), func.count().filter(from_bureau)).where(mine))).one()
+    approved_ids = select(Claim.id).where(mine, Claim.status.in_(APPROVED_STATUSES))
     approved_at = (select(ClaimStep.claim_id, func.max(ClaimStep.at).label("at"))
-                   .where(ClaimStep.decision == "approve").group_by(ClaimStep.claim_id).subquery())
+                   .where(ClaimStep.decision == "approve", ClaimStep.claim_id.in_(approved_ids))
+                   .group_by(ClaimStep.claim_id).subquery())
     month = func.to_char(func.timezone("Asia/Shanghai", approved_at.c.at), "YYYY-MM")
     approved_months = (await session.execute(
         select(month, func.count(), func.sum(Claim.aid_amount))
