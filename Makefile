@@ -3,13 +3,13 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# tests/browser drive Debian's Chromium through playwright; installed here when missing (quiet, idempotent).
-CHROMIUM := /usr/bin/chromium
+# tests/browser and tests/dashboard drive Debian's Chromium through playwright: `browser-deps` installs it and
+# a CJK font when missing (quiet, idempotent, as root or with password-less sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 # When this make command started: `make run`'s banner counts from here, install included.
 STARTED := $(shell date +%s.%N)
 
-.PHONY: run test test-unit test-service test-e2e test-browser demo reset lint bench install clean
+.PHONY: run test test-unit test-service test-e2e test-browser demo reset lint bench install clean browser-deps
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
@@ -18,15 +18,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Chart.js for the ops dashboard, pinned in services/dashboard/package-lock.json, served locally (no CDN).
+DASHBOARD_JS := services/dashboard/node_modules/.installed
+$(DASHBOARD_JS): services/dashboard/package.json services/dashboard/package-lock.json
+	cd services/dashboard && npm ci --no-audit --no-fund --loglevel=error
+	touch $(DASHBOARD_JS)
 
-$(CHROMIUM):
-	@command -v apt-get >/dev/null 2>&1 || { echo "need Chromium at $(CHROMIUM) (Debian: apt-get install chromium)"; exit 1; }
-	@echo "installing Debian's chromium for the browser tests (apt-get)"
-	@$(SUDO) apt-get update -qq >/dev/null
-	@DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+browser-deps:
+	@test -x /usr/bin/chromium && fc-list :lang=zh family 2>/dev/null | grep -q . || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "need Debian's chromium and fonts-noto-cjk (apt-get)"; exit 1; }; \
+	  echo "installing Debian's chromium and fonts-noto-cjk for the browser tests (apt-get)"; \
+	  $(SUDO) apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
-run: $(STAMP)  ## start PostgreSQL, the broker, the four services and demo data; Ctrl-C stops all
+install: $(STAMP) $(DASHBOARD_JS)
+
+run: $(STAMP) $(DASHBOARD_JS)  ## start PostgreSQL, the broker, the four services, the dashboard and demo data; Ctrl-C stops all
 	HUZHU_RUN_STARTED=$(STARTED) $(BIN)/python -m deploy.localstack run
 
 demo: $(STAMP)  ## with `make run` going: one claim from roster to payment instruction, timed
@@ -39,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared services deploy
 
-test: $(STAMP) $(CHROMIUM) lint  ## everything: unit, service (real PostgreSQL), end-to-end (the real stack), browser
+test: $(STAMP) $(DASHBOARD_JS) browser-deps lint  ## everything: unit, service (real PostgreSQL), end-to-end (the real stack), browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-unit: $(STAMP)
@@ -51,11 +58,11 @@ test-service: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
-test-browser: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -q tests/browser
+test-browser: $(STAMP) $(DASHBOARD_JS) browser-deps
+	$(BIN)/python -m pytest -q tests/browser tests/dashboard
 
 clean:
-	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache services/dashboard/node_modules
 
 bench: $(STAMP)  ## speed figures into bench-results/ (never asserted in tests)
 	$(BIN)/python -m bench.run

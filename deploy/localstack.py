@@ -27,6 +27,7 @@ from shared.kafka import ensure_topics
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"enrollment": 8001, "claims": 8002, "payments": 8003, "notifications": 8004}
 PREFIX = {name: name.upper() + "_" for name in SERVICES}
+DASHBOARD_PORT = 8000  # the ops dashboard (services/dashboard), started by `make run`
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Stack:
     pg: Postgres | None = None
     broker: Broker | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # The ops dashboard is a fifth process, started when a port is given (make run; the browser tests).
+    dashboard_port: int | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -68,7 +71,8 @@ class Stack:
         return env
 
     def start_infra(self) -> None:
-        busy = [p for p in (self.pg_port, self.kafka_port, *self.ports.values()) if not port_is_free(p)]
+        wanted = (self.pg_port, self.kafka_port, *self.ports.values(), *filter(None, [self.dashboard_port]))
+        busy = [p for p in wanted if not port_is_free(p)]
         if busy:
             raise SystemExit(f"ports already in use: {busy} (is another `make run` still running?)")
         self.pg = postgres(self.home / "pgdata", self.pg_port)
@@ -98,6 +102,26 @@ class Stack:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def start_dashboard(self) -> None:
+        """The dashboard asks the four services over HTTP with the user's token; it needs their URLs and the
+        same JWT secret (to refuse a bad token itself)."""
+        assert self.dashboard_port is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DASHBOARD_")}
+        env.update({"DASHBOARD_LOCAL_STACK": "true", "DASHBOARD_PORT": str(self.dashboard_port),
+                    "DASHBOARD_LOG_JSON": os.environ.get("HUZHU_LOG_JSON", "true"), "PYTHONUNBUFFERED": "1",
+                    **{f"DASHBOARD_{name.upper()}_URL": self.url(name) for name in SERVICES}})
+        if "HUZHU_JWT_SECRET" in os.environ:
+            env["DASHBOARD_JWT_SECRET"] = os.environ["HUZHU_JWT_SECRET"]
+        log_dir = self.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / "dashboard.log", "ab")
+        self.procs["dashboard"] = subprocess.Popen(
+            [sys.executable, "-m", "services.dashboard"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
     def wait_ready(self, names: list[str] | None = None, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         for name in names or list(SERVICES):
@@ -107,7 +131,8 @@ class Stack:
                     tail = (self.home / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"{name} exited with {proc.returncode} during start-up:\n{tail}")
                 try:
-                    if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                    url = self.dashboard_url() if name == "dashboard" else self.url(name)
+                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
@@ -126,7 +151,9 @@ class Stack:
         self.start_infra()
         for name in SERVICES:
             self.start_service(name)
-        self.wait_ready()
+        if self.dashboard_port is not None:
+            self.start_dashboard()
+        self.wait_ready([*SERVICES, *(["dashboard"] if self.dashboard_port is not None else [])])
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -161,7 +188,7 @@ def run() -> None:
     # The banner counts from the moment `make run` started (the Makefile passes it: installing and starting
     # the infrastructure are part of what the user waits for), else from this process's start.
     started = time.monotonic() - since_command_started()
-    stack = Stack(default_home())
+    stack = Stack(default_home(), dashboard_port=DASHBOARD_PORT)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -178,9 +205,10 @@ def run() -> None:
         accounts = demo_data.load_if_empty(stack)
         total = time.monotonic() - started
         print(f"\nHuzhu is running: {total:.1f} s since `make run` started "
-              f"(all four /readyz answered 200 at {ready:.1f} s, then the demo data).\n")
+              f"(the services and the dashboard answered /readyz at {ready:.1f} s, then the demo data).\n")
         for name in SERVICES:
             print(f"  {name:<14} {stack.url(name)}/docs")
+        print(f"  {'dashboard':<14} {stack.dashboard_url()}/   (ops dashboard: log in as centre, office or agency)")
         print(f"  {'postgres':<14} postgresql://postgres@127.0.0.1:{stack.pg_port}/<service>")
         print(f"  {'kafka (tansu)':<14} 127.0.0.1:{stack.kafka_port}")
         print("\nDemo accounts (local stack only):")

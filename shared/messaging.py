@@ -179,6 +179,7 @@ class Consumer:
         self.applied = 0
         self.duplicates = 0  # redelivered events the inbox skipped
         self.dead_lettered = 0
+        self.kafka: AIOKafkaConsumer | None = None  # the running client, for the lag gauge
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         body = {
@@ -254,6 +255,7 @@ class Consumer:
             auto_offset_reset="earliest",
             max_poll_records=200,
         )
+        self.kafka = consumer
         try:
             while not stop.is_set():
                 try:

@@ -35,6 +35,7 @@ from shared.errors import install_error_handlers
 from shared.kafka import ensure_topics, make_producer
 from shared.messaging import Consumer, Handler, MessagingTables, OutboxRelay
 from shared.observability import correlation_id_var
+from shared.ops_metrics import MetricSource, OpsMetrics
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class ServiceSpec:
     # Periodic sweepers (timers are rows): each is called every ``sweep_interval`` seconds.
     sweepers: list[Callable[[FastAPI], Awaitable[Any]]] = field(default_factory=list)
     sweep_interval: float = 30.0
+    # Gauges this service computes from its own database at scrape time (shared/ops_metrics.py).
+    metric_sources: list[MetricSource] = field(default_factory=list)
 
 
 class Metrics:
@@ -78,6 +81,7 @@ class Metrics:
 def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> FastAPI:
     settings = spec.settings
     metrics = Metrics(spec.name)
+    ops_metrics = OpsMetrics(metrics.registry, spec.metric_sources)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -180,6 +184,7 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
             metrics.events_applied.set(consumer.applied)
             metrics.dead_lettered.set(consumer.dead_lettered)
             metrics.duplicates.set(consumer.duplicates)
+        await ops_metrics.refresh(app)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in spec.routers:

@@ -65,6 +65,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("enrollment", "POST /api/v1/periods/{period}/remittances"):         "YY  NN  NN  NN  NN  YN  NN  NN",
     ("enrollment", "GET /api/v1/periods/{period}/remittance-report"):    "YY  YY  YY  NN  NN  YY  NN  NN",
     ("enrollment", "POST /api/v1/periods/{code}/history"):               "YY  NN  NN  NN  NN  NN  NN  NN",
+    # The dashboard's figures: aggregates of the caller's own branch (an outside object is never counted).
+    ("enrollment", "GET /api/v1/stats/periods"):                         "YY  YY  YY  YY  NN  YY  NN  NN",
+    ("enrollment", "GET /api/v1/stats/periods/{period}/enrollment"):     "YY  YY  YY  YY  NN  YY  NN  NN",
+    ("claims", "GET /api/v1/stats/periods/{period}/claims"):             "YY  YY  YY  YY  NN  YY  NN  NN",
+    ("payments", "GET /api/v1/stats/periods/{period}/payments"):         "YY  YY  YY  YY  NN  YY  NN  NN",
     ("enrollment", "POST /api/v1/members/{member_id}/release"):          "YY  YN  NN  NN  YN  NN  NN  NN",
     ("enrollment", "POST /api/v1/members/{member_id}/reveal"):           "YY  NN  NN  NN  YN  NN  NN  NN",
     ("claims", "GET /api/v1/claims/overdue"):                            "YY  YY  YY  YY  NN  NN  NN  NN",
@@ -333,6 +338,12 @@ REQUESTS: dict[tuple[str, str], Builder] = {
             "office": p.office, "amount": "1.00", "reference": "matrix", "remitted_at": TODAY.isoformat()}),
     ("enrollment", "GET /api/v1/periods/{period}/remittance-report"): get(
         lambda w, p: f"/api/v1/periods/{w.period}/remittance-report"),
+    ("enrollment", "GET /api/v1/stats/periods"): get(lambda w, p: "/api/v1/stats/periods"),
+    ("enrollment", "GET /api/v1/stats/periods/{period}/enrollment"): get(
+        lambda w, p: f"/api/v1/stats/periods/{w.period}/enrollment"),
+    ("claims", "GET /api/v1/stats/periods/{period}/claims"): get(lambda w, p: f"/api/v1/stats/periods/{w.period}/claims"),
+    ("payments", "GET /api/v1/stats/periods/{period}/payments"): get(
+        lambda w, p: f"/api/v1/stats/periods/{w.period}/payments"),
     ("enrollment", "POST /api/v1/periods/{code}/history"): send(  # the period is still open: 409 when allowed
         "POST", lambda w, p: f"/api/v1/periods/{w.period}/history", lambda w, p: {"members": []}),
     ("enrollment", "POST /api/v1/members/{member_id}/release"): send(  # released once: then 409
