@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,14 @@ def claim_body(member_id: str, psn_part_amt: str, discharged_days_ago: int, setl
     return {"member_id": member_id, "plan": "inpatient",
             "admission_date": (discharge - timedelta(days=6)).isoformat(), "discharge_date": discharge.isoformat(),
             "diagnosis": {"icd10": "I21.9", "name": "急性心肌梗死"},
-            "settlement": {"setl_id": setl_id, "med_type": "21", "medfee_sumamt": "50000.00",
-                           "fund_pay_sumamt": "30000.00", "psn_part_amt": psn_part_amt, "fulamt_ownpay_amt": "0.00"}}
+            "settlement": settlement(setl_id, psn_part_amt)}
+
+
+def settlement(setl_id: str, psn_part_amt: str) -> dict[str, Any]:
+    """A stay's settlement whose parts add up (the bill is what the funds paid plus what the person bore)."""
+    return {"setl_id": setl_id, "med_type": "21", "medfee_sumamt": "50000.00",
+            "fund_pay_sumamt": f"{Decimal('50000.00') - Decimal(psn_part_amt):.2f}", "psn_part_amt": psn_part_amt,
+            "fulamt_ownpay_amt": "0.00"}
 
 
 def _roster(api: Huzhu, agent: str, period: str, unit: str, people: list[dict[str, Any]], pay: str | None,
@@ -131,7 +138,8 @@ def dash_world(dash_stack: Stack) -> DashWorld:
     _roster(api, "agent1", previous, units["u1"], [person(rng) for _ in range(3)], "450.00", "P-1")
     _roster(api, "agent3", previous, units["u3"], [person(rng) for _ in range(2)], "300.00", "P-3")
     # This period: 6 in unit 1 (paid), 4 in unit 2 (half paid), 5 in unit 3 (paid).
-    u1 = _roster(api, "agent1", period, units["u1"], [person(rng) for _ in range(6)], "900.00", "D-1")
+    u1_people = [person(rng) for _ in range(6)]
+    u1 = _roster(api, "agent1", period, units["u1"], u1_people, "900.00", "D-1")
     _roster(api, "agent2", period, units["u2"], [person(rng) for _ in range(4)], "300.00", "D-2")
     u3 = _roster(api, "agent3", period, units["u3"], [person(rng) for _ in range(5)], "750.00", "D-3")
     finance, finance2 = api.login("finance", PASSWORD), api.login("finance2", PASSWORD)
@@ -148,7 +156,7 @@ def dash_world(dash_stack: Stack) -> DashWorld:
     # One settlement the bureau sent before the claim: that claim is "built from bureau data".
     bureau_setl = f"S-{uuid.uuid4().hex[:12]}"
     api.login("bureau", PASSWORD).post("claims", "/api/v1/settlements", json=[{
-        "setl_id": bureau_setl, "certno": None, "med_type": "21", "psn_part_amt": "3000.00"}])
+        **settlement(bureau_setl, "3000.00"), "certno": u1_people[0]["certno"]}])
     plan = {"paid": (u1[0], "3000.00", 20, bureau_setl), "failed": (u1[1], "5000.00", 12, None),
             "awaiting": (u1[2], "2500.00", 6, None), "in_review": (u1[3], "2000.00", 3, None),
             "other_office": (u3[0], "4000.00", 4, None)}
