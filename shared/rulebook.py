@@ -27,6 +27,7 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -41,6 +42,9 @@ __all__ = [
     "Benefit",
     "Fee",
     "FixedPlan",
+    "Grade",
+    "GradedPlan",
+    "PerDayPlan",
     "Plan",
     "Rulebook",
     "RulebookError",
@@ -56,7 +60,7 @@ RULEBOOKS_DIR = Path(__file__).resolve().parents[1] / "rulebooks"
 
 # Levels that may approve a claim, lowest first (第十条 审批权限). The unit union submits but never approves.
 APPROVAL_LEVELS: tuple[str, ...] = ("agency_point", "office", "centre")
-PLAN_KINDS: tuple[str, ...] = ("banded", "fixed", "second_aid")
+PLAN_KINDS: tuple[str, ...] = ("banded", "fixed", "second_aid", "per_day", "graded")
 
 
 class RulebookError(ValueError):
@@ -203,6 +207,9 @@ class Loyalty(_Model):
 
 class Enrolment(_Model):
     requires_insurance: list[Text]
+    # The payers a unit may choose among for its roster's `payers` (seed 002 "费用交纳有5种方式 … 行政或工会统一
+    # 为职工全额交纳，也可由所在单位行政、工会、职工个人各出资一部分，或者职工个人出资交纳").
+    payers_allowed: list[Text] | None = Field(default=None, min_length=1)
     member_types: list[Text] = Field(min_length=1)
     retirees_must_renew: Flag = False
     # A member who changed employer may be enrolled by the new unit's roster for a later period without a
@@ -241,16 +248,38 @@ class Base(_Model):
     minus: list[Text] = []
 
 
+def _without_absent(keys: tuple[str, ...]) -> Any:
+    """A serializer that leaves out the optional keys a file did not give, so documents keep their shape."""
+
+    def serialize(self: BaseModel, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in keys:
+                if data.get(key, 0) is None:
+                    del data[key]
+        return data
+
+    return model_serializer(mode="wrap")(serialize)
+
+
 class Band(_Model):
-    over: Money  # exclusive
+    # mode: marginal (seed 003 第八条 分段计算): `over` exclusive, `upto` inclusive, each band's rate on its part.
+    over: Money | None = None
     upto: Money | None = None  # inclusive; absent means open-ended
+    # mode: whole_base (seed 001 "核定基数为2000元（含）~5000元的报销比例…25%"): `from` inclusive, the rate of the
+    # highest band whose `from` <= base applies to the whole base.
+    from_: Money | None = Field(default=None, alias="from")
     rate: Rate
+
+    _serialize = _without_absent(("over", "from"))
 
 
 class BandedPlan(_Model):
     kind: Literal["banded"]
     code: Text
     name: Text
+    mode: Literal["marginal", "whole_base"] = "marginal"
+    every_union_member: Flag = False  # seed 002 京卡: every member on a roster of the period, no fee
     med_types: list[Text] = Field(min_length=1)
     base: Base
     accumulate: Literal["period"]
@@ -276,15 +305,70 @@ class FixedPlan(_Model):
     code: Text
     name: Text
     fee: Fee | None = None
+    every_union_member: Flag = False
     eligible: Eligibility = Eligibility()
     benefits: list[Benefit] = Field(min_length=1)
-    once_per: Literal["period"]
+    # "term": one fee covers this period and the next term_periods - 1, one payment in all of them
+    # (seed 002 重大疾病 "三年90元").
+    once_per: Literal["period", "term"]
+    term_periods: Annotated[int, Field(strict=True, ge=1)] | None = None
+
+    _serialize = _without_absent(("term_periods",))
+
+
+class PerDayPlan(_Model):
+    """住院津贴 (seed 002): rate_per_day x (days - deductible_days), at most max_days_per_period paid days."""
+
+    kind: Literal["per_day"]
+    code: Text
+    name: Text
+    fee: Fee | None = None
+    every_union_member: Flag = False
+    med_types: list[Text] = Field(min_length=1)
+    rate_per_day: Money
+    deductible_days: Count = 0
+    max_days_per_period: Annotated[int, Field(strict=True, ge=1)] | None = None
+
+
+class Grade(_Model):
+    code: Text
+    amount: Money
+    label: Text
+
+
+class GradedPlan(_Model):
+    """意外伤害 (seed 002): the claim names a grade, aid = its amount, at most max_aid_per_period."""
+
+    kind: Literal["graded"]
+    code: Text
+    name: Text
+    fee: Fee | None = None
+    every_union_member: Flag = False
+    # child: the member's child, under 18 on the day of the event (seed 002 子女意外伤害互助保障计划).
+    beneficiary: Literal["member", "child"] = "member"
+    grades: list[Grade] = Field(min_length=1)
+    max_aid_per_period: Money | None = None
 
 
 class Ratio(_Model):
     years_from: Count
-    remaining_over: Money
+    remaining_over: Money | None = None  # exclusive (the first format)
+    remaining_from: Money | None = None  # inclusive: seed 000 "10万元（含）"
     rate: Rate
+
+    _serialize = _without_absent(("remaining_over", "remaining_from"))
+
+    @property
+    def bound(self) -> Decimal:
+        """The row's lower bound on remaining, whichever key gave it."""
+        bound = self.remaining_from if self.remaining_from is not None else self.remaining_over
+        assert bound is not None  # the loader refuses a row with neither
+        return bound
+
+    def covers(self, remaining: Decimal) -> bool:
+        if self.remaining_from is not None:
+            return self.remaining_from <= remaining
+        return self.remaining_over is not None and self.remaining_over < remaining
 
 
 class SecondAidPlan(_Model):
@@ -297,7 +381,8 @@ class SecondAidPlan(_Model):
     ratios: list[Ratio] = Field(min_length=1)
 
 
-Plan = Annotated[BandedPlan | FixedPlan | SecondAidPlan, Field(discriminator="kind")]
+AnyPlan = BandedPlan | FixedPlan | SecondAidPlan | PerDayPlan | GradedPlan
+Plan = Annotated[AnyPlan, Field(discriminator="kind")]
 
 
 class Tier(_Model):
@@ -321,13 +406,13 @@ class Rulebook(_Model):
     approval: Approval
     exclusions: list[Text]  # 第十二条 除外责任
 
-    def plan(self, code: str) -> BandedPlan | FixedPlan | SecondAidPlan:
+    def plan(self, code: str) -> AnyPlan:
         for plan in self.plans:
             if plan.code == code:
                 return plan
         raise KeyError(f"rulebook {self.code} has no plan {code!r}")
 
-    def plans_without_own_fee(self) -> list[BandedPlan | FixedPlan | SecondAidPlan]:
+    def plans_without_own_fee(self) -> list[AnyPlan]:
         """Plans covered by the enrolment fee (the others, like 女性馨康, carry their own fee)."""
         return [plan for plan in self.plans if getattr(plan, "fee", None) is None]
 
@@ -383,20 +468,41 @@ def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
         if window.from_ > window.to:
             yield ["windows", name, "to"], f"结束日期 {window.to} 早于开始日期 {window.from_}"
 
-    yield from _fee_errors(rulebook.enrolment.fee, ["enrolment", "fee"])
+    allowed = rulebook.enrolment.payers_allowed
+    yield from _fee_errors(rulebook.enrolment.fee, ["enrolment", "fee"], allowed)
+    if allowed is not None and len(set(allowed)) != len(allowed):
+        yield ["enrolment", "payers_allowed"], "付费方重复"
 
     seen_codes: set[str] = set()
     for i, plan in enumerate(rulebook.plans):
         if plan.code in seen_codes:
             yield ["plans", i, "code"], f"方案代码重复：{plan.code}"
         seen_codes.add(plan.code)
+        fee = getattr(plan, "fee", None)
+        if fee is not None:
+            yield from _fee_errors(fee, ["plans", i, "fee"], allowed)
+        # every_union_member (seed 002 京卡 "不用花一分钱保费"): the plan is free, so it cannot carry a fee.
+        if getattr(plan, "every_union_member", False) and fee is not None and (fee.new or fee.renewal):
+            yield ["plans", i, "every_union_member"], "全体会员自动享有的方案不能收费（fee 必须为 0）"
         if isinstance(plan, BandedPlan):
             yield from _band_errors(plan, ["plans", i])
-            if plan.fee is not None:
-                yield from _fee_errors(plan.fee, ["plans", i, "fee"])
+        elif isinstance(plan, GradedPlan):
+            seen_grades: set[str] = set()
+            for j, grade in enumerate(plan.grades):
+                if grade.code in seen_grades:
+                    yield ["plans", i, "grades", j, "code"], f"等级代码重复：{grade.code}"
+                seen_grades.add(grade.code)
+        elif isinstance(plan, SecondAidPlan):
+            for j, ratio in enumerate(plan.ratios):
+                given = [k for k in ("remaining_over", "remaining_from") if getattr(ratio, k) is not None]
+                if len(given) != 1:
+                    yield ["plans", i, "ratios", j, "remaining_from"], "remaining_from 与 remaining_over 必须且只能给一个"
         elif isinstance(plan, FixedPlan):
-            if plan.fee is not None:
-                yield from _fee_errors(plan.fee, ["plans", i, "fee"])
+            # once_per: term needs its length; term_periods means nothing with once_per: period (seed 002 "三年").
+            if plan.once_per == "term" and plan.term_periods is None:
+                yield ["plans", i, "term_periods"], "once_per: term 需要 term_periods（一次交费覆盖的期数）"
+            if plan.once_per == "period" and plan.term_periods is not None:
+                yield ["plans", i, "term_periods"], "term_periods 只能与 once_per: term 一起使用"
             seen_prefixes: set[str] = set()
             for j, benefit in enumerate(plan.benefits):
                 for k, prefix in enumerate(benefit.icd10):
@@ -408,9 +514,12 @@ def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
     yield from _tier_errors(rulebook.approval)
 
 
-def _fee_errors(fee: Fee, loc: Loc) -> Iterator[tuple[Loc, str]]:
+def _fee_errors(fee: Fee, loc: Loc, allowed: list[str] | None = None) -> Iterator[tuple[Loc, str]]:
     if fee.payers is None:
         return
+    for payer in fee.payers:
+        if allowed is not None and payer not in allowed:
+            yield [*loc, "payers", payer], f"付费方 {payer} 不在 enrolment.payers_allowed 之内"
     paid = sum(fee.payers.values(), Decimal("0.00"))
     for key in ("new", "renewal"):
         due: Decimal = getattr(fee, key)
@@ -419,19 +528,48 @@ def _fee_errors(fee: Fee, loc: Loc) -> Iterator[tuple[Loc, str]]:
 
 
 def _band_errors(plan: BandedPlan, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if plan.mode == "whole_base":
+        yield from _whole_base_band_errors(plan, loc)
+        return
+    for j, band in enumerate(plan.bands):
+        if band.from_ is not None:
+            yield [*loc, "bands", j, "from"], "分段累计（mode: marginal）用 over/upto，from 只用于 mode: whole_base"
+        if band.over is None:
+            yield [*loc, "bands", j, "over"], "缺少必填项"
+    if any(band.over is None for band in plan.bands):
+        return
     # README: `over` exclusive, `upto` inclusive; only the top band may be open-ended.
     for j, band in enumerate(plan.bands):
+        assert band.over is not None
         if band.upto is not None and band.upto <= band.over:
             yield [*loc, "bands", j, "upto"], f"上限 {band.upto} 必须大于起点 {band.over}"
         if j == 0:
             continue
         below = plan.bands[j - 1]
+        assert below.over is not None
         if below.upto is None:
             yield [*loc, "bands", j - 1, "upto"], "只有最后一段可以不设上限"
         elif band.over < below.over:
             yield [*loc, "bands", j, "over"], "分段必须按起点从低到高排列"
         elif band.over < below.upto:
             yield [*loc, "bands", j, "over"], f"与上一段重叠：起点 {band.over} 低于上一段上限 {below.upto}"
+
+
+def _whole_base_band_errors(plan: BandedPlan, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    # mode: whole_base (seed 001): each band starts at `from` (inclusive) and runs to the next band's `from`;
+    # no `over`/`upto`. Starts strictly rising; rates never falling, so that F(B) = rate(B) x B never falls as
+    # the base grows and a period's stays add up to F of their summed base (README "How banded aid computes").
+    for j, band in enumerate(plan.bands):
+        for key in ("over", "upto"):
+            if getattr(band, key) is not None:
+                yield [*loc, "bands", j, key], f"整体费率（mode: whole_base）不用 {key}，用 from"
+        if band.from_ is None:
+            yield [*loc, "bands", j, "from"], "缺少必填项"
+        elif j > 0 and (below := plan.bands[j - 1]).from_ is not None:
+            if band.from_ <= below.from_:
+                yield [*loc, "bands", j, "from"], "分段必须按起点从低到高排列"
+            elif band.rate < below.rate:
+                yield [*loc, "bands", j, "rate"], "整体费率的比例不能随基数升高而降低"
 
 
 def _tier_errors(approval: Approval) -> Iterator[tuple[Loc, str]]:

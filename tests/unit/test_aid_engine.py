@@ -182,32 +182,65 @@ def test_the_explanation_shows_the_cumulative_figures() -> None:
     assert "2000.00" in explanation and "360.00" in explanation and "260.00" in explanation
 
 
-# Yuncheng (seed 001): 25% of the base between 2,000 and 5,000, 30% above 5,000, at most 30,000 a period.
+# Yuncheng (seed 001), read as whole-base rates (rulebooks/yuncheng-2024.yaml): 25% of the whole base from
+# 2,000 (含), 30% of the whole base from 5,000 (含), at most 30,000 a period.
 @pytest.mark.parametrize(
     ("base", "aid"),
     [
-        ("2000.00", "0.00"),
-        ("2000.01", "0.00"),  # 0.0025 rounds to 0.00
-        ("2000.02", "0.01"),
-        ("4000.00", "500.00"),
-        ("5000.00", "750.00"),
-        ("10000.00", "2250.00"),
-        ("100000.00", "29250.00"),
-        ("102500.00", "30000.00"),
-        ("200000.00", "30000.00"),  # F = 59,250, capped
+        ("1999.99", "0.00"),
+        ("2000.00", "500.00"),  # "2000元（含）"
+        ("4000.00", "1000.00"),
+        ("4999.99", "1250.00"),  # 1249.9975 half up
+        ("5000.00", "1500.00"),  # "5000元（含）以上 … 30%" on all of it
+        ("10000.00", "3000.00"),
+        ("100000.00", "30000.00"),
+        ("200000.00", "30000.00"),  # F = 60,000, capped
     ],
 )
-def test_yuncheng_pays_25_then_30_percent_capped_at_30000_a_period(base: str, aid: str) -> None:
+def test_yuncheng_pays_25_then_30_percent_of_the_whole_base_capped_at_30000_a_period(base: str, aid: str) -> None:
     assert assess_banded(YUNCHENG, D("0.00"), D(base)).aid_amount == D(aid)
 
 
 def test_yuncheng_period_cap_counts_aid_already_paid() -> None:
-    first = assess_banded(YUNCHENG, D("0.00"), D("100000.00"))
-    second = assess_banded(YUNCHENG, D("100000.00"), D("50000.00"), first.period_total)
-    third = assess_banded(YUNCHENG, D("150000.00"), D("50000.00"), second.period_total)
-    assert (first.aid_amount, second.aid_amount, third.aid_amount) == (D("29250.00"), D("750.00"), D("0.00"))
+    first = assess_banded(YUNCHENG, D("0.00"), D("50000.00"))
+    second = assess_banded(YUNCHENG, D("50000.00"), D("50000.00"), first.period_total)
+    third = assess_banded(YUNCHENG, D("100000.00"), D("50000.00"), second.period_total)
+    assert (first.aid_amount, second.aid_amount, third.aid_amount) == (D("15000.00"), D("15000.00"), D("0.00"))
     assert third.period_total == D("30000.00")
-    assert "30000.00" in second.explanation
+    assert "30000.00" in third.explanation
+
+
+def test_yuncheng_stays_in_a_period_add_up_to_the_whole_base_of_their_sum() -> None:
+    # Two stays of 3,000 (each alone 750) make a base of 6,000: 30% of it, 1,800, in total (第八条-style
+    # accumulation, README "How banded aid computes"); the second stay gets the jump across 5,000.
+    first = assess_banded(YUNCHENG, D("0.00"), D("3000.00"))
+    second = assess_banded(YUNCHENG, D("3000.00"), D("3000.00"), first.period_total)
+    assert (first.aid_amount, second.aid_amount) == (D("750.00"), D("1050.00"))
+
+
+def yuncheng_before_2024(mode: str) -> BandedPlan:
+    """Yuncheng's rates before this year's rise (seed 001 "由15%上调为25%", "由20%上调为30%", "由两万元上调为3万元")."""
+    doc = rulebook("yuncheng-2024").to_document()
+    plan = doc["plans"][0]
+    plan["max_aid_per_period"] = "20000.00"
+    if mode == "whole_base":
+        plan["bands"] = [{"from": "2000.00", "rate": "0.15"}, {"from": "5000.00", "rate": "0.20"}]
+    else:
+        plan["mode"] = "marginal"
+        plan["bands"] = [{"over": "2000.00", "upto": "5000.00", "rate": "0.15"}, {"over": "5000.00", "rate": "0.20"}]
+    built = parse_rulebook(doc).plan("inpatient")
+    assert isinstance(built, BandedPlan)
+    return built
+
+
+def test_the_cheng_jungang_case_supports_the_whole_base_reading() -> None:
+    # Seed 001: 程军刚, 冠心病, "总费用1.9万余元，医保报销差不多1.4万元，职工医疗互助还报销将近1000元": a base of about
+    # 5,000 under the old rates. Whole base: 20% of 5,000 = 1,000 ("将近1000元"); marginal bands: 15% of 3,000 =
+    # 450, less than half of what the member says he got. rulebooks/yuncheng-2024.yaml cites this for its reading.
+    base = D("5000.00")
+    assert assess_banded(yuncheng_before_2024("whole_base"), D("0.00"), base).aid_amount == D("1000.00")
+    assert assess_banded(yuncheng_before_2024("marginal"), D("0.00"), base).aid_amount == D("450.00")
+    assert assess_banded(yuncheng_before_2024("whole_base"), D("0.00"), D("4900.00")).aid_amount == D("735.00")
 
 
 def test_neimenggu_caps_aid_at_250000_a_period_and_500000_across_all_periods() -> None:

@@ -64,12 +64,13 @@ def test_every_rulebook_loads_and_each_plan_and_tier_computes(path: Path) -> Non
         (YUNNAN_19, "100000.00", "65760.00"),
         (YUNNAN_19, "500000.00", "465760.00"),
         (YUNNAN_19, "600000.00", "465760.00"),  # nothing above 500,000
-        # yuncheng-2024: "2000元（含）~5000元 25%，5000元（含）以上 30%"; 30,000 a period.
-        (YUNCHENG, "2000.00", "0.00"),
-        (YUNCHENG, "5000.00", "750.00"),
-        (YUNCHENG, "10000.00", "2250.00"),
-        (YUNCHENG, "100000.00", "29250.00"),
-        (YUNCHENG, "105000.00", "30000.00"),  # 30,750 capped
+        # yuncheng-2024: "2000元（含）~5000元 25%，5000元（含）以上 30%" on the whole base; 30,000 a period.
+        (YUNCHENG, "1999.99", "0.00"),
+        (YUNCHENG, "2000.00", "500.00"),
+        (YUNCHENG, "5000.00", "1500.00"),
+        (YUNCHENG, "10000.00", "3000.00"),
+        (YUNCHENG, "100000.00", "30000.00"),
+        (YUNCHENG, "105000.00", "30000.00"),  # 31,500 capped
         # neimenggu-2019 (assumed bands): 40% over 1,000 to 50,000, 60% above; 250,000 a period (seed 004).
         (NEIMENGGU, "1000.00", "0.00"),
         (NEIMENGGU, "1000.01", "0.00"),  # 0.004 rounds to 0.00: no minimum in this rulebook
@@ -121,7 +122,7 @@ def test_nothing_changes_when_nothing_left() -> None:
 def test_a_period_cap_freed_by_a_revoked_stay_tops_up_the_next() -> None:
     # Yuncheng: the first stay took the whole 30,000; the second got 0. Revoke the first: the second earns F.
     [second] = reassess_banded(YUNCHENG, [BandedStay("b", D("10000.00"), ZERO)])
-    assert second.difference == D("2250.00")
+    assert second.difference == D("3000.00")  # 30% of the whole 10,000 (whole-base reading)
 
 
 def test_the_womens_plan_pays_the_next_listed_stay_once_the_paid_one_is_gone() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from shared.rulebook import (
     BandedPlan,
@@ -49,8 +50,8 @@ def locs(errors: list[dict[str, Any]]) -> list[list[str | int]]:
 
 def test_the_repository_holds_a_rulebook_for_every_seed_scheme() -> None:
     assert {p.stem for p in RULEBOOK_FILES} >= {"yunnan-18", "yunnan-19", "yuncheng-2024", "neimenggu-2019",
-                                             "neimenggu-2019-sengong"}
-    assert {p.stem for p in (rulebooks_dir() / "proposed").glob("*.yaml")} >= {"beijing-2014", "yunnan-19"}
+                                             "neimenggu-2019-sengong", "beijing-2014"}
+    assert not (rulebooks_dir() / "proposed").exists()  # issue #16: every proposed key is read now
 
 
 @pytest.mark.parametrize("path", RULEBOOK_FILES, ids=lambda p: p.stem)
@@ -144,27 +145,29 @@ def test_neimenggu_reads_as_seed_004_says() -> None:
 
 
 def test_every_rulebook_marks_its_assumptions_and_cites_its_source() -> None:
-    for path in [*RULEBOOK_FILES, *sorted((rulebooks_dir() / "proposed").glob("*.yaml"))]:
+    for path in RULEBOOK_FILES:
         text = path.read_text(encoding="utf-8")
         assert "seed 00" in text.lower(), path.name
         if path.parent == rulebooks_dir() and path.stem != "yunnan-18":  # only yunnan-18 is exact
             assert "ASSUMED" in text, path.name
 
 
-def test_proposed_rulebooks_wait_for_keys_the_loader_does_not_read_yet() -> None:
-    # rulebooks/proposed/ is the format's next step (README "proposed/"); today each is refused or loses keys.
-    for path in sorted((rulebooks_dir() / "proposed").glob("*.yaml")):
-        try:
-            rb = load_rulebook(path.read_bytes())
-        except RulebookError:
-            continue
-        assert rb.to_document() != load_rulebook_plain(path), path.name
+def unread_keys(value: Any, loc: str = "") -> list[str]:
+    """Keys the loader kept as unknown extras anywhere in a loaded rulebook."""
+    if isinstance(value, BaseModel):
+        found = [f"{loc}.{key}" for key in (value.__pydantic_extra__ or {})]
+        for name in type(value).model_fields:
+            found += unread_keys(getattr(value, name), f"{loc}.{name}")
+        return found
+    if isinstance(value, list):
+        return [key for i, item in enumerate(value) for key in unread_keys(item, f"{loc}[{i}]")]
+    return []
 
 
-def load_rulebook_plain(path: Path) -> object:
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("path", RULEBOOK_FILES, ids=lambda p: p.stem)
+def test_every_key_of_every_rulebook_is_read_by_the_loader_none_left_as_an_unknown_extra(path: Path) -> None:
+    # The keys once in proposed/ (issue #16) are typed now: a typo in them is an error, not a silent extra.
+    assert unread_keys(load_rulebook(path.read_bytes())) == []
 
 
 def test_asking_for_a_plan_the_rulebook_lacks_is_a_key_error() -> None:
@@ -272,14 +275,14 @@ def test_bands_may_leave_a_gap_but_not_run_backwards() -> None:
 
 
 def test_only_the_top_band_may_be_open_ended() -> None:
-    doc = document("yuncheng-2024")
+    doc = document("yunnan-18")
     doc["plans"][0]["bands"] = [{"over": "2000.00", "rate": "0.25"}, {"over": "5000.00", "rate": "0.30"}]
     assert locs(errors_of(doc)) == [["plans", 0, "bands", 0, "upto"]]
 
 
 def test_a_band_whose_top_is_below_its_start_is_refused() -> None:
-    doc = document("yuncheng-2024")
-    doc["plans"][0]["bands"][0]["upto"] = "1000.00"
+    doc = document("yunnan-18")
+    doc["plans"][0]["bands"][0]["upto"] = "500.00"
     assert ["plans", 0, "bands", 0, "upto"] in locs(errors_of(doc))
 
 

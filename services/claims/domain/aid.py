@@ -52,11 +52,20 @@ def _field(settlement: Mapping[str, Decimal], name: str) -> Decimal:
 
 
 def _bands(plan: BandedPlan, cumulative_base: Decimal) -> Decimal:
+    if plan.mode == "whole_base":
+        # seed 001 "核定基数为2000元（含）~5000元的报销比例…25%，核定基数达5000元（含）以上的…30%": one rate on the
+        # whole base, from the highest band whose `from` (inclusive) <= base; the 程军刚 case (aid "将近1000元"
+        # on a base of about 5,000 under the old 20%) fits this reading (rulebooks/yuncheng-2024.yaml).
+        rate = Decimal(0)
+        for band in plan.bands:
+            if band.from_ is not None and band.from_ <= cumulative_base:
+                rate = band.rate
+        return rate * cumulative_base
     # 第八条 分段计算，累加支付 (seed 003): each band pays its rate on the part of the base inside it;
     # `over` exclusive, `upto` inclusive, a band without `upto` is open-ended (rulebooks/README.md).
     total = Decimal(0)
     for band in plan.bands:
-        if cumulative_base <= band.over:
+        if band.over is None or cumulative_base <= band.over:
             continue
         top = cumulative_base if band.upto is None else min(cumulative_base, band.upto)
         total += band.rate * (top - band.over)
@@ -181,14 +190,19 @@ def assess_fixed(plan: FixedPlan, icd10: str, sex: str, already_paid_in_period: 
     return Assessment(aid, ZERO, aid, f"出院诊断 {icd10} 属于{best.label}，定额给付 {format_money(aid)} 元")
 
 
-def assess_second_aid(plan: SecondAidPlan, remaining: Decimal, years: int) -> Assessment:
+def assess_second_aid(
+    plan: SecondAidPlan, remaining: Decimal, years: int, prior_aid_in_period: Decimal = ZERO
+) -> Assessment:
     """Second aid (二次补助, seed 000): a share of what the member still owes after every payer and first aid.
 
-    Rate: among rows with years_from <= years and remaining_over < remaining, the one with the greatest
-    years_from (then the greatest remaining_over); applied to the whole remaining amount; capped at max_aid.
+    `remaining` is the member's for the whole period (services.claims.domain.second_aid.remaining_for_period).
+    Rate: among rows with years_from <= years that cover the remaining (remaining_from inclusive, or
+    remaining_over exclusive), the one with the greatest years_from, then the greatest bound; applied to the
+    whole remaining amount. max_aid caps the member's second aid in the period: `prior_aid_in_period` is what
+    earlier second-aid claims of the same member and period were paid.
     """
-    if remaining < 0 or years < 0:
-        raise ValueError("remaining and years cannot be negative")
+    if remaining < 0 or years < 0 or prior_aid_in_period < 0:
+        raise ValueError("remaining, years and prior aid cannot be negative")
 
     def nothing(reason: str) -> Assessment:
         return Assessment(ZERO, ZERO, ZERO, f"{reason}，二次补助 0.00 元")
@@ -196,17 +210,18 @@ def assess_second_aid(plan: SecondAidPlan, remaining: Decimal, years: int) -> As
     # threshold: "剩余自付 >= 10万元（含）" qualifies (seed 000).
     if remaining < plan.threshold:
         return nothing(f"剩余自付 {format_money(remaining)} 元低于起付标准 {format_money(plan.threshold)} 元")
-    rows = [r for r in plan.ratios if r.years_from <= years and r.remaining_over < remaining]
+    rows = [r for r in plan.ratios if r.years_from <= years and r.covers(remaining)]
     if not rows:
         return nothing(f"参互 {years} 年、剩余自付 {format_money(remaining)} 元没有适用的补助比例")
-    row = max(rows, key=lambda r: (r.years_from, r.remaining_over))
+    row = max(rows, key=lambda r: (r.years_from, r.bound))
     aid = to_fen(row.rate * remaining)
     note = f"参互 {years} 年，剩余自付 {format_money(remaining)} 元，按 {row.rate} 计 {format_money(aid)} 元"
-    # max_aid: the source's cap, "最高50万元" (seed 000).
-    if aid > plan.max_aid:
-        aid = to_fen(plan.max_aid)
-        note += f"，受最高 {format_money(plan.max_aid)} 元限制"
-    return Assessment(aid, ZERO, aid, f"{note}，由{_LEVEL_NAMES[plan.decided_by]}决定")
+    # max_aid: the member's cap in the period, "最高不超过50万元" (seed 000).
+    room = max(plan.max_aid - prior_aid_in_period, ZERO)
+    if aid > room:
+        aid = to_fen(room)
+        note += f"，受本期最高 {format_money(plan.max_aid)} 元限制（此前已补助 {format_money(prior_aid_in_period)} 元）"
+    return Assessment(aid, ZERO, to_fen(prior_aid_in_period + aid), f"{note}，由{_LEVEL_NAMES[plan.decided_by]}决定")
 
 
 _LEVEL_NAMES = {"agency_point": "代办点", "office": "办事处", "centre": "互助中心"}

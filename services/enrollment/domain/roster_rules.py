@@ -4,18 +4,21 @@ A roster is refused whole when any check fails, with every problem listed by row
 sender sees it: ``loc = ["members", i, field]`` with i the 0-based index of the member in the roster, and
 in the Chinese message 第N条 (N = i + 1) for a JSON roster, or 第N行 with ``line`` = N, the line Excel shows
 (header = line 1), for a CSV/XLSX file.
-Sources: seed 003 (云南 第一条 参互条件与比例, 第四条 交费标准, 第五条 交费时限), seed 001 (运城).
+Sources: seed 003 (云南 第一条 参互条件与比例, 第四条 交费标准, 第五条 交费时限), seed 001 (运城), seed 002 (北京:
+plans by sex, shares, payers; `check_plan_rows`, `check_payers`, `split_fee`, `member_fee`, not yet called by
+the API).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from shared import idnumber
+from shared.money import to_fen
 from shared.rulebook import Rulebook
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
@@ -180,3 +183,100 @@ def _check_participation(rulebook: Rulebook, staff: Staff, members: Sequence[Ros
     if Decimal(in_service) / Decimal(denominator) < min_ratio:
         found.error(["staff"], f"在职参互人数 {in_service} 未达到 {denominator} 人的 {min_ratio:.0%}。",
                     "participation_ratio_too_low")
+
+
+# --- plans, shares and payers (issue #16; pure, not yet called by the API) -------------------------------------
+
+_SEX_NAMES = {"female": "女性", "male": "男性"}
+
+
+def _joined(rulebook: Rulebook, member: RosterMember) -> tuple[str, ...]:
+    if member.plans is not None:
+        return member.plans
+    return tuple(p.code for p in rulebook.plans_without_own_fee())
+
+
+def check_plan_rows(rulebook: Rulebook, members: Sequence[RosterMember],
+                    shares: Sequence[int] | None = None) -> Findings:
+    """Per row: the plans a member may join, and how many shares.
+
+    - A plan with `eligible.sex` takes only that sex: a man cannot join a women's plan (seed 002 "在职女职工特殊疾病
+      互助保障计划", seed 004 "女性馨康互助保障 … 女职工"); refused by row, code ``plan_sex_mismatch``.
+    - ``shares`` (aligned with ``members``; None means one share each): a whole number from 1 to
+      `enrolment.shares_per_member` (seed 002 "自己是不是可以多买几份"); codes ``invalid_shares``, ``shares_above_limit``.
+    """
+    found = Findings()
+    if shares is not None and len(shares) != len(members):
+        raise ValueError(f"{len(shares)} share counts for {len(members)} members")
+    plans = {p.code: p for p in rulebook.plans}
+    limit = rulebook.enrolment.shares_per_member
+    for index, member in enumerate(members):
+        for code in _joined(rulebook, member):
+            plan = plans.get(code)
+            eligible = getattr(plan, "eligible", None)
+            wanted = eligible.sex if eligible is not None else None
+            if plan is not None and wanted is not None and member.sex != wanted:
+                found.row_error(index, member, "plans",
+                                f"{plan.name}仅限{_SEX_NAMES[wanted]}参加，此人性别为{_SEX_NAMES.get(member.sex, member.sex)}。",
+                                "plan_sex_mismatch", plan=code)
+        if shares is None:
+            continue
+        count = shares[index]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            found.row_error(index, member, "shares", f"份数应为不小于 1 的整数，不能是“{count}”。", "invalid_shares")
+        elif count > limit:
+            found.row_error(index, member, "shares", f"每人最多 {limit} 份，此行为 {count} 份。", "shares_above_limit",
+                            limit=limit)
+    return found
+
+
+def member_fee(fee_per_share: Decimal, shares: int = 1) -> Decimal:
+    """One member's fee for ``shares`` shares (seed 002 "多买几份"): the fee of one share times the shares."""
+    if isinstance(shares, bool) or not isinstance(shares, int) or shares < 1:
+        raise ValueError(f"shares must be a whole number >= 1, not {shares!r}")
+    return to_fen(fee_per_share * shares)
+
+
+def check_payers(rulebook: Rulebook, payers: Mapping[str, Decimal] | None) -> Findings:
+    """A unit's choice of who pays its members' fees (seed 002 "费用交纳有5种方式 … 具体哪种方式由各单位根据情况自主
+    研究确定"): each payer from `enrolment.payers_allowed`, each share a fraction above 0 and at most 1, the shares
+    adding up to exactly 1. ``payers`` None: the rulebook's own split (or the member alone) applies."""
+    found = Findings()
+    if payers is None:
+        return found
+    allowed = rulebook.enrolment.payers_allowed
+    if allowed is None:
+        found.error(["payers"], "本期规则不允许单位自选付费方式。", "payers_not_allowed")
+        return found
+    if not payers:
+        found.error(["payers"], "付费方不能为空。", "payers_empty")
+        return found
+    total = Decimal(0)
+    for payer, share in payers.items():
+        if payer not in allowed:
+            found.error(["payers", payer], f"付费方 {payer} 不在本期允许的付费方之内（{'、'.join(allowed)}）。",
+                        "payer_not_allowed")
+        if isinstance(share, bool) or not isinstance(share, Decimal) or not share.is_finite() or not 0 < share <= 1:
+            found.error(["payers", payer], f"付费比例应为大于 0、不超过 1 的小数，不能是“{share}”。", "invalid_payer_share")
+            continue
+        total += share
+    if not found.errors and total != 1:
+        found.error(["payers"], f"各付费方比例之和应为 1，现为 {total}。", "payer_shares_not_one")
+    return found
+
+
+def split_fee(rulebook: Rulebook, fee: Decimal, payers: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Who pays what of ``fee`` under a checked ``payers`` choice, in `payers_allowed` order: each payer pays
+    F(shares so far) - F(shares before it), F(s) = fee x s rounded to the fen (shared.money.to_fen). So no part is
+    negative and the parts add up to the fee exactly (F(1) = fee), whatever the shares."""
+    if check_payers(rulebook, payers).errors:
+        raise ValueError("payers must pass check_payers first")
+    parts: dict[str, Decimal] = {}
+    so_far = Decimal(0)
+    before = Decimal("0.00")
+    for payer in [p for p in rulebook.enrolment.payers_allowed or () if p in payers]:
+        so_far += payers[payer]
+        after = to_fen(fee * so_far)
+        parts[payer] = after - before
+        before = after
+    return parts
