@@ -312,7 +312,11 @@ async def assess(session: SessionDep, claim: Claim, rulebook: Rulebook, coverage
     if isinstance(plan, FixedPlan):
         claim.base = Decimal("0.00")
         return assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_count > 0)
-    assert isinstance(plan, SecondAidPlan)
+    if not isinstance(plan, SecondAidPlan):
+        # per_day and graded plans load (rulebooks/beijing-2014.yaml) and the pure engine computes them
+        # (domain/benefits.py), but claims on them are not taken yet (issue #16): refused, never a 500.
+        raise Invalid(f"暂不受理“{plan.name}”这类保障计划的申请（{plan.kind}）。", code="plan_kind_not_supported",
+                      errors=[{"loc": ["body", "plan"], "msg": f"plan kind {plan.kind} is not claimable yet"}])
     return await assess_second_aid_claim(session, claim, plan, body)
 
 
