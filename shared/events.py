@@ -90,6 +90,8 @@ class MemberCovered(EventPayload):
     phone: str
     renewing: bool
     fee: Money
+    # The member's version in enrollment (raised by each change of their details); 0 from older producers.
+    member_version: int = 0
     KEY = "member_id"
 
 
@@ -109,6 +111,8 @@ class MemberContactChanged(EventPayload):
     bank_name: str
     phone: str
     name: str
+    # The member's version in enrollment (raised by each change of their details); 0 from older producers.
+    member_version: int = 0
     KEY = "member_id"
 
 
@@ -121,6 +125,8 @@ class MemberDetailsCorrected(EventPayload):
     certno: str
     sex: str
     member_type: str
+    # The member's version in enrollment (raised by each change of their details); 0 from older producers.
+    member_version: int = 0
     KEY = "member_id"
 
 
@@ -257,6 +263,7 @@ class PaymentSettled(EventPayload):
     member_id: str
     amount: Money
     adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
+    attempt: int = 0  # the instruction's attempt (0 from older producers: the claim's live attempt)
     KEY = "claim_id"
 
 
@@ -276,6 +283,7 @@ class PaymentFailed(EventPayload):
     member_id: str
     reason: str
     adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
+    attempt: int = 0  # the instruction's attempt (0 from older producers: the claim's live attempt)
     KEY = "claim_id"
 
 

@@ -239,7 +239,7 @@ class _Load:
             if self.changed:
                 await raw.executemany(
                     "UPDATE members SET name = $2, sex = $3, phone = $4, member_type = $5, bank_account = $6, "
-                    "bank_name = $7, unit = $8 WHERE id = $1", self.changed)
+                    "bank_name = $7, unit = $8, version = version + 1 WHERE id = $1", self.changed)
             await raw.copy_to_table("enrolments", source=io.BytesIO("".join(self.enrolment_lines).encode()),
                                     columns=ENROLMENT_COLUMNS, format="text")
         except Exception as exc:  # asyncpg's UniqueViolationError: someone enrolled them a moment ago

@@ -16,13 +16,16 @@ from shared.events import (
     ClaimSubmitted,
     Envelope,
     EventPayload,
+    MemberContactChanged,
     MemberCovered,
+    MemberDetailsCorrected,
     PaymentFailed,
     PaymentInstructionCreated,
     PaymentSettled,
 )
 from shared.messaging import Handler
 from shared.money import format_money
+from shared.parking import ReferenceMissing
 
 STATUS_ZH = {"in_review": "审核中", "rejected": "未通过", "submitted": "已提交"}
 
@@ -83,13 +86,20 @@ def render_for_staff(event: EventPayload, recipient: Recipient | None) -> tuple[
     return None
 
 
+NEEDS_RECIPIENT = (PaymentFailed, ClaimReturned)  # staff are told which member: wait until it is known
+
+
 async def record(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
     if isinstance(event, MemberCovered):
-        values = dict(member_id=event.member_id, name=event.name, phone=event.phone, unit_path=event.unit_path)
+        values = dict(member_id=event.member_id, name=event.name, phone=event.phone, unit_path=event.unit_path,
+                      member_version=event.member_version)
+        # Details move only forward by the member's version (a late or replayed copy changes nothing).
         await session.execute(insert(Recipient).values(**values).on_conflict_do_update(
-            index_elements=["member_id"], set_=values))
+            index_elements=["member_id"], set_=values, where=Recipient.member_version <= event.member_version))
     member_id = getattr(event, "member_id", None)
     recipient = await session.get(Recipient, member_id) if member_id else None
+    if recipient is None and member_id and isinstance(event, NEEDS_RECIPIENT):
+        raise ReferenceMissing(f"member:{member_id}")
     for_staff = render_for_staff(event, recipient)
     if for_staff is not None:
         org, role, template, text = for_staff
@@ -105,8 +115,23 @@ async def record(session: AsyncSession, envelope: Envelope, event: EventPayload)
         status="recorded").on_conflict_do_nothing())
 
 
+async def details_changed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """A new phone or a corrected name: kept only when newer than what is known (the member's version)."""
+    assert isinstance(event, MemberContactChanged | MemberDetailsCorrected)
+    known = await session.get(Recipient, event.member_id, with_for_update=True)
+    if known is None:
+        raise ReferenceMissing(f"member:{event.member_id}")
+    if known.member_version > event.member_version:
+        return
+    known.name, known.member_version = event.name, event.member_version
+    if isinstance(event, MemberContactChanged):
+        known.phone = event.phone
+
+
 HANDLERS: dict[str, Handler] = {
-    cls.TYPE: record
-    for cls in (MemberCovered, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
-                ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)
+    **{cls.TYPE: record
+       for cls in (MemberCovered, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
+                   ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)},
+    MemberContactChanged.TYPE: details_changed,
+    MemberDetailsCorrected.TYPE: details_changed,
 }

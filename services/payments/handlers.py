@@ -23,6 +23,7 @@ from shared.events import (
     MemberDetailsCorrected,
 )
 from shared.messaging import Handler
+from shared.parking import ReferenceMissing
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, MemberCovered)
     values = dict(member_id=event.member_id, name=event.name, bank_account=event.bank_account,
-                  bank_name=event.bank_name, unit_path="/" + "/".join(event.unit_path))
+                  bank_name=event.bank_name, unit_path="/" + "/".join(event.unit_path),
+                  member_version=event.member_version)
+    # Details move only forward by the member's version: a late or replayed copy never undoes a change.
     await session.execute(insert(Payee).values(**values).on_conflict_do_update(
-        index_elements=["member_id"], set_=values))
+        index_elements=["member_id"], set_=values, where=Payee.member_version <= event.member_version))
     # The roster data the fees are reconciled against: this member's fee, in their unit and office.
     office = event.unit_path[1] if len(event.unit_path) > 1 else ""
     fees = dict(member_id=event.member_id, period=event.period, unit=event.unit, office=office, fee=event.fee)
@@ -41,19 +44,28 @@ async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload
     await fill_payee(session, event.member_id)
 
 
+async def _newer_details(session: AsyncSession, member_id: str, version: int, **values: str) -> None:
+    known = await session.get(Payee, member_id, with_for_update=True)
+    if known is None:
+        raise ReferenceMissing(f"member:{member_id}")  # its member.covered has not arrived yet: wait for it
+    if known.member_version > version:
+        return  # an older change arriving late: the newer details stay
+    await session.execute(update(Payee).where(Payee.member_id == member_id).values(
+        member_version=version, **values))
+    await instructions.retry_member(session, member_id)
+
+
 async def contact_changed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     """New bank details: a failed payment is retried to them as attempt n+1 (API.md PATCH members)."""
     assert isinstance(event, MemberContactChanged)
-    await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(
-        name=event.name, bank_account=event.bank_account, bank_name=event.bank_name))
-    await instructions.retry_member(session, event.member_id)
+    await _newer_details(session, event.member_id, event.member_version, name=event.name,
+                         bank_account=event.bank_account, bank_name=event.bank_name)
 
 
 async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     """A corrected name is the name the bank must see (a name mismatch, 户名不符, fails the transfer)."""
     assert isinstance(event, MemberDetailsCorrected)
-    await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(name=event.name))
-    await instructions.retry_member(session, event.member_id)
+    await _newer_details(session, event.member_id, event.member_version, name=event.name)
 
 
 async def fill_payee(session: AsyncSession, member_id: str) -> None:

@@ -48,6 +48,8 @@ class Payee(Base):
     bank_account: Mapped[str] = mapped_column(String(40))
     bank_name: Mapped[str] = mapped_column(String(100))
     unit_path: Mapped[str] = mapped_column(String(300))  # "/centre/office/agency/unit" for branch checks
+    # The member's version in enrollment these fields come from: an older event never overwrites them.
+    member_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
 
 class Instruction(Base):
