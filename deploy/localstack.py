@@ -77,17 +77,9 @@ class Stack:
             self.pg.create_database(name)
         self.broker = Broker(self.kafka_port)
         self.broker.start(self.home / "logs" / "broker.log")
+        # Tansu's memory storage starts empty each run, under a new cluster id: each service's broker watch
+        # notices and publishes again what its consumers had not confirmed (shared.broker_watch).
         asyncio.run(ensure_topics(self.broker.bootstrap, self.partitions))
-        self.replay_outboxes()
-
-    def replay_outboxes(self) -> None:
-        """Tansu's memory storage starts empty each run, so every event ever published is published again to
-        the new broker: the consumers' inboxes skip what they applied before and apply what they missed
-        (an event published just before the last stop and never consumed would otherwise be lost)."""
-        assert self.pg is not None
-        for name in SERVICES:
-            self.pg.sql(name, "DO $$ BEGIN IF to_regclass('public.outbox') IS NOT NULL THEN "
-                              "UPDATE outbox SET published_at = NULL; END IF; END $$;")
 
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         log_dir = self.home / "logs"

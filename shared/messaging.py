@@ -147,11 +147,14 @@ def encode(envelope: Mapping[str, Any]) -> bytes:
 class OutboxRelay:
     def __init__(
         self, db: Database, tables: MessagingTables, producer: AIOKafkaProducer, *,
-        batch_size: int = 200, interval: float = 0.2,
+        batch_size: int = 200, interval: float = 0.2, on_regression: Callable[[], None] | None = None,
     ) -> None:
         self.db, self.tables, self.producer = db, tables, producer
         self.batch_size, self.interval = batch_size, interval
         self.published = 0
+        # Called when the broker acks an offset below one it acked before on the same partition: the broker
+        # may have lost its data (shared.broker_watch checks at once).
+        self.on_regression = on_regression
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; return how many were published."""
@@ -188,6 +191,12 @@ class OutboxRelay:
             for row, ack in zip(rows, acks, strict=True):
                 highest[(row.topic, ack.partition)] = max(highest.get((row.topic, ack.partition), -1), ack.offset)
             broker = self.tables.broker
+            before = {(r.topic, r.partition): r.max_offset for r in (await session.execute(
+                select(broker.c.topic, broker.c.partition, broker.c.max_offset).where(
+                    broker.c.partition >= 0, broker.c.topic.in_({t for t, _ in highest})))).all()}
+            if self.on_regression is not None and any(
+                    offset < before.get(tp, -1) for tp, offset in highest.items()):
+                self.on_regression()
             stmt = insert(broker).values([{"topic": t, "partition": p, "max_offset": o}
                                           for (t, p), o in sorted(highest.items())])
             await session.execute(stmt.on_conflict_do_update(
@@ -361,55 +370,61 @@ class Consumer:
         finally:
             correlation_id_var.reset(token)
 
-    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        consumer = AIOKafkaConsumer(
+    def _client(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap,
             group_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=200,
+            metadata_max_age_ms=5000,  # a topic recreated on a new broker is seen within seconds
         )
-        try:
-            while not stop.is_set():
-                try:
-                    await consumer.start()
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("consumer could not reach the broker; retrying")
-                    await asyncio.sleep(1)
-            if ready is not None:
-                ready.set()
-            while not stop.is_set():
-                if self.reset_requested:
-                    # A broker that lost its data has none of our old positions: read it from the beginning
-                    # (the inbox skips what was applied before).
-                    self.reset_requested = False
-                    assigned = consumer.assignment()
-                    if assigned:
-                        await consumer.seek_to_beginning(*assigned)
-                    log.warning("consumer positions reset to the beginning after a broker lost its data")
-                try:
-                    await self.apply_parked()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("applying parked events failed; retrying later")
-                batches = await consumer.getmany(timeout_ms=500)
-                for tp, records in batches.items():
-                    for record in records:
-                        await self.handle_record(record)
-                        # Offset after the database commit: a crash here redelivers, the inbox skips it.
-                        try:
-                            await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
-                        except KafkaError:
-                            # The rest of this batch is fetched again from the first uncommitted message
-                            # (a rebalance that took the partition away gives it to its new owner instead).
-                            log.warning("offset commit failed; the message will be redelivered", exc_info=True)
-                            with contextlib.suppress(Exception):
-                                consumer.seek(TopicPartition(tp.topic, tp.partition), record.offset + 1)
-                            break
-        finally:
-            await consumer.stop()
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        while not stop.is_set():
+            consumer = self._client()
+            try:
+                await self._consume(consumer, stop, ready)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            if self.reset_requested and not stop.is_set():
+                # A broker that lost its data has none of our positions nor our group: a new client joins
+                # the group afresh and reads from the beginning (the inbox skips what was applied before).
+                self.reset_requested = False
+                log.warning("consumer restarted from the beginning after the broker lost its data")
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+        while not stop.is_set():
+            try:
+                await consumer.start()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer could not reach the broker; retrying")
+                await asyncio.sleep(1)
+        if ready is not None:
+            ready.set()
+        while not stop.is_set() and not self.reset_requested:
+            try:
+                await self.apply_parked()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("applying parked events failed; retrying later")
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.handle_record(record)
+                    # Offset after the database commit: a crash here redelivers, the inbox skips it.
+                    try:
+                        await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+                    except KafkaError:
+                        # The rest of this batch is fetched again from the first uncommitted message
+                        # (a rebalance that took the partition away gives it to its new owner instead).
+                        log.warning("offset commit failed; the message will be redelivered", exc_info=True)
+                        with contextlib.suppress(Exception):
+                            consumer.seek(TopicPartition(tp.topic, tp.partition), record.offset + 1)
+                        break
