@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-service test-e2e demo reset lint bench install clean
+.PHONY: run test test-unit test-service test-e2e demo reset lint bench install clean chaos
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
@@ -42,6 +42,11 @@ test-e2e: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache
+
+SEED ?= $(shell date +%s)
+DURATION ?= 300
+chaos: $(STAMP)  ## SIGKILL services, broker and PostgreSQL while claims flow; report in chaos-results/report.json
+	$(BIN)/python -m deploy.chaos --seed $(SEED) --duration $(DURATION) --report chaos-results/report.json
 
 bench: $(STAMP)  ## speed figures into bench-results/ (never asserted in tests)
 	$(BIN)/python -m bench.run

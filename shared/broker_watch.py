@@ -102,10 +102,10 @@ class BrokerWatch:
     async def close(self) -> None:
         if self._admin is not None:
             with suppress(Exception):
-                await self._admin.close()
+                await asyncio.wait_for(self._admin.close(), 5)
         if self._offsets is not None:
             with suppress(Exception):
-                await self._offsets.stop()
+                await asyncio.wait_for(self._offsets.stop(), 5)
         self._admin = self._offsets = None
 
     async def check(self) -> bool:
@@ -210,7 +210,8 @@ class BrokerWatch:
         try:
             while not stop.is_set():
                 try:
-                    await self.check()
+                    # Bounded: a client talking to a broker that died mid-request must not stall the watch.
+                    await asyncio.wait_for(self.check(), timeout=max(15.0, self.interval * 5))
                 except asyncio.CancelledError:
                     raise
                 except TopicMismatch:
