@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)  ## start PostgreSQL, the broker, the four services and demo data; Ctrl-C stops all
-	$(BIN)/python -m deploy.localstack run
+	$(BIN)/python -m deploy.localstack run --replicas $(or $(REPLICAS),1)
 
 demo: $(STAMP)  ## with `make run` going: one claim from roster to payment instruction, timed
 	$(BIN)/python -m deploy.demo

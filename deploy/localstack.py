@@ -21,11 +21,12 @@ from pathlib import Path
 
 import httpx
 
-from deploy.infra import Broker, Postgres, port_is_free, postgres, wipe
+from deploy.infra import Broker, Postgres, free_port, port_is_free, postgres, wipe
 from shared.kafka import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"enrollment": 8001, "claims": 8002, "payments": 8003, "notifications": 8004}
+SCALED = ("claims", "payments")  # the services ``--replicas`` starts more of
 PREFIX = {name: name.upper() + "_" for name in SERVICES}
 
 
@@ -36,6 +37,9 @@ class Stack:
     kafka_port: int = 59092
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
     partitions: int = 6
+    # Replicas of claims and payments beyond the first (``make run REPLICAS=2``): the same consumer group, so
+    # the topics' partitions are shared between them; each replica serves HTTP on its own port.
+    replicas: int = 1
     pg: Postgres | None = None
     broker: Broker | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -81,12 +85,21 @@ class Stack:
         # notices and publishes again what its consumers had not confirmed (shared.broker_watch).
         asyncio.run(ensure_topics(self.broker.bootstrap, self.partitions))
 
+    def replica_names(self) -> list[str]:
+        """``claims-2``, ``payments-2``, ... for the replicas beyond the first."""
+        return [f"{name}-{i}" for i in range(2, self.replicas + 1) for name in SCALED]
+
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+        service = name.rsplit("-", 1)[0] if name not in SERVICES else name
+        if name not in self.ports:
+            self.ports[name] = free_port() if self.ports[service] != SERVICES[service] else \
+                SERVICES[service] + 100 * int(name.rsplit("-", 1)[1])
         log_dir = self.home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{name}.log", "ab")
+        env = self.service_env(service, {f"{PREFIX[service]}PORT": str(self.ports[name]), **(extra_env or {})})
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.service_env(name, extra_env),
+            [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -116,9 +129,9 @@ class Stack:
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.start_infra()
-        for name in SERVICES:
+        for name in [*SERVICES, *self.replica_names()]:
             self.start_service(name)
-        self.wait_ready()
+        self.wait_ready([*SERVICES, *self.replica_names()])
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -139,11 +152,11 @@ def default_home() -> Path:
     return Path(os.environ.get("HUZHU_HOME", ROOT / ".localstack"))
 
 
-def run() -> None:
+def run(replicas: int = 1) -> None:
     from deploy import demo_data
 
     started = time.monotonic()
-    stack = Stack(default_home())
+    stack = Stack(default_home(), replicas=replicas)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -159,7 +172,7 @@ def run() -> None:
         ready = time.monotonic() - started
         accounts = demo_data.load_if_empty(stack)
         print(f"\nHuzhu is running (all four /readyz answered 200 after {ready:.1f} s).\n")
-        for name in SERVICES:
+        for name in [*SERVICES, *stack.replica_names()]:
             print(f"  {name:<14} {stack.url(name)}/docs")
         print(f"  {'postgres':<14} postgresql://postgres@127.0.0.1:{stack.pg_port}/<service>")
         print(f"  {'kafka (tansu)':<14} 127.0.0.1:{stack.kafka_port}")
@@ -180,9 +193,11 @@ def run() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["run", "reset"])
+    parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS") or 1),
+                        help="processes of claims and payments each (one consumer group per service)")
     args = parser.parse_args()
     if args.command == "run":
-        run()
+        run(args.replicas)
     else:
         home = default_home()
         pg = postgres(home / "pgdata", 55432)
