@@ -126,7 +126,7 @@ class Chaos:
         order = list(TARGETS)
         self.rng.shuffle(order)
         started = time.monotonic()
-        gap = duration / (len(order) + 1)
+        gap = min(duration / (len(order) + 1), 8.0)  # every target soon, then a kill every few seconds
         while not stop.is_set() and (order or time.monotonic() - started < duration):
             if stop.wait(self.rng.uniform(0.3, 1.0) * gap):
                 return
