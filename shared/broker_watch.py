@@ -155,7 +155,7 @@ class BrokerWatch:
                 await session.execute(stmt.on_conflict_do_update(index_elements=["topic", "partition"], set_={
                     "cluster_id": cluster_id, "updated_at": func.now()}))
         if self.checks % self.confirm_every == 0:
-            await self.confirm(admin)
+            await self.confirm(admin, cluster_id)
         return False
 
     async def _absent(self, reader: AIOKafkaConsumer, wanted: dict[TopicPartition, int],
@@ -178,7 +178,7 @@ class BrokerWatch:
                     found.add(tp)
         return [(tp, offset) for tp, offset in wanted.items() if tp not in found]
 
-    async def confirm(self, admin: AIOKafkaAdminClient) -> int:
+    async def confirm(self, admin: AIOKafkaAdminClient, cluster_id: str) -> int:
         """Mark the rows every consumer group has committed past as confirmed (never published again)."""
         confirmed = 0
         outbox = self.tables.outbox
@@ -190,6 +190,8 @@ class BrokerWatch:
             lowest: dict[TopicPartition, int] = {}
             for group in groups:
                 committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+                if str((await admin.describe_cluster()).get("cluster_id") or "") != cluster_id:
+                    return confirmed  # the broker changed under us: its offsets say nothing of our rows
                 for tp in tps:
                     meta = committed.get(tp)
                     committed_offset = meta.offset if meta is not None and meta.offset >= 0 else 0

@@ -244,6 +244,7 @@ class Consumer:
         self.dead_lettered = 0
         self.parked = 0  # events parked until their reference is known
         self.reset_requested = False  # set by the broker watch: the broker lost its data
+        self._rewind = False  # after such a reset: read every assigned partition from its beginning
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         body = {
@@ -392,7 +393,10 @@ class Consumer:
             if self.reset_requested and not stop.is_set():
                 # A broker that lost its data has none of our positions nor our group: a new client joins
                 # the group afresh and reads from the beginning (the inbox skips what was applied before).
+                # Offsets committed on the new broker before the loss was noticed came from stale positions
+                # (they may skip its first messages), so the beginning is sought explicitly.
                 self.reset_requested = False
+                self._rewind = True
                 log.warning("consumer restarted from the beginning after the broker lost its data")
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
@@ -408,6 +412,9 @@ class Consumer:
         if ready is not None:
             ready.set()
         while not stop.is_set() and not self.reset_requested:
+            if self._rewind and consumer.assignment():
+                await consumer.seek_to_beginning(*consumer.assignment())
+                self._rewind = False
             try:
                 await self.apply_parked()
             except asyncio.CancelledError:
