@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 # When this make command started: `make run`'s banner counts from here, install included.
 STARTED := $(shell date +%s.%N)
 
-.PHONY: run test test-unit test-service test-e2e test-browser demo reset lint bench install clean browser-deps
+.PHONY: run test test-unit test-service test-e2e test-browser demo reset lint bench install clean browser-deps chaos
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
@@ -34,7 +34,7 @@ browser-deps:
 install: $(STAMP) $(DASHBOARD_JS)
 
 run: $(STAMP) $(DASHBOARD_JS)  ## start PostgreSQL, the broker, the four services, the dashboard and demo data; Ctrl-C stops all
-	HUZHU_RUN_STARTED=$(STARTED) $(BIN)/python -m deploy.localstack run
+	HUZHU_RUN_STARTED=$(STARTED) $(BIN)/python -m deploy.localstack run --replicas $(or $(REPLICAS),1)
 
 demo: $(STAMP)  ## with `make run` going: one claim from roster to payment instruction, timed
 	$(BIN)/python -m deploy.demo
@@ -63,6 +63,11 @@ test-browser: $(STAMP) $(DASHBOARD_JS) browser-deps
 
 clean:
 	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache services/dashboard/node_modules
+
+SEED ?= $(shell date +%s)
+DURATION ?= 300
+chaos: $(STAMP)  ## SIGKILL services, broker and PostgreSQL while claims flow; report in chaos-results/report.json
+	$(BIN)/python -m deploy.chaos --seed $(SEED) --duration $(DURATION) --report chaos-results/report.json
 
 bench: $(STAMP)  ## speed figures into bench-results/ (never asserted in tests)
 	$(BIN)/python -m bench.run

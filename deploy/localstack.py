@@ -21,11 +21,12 @@ from pathlib import Path
 
 import httpx
 
-from deploy.infra import Broker, Postgres, port_is_free, postgres, wipe
+from deploy.infra import Broker, Postgres, free_port, port_is_free, postgres, wipe
 from shared.kafka import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"enrollment": 8001, "claims": 8002, "payments": 8003, "notifications": 8004}
+SCALED = ("claims", "payments")  # the services ``--replicas`` starts more of
 PREFIX = {name: name.upper() + "_" for name in SERVICES}
 DASHBOARD_PORT = 8000  # the ops dashboard (services/dashboard), started by `make run`
 
@@ -37,6 +38,9 @@ class Stack:
     kafka_port: int = 59092
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
     partitions: int = 6
+    # Replicas of claims and payments beyond the first (``make run REPLICAS=2``): the same consumer group, so
+    # the topics' partitions are shared between them; each replica serves HTTP on its own port.
+    replicas: int = 1
     pg: Postgres | None = None
     broker: Broker | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -81,24 +85,25 @@ class Stack:
             self.pg.create_database(name)
         self.broker = Broker(self.kafka_port)
         self.broker.start(self.home / "logs" / "broker.log")
+        # Tansu's memory storage starts empty each run, under a new cluster id: each service's broker watch
+        # notices and publishes again what its consumers had not confirmed (shared.broker_watch).
         asyncio.run(ensure_topics(self.broker.bootstrap, self.partitions))
-        self.replay_outboxes()
 
-    def replay_outboxes(self) -> None:
-        """Tansu's memory storage starts empty each run, so every event ever published is published again to
-        the new broker: the consumers' inboxes skip what they applied before and apply what they missed
-        (an event published just before the last stop and never consumed would otherwise be lost)."""
-        assert self.pg is not None
-        for name in SERVICES:
-            self.pg.sql(name, "DO $$ BEGIN IF to_regclass('public.outbox') IS NOT NULL THEN "
-                              "UPDATE outbox SET published_at = NULL; END IF; END $$;")
+    def replica_names(self) -> list[str]:
+        """``claims-2``, ``payments-2``, ... for the replicas beyond the first."""
+        return [f"{name}-{i}" for i in range(2, self.replicas + 1) for name in SCALED]
 
     def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+        service = name.rsplit("-", 1)[0] if name not in SERVICES else name
+        if name not in self.ports:
+            self.ports[name] = free_port() if self.ports[service] != SERVICES[service] else \
+                SERVICES[service] + 100 * int(name.rsplit("-", 1)[1])
         log_dir = self.home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{name}.log", "ab")
+        env = self.service_env(service, {f"{PREFIX[service]}PORT": str(self.ports[name]), **(extra_env or {})})
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.service_env(name, extra_env),
+            [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -149,11 +154,11 @@ class Stack:
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.start_infra()
-        for name in SERVICES:
+        for name in [*SERVICES, *self.replica_names()]:
             self.start_service(name)
         if self.dashboard_port is not None:
             self.start_dashboard()
-        self.wait_ready([*SERVICES, *(["dashboard"] if self.dashboard_port is not None else [])])
+        self.wait_ready([*SERVICES, *self.replica_names(), *(["dashboard"] if self.dashboard_port is not None else [])])
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -182,13 +187,13 @@ def since_command_started() -> float:
         return 0.0
 
 
-def run() -> None:
+def run(replicas: int = 1) -> None:
     from deploy import demo_data
 
     # The banner counts from the moment `make run` started (the Makefile passes it: installing and starting
     # the infrastructure are part of what the user waits for), else from this process's start.
     started = time.monotonic() - since_command_started()
-    stack = Stack(default_home(), dashboard_port=DASHBOARD_PORT)
+    stack = Stack(default_home(), replicas=replicas, dashboard_port=DASHBOARD_PORT)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -206,7 +211,7 @@ def run() -> None:
         total = time.monotonic() - started
         print(f"\nHuzhu is running: {total:.1f} s since `make run` started "
               f"(the services and the dashboard answered /readyz at {ready:.1f} s, then the demo data).\n")
-        for name in SERVICES:
+        for name in [*SERVICES, *stack.replica_names()]:
             print(f"  {name:<14} {stack.url(name)}/docs")
         print(f"  {'dashboard':<14} {stack.dashboard_url()}/   (ops dashboard: log in as centre, office or agency)")
         print(f"  {'postgres':<14} postgresql://postgres@127.0.0.1:{stack.pg_port}/<service>")
@@ -228,9 +233,11 @@ def run() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["run", "reset"])
+    parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS") or 1),
+                        help="processes of claims and payments each (one consumer group per service)")
     args = parser.parse_args()
     if args.command == "run":
-        run()
+        run(args.replicas)
     else:
         home = default_home()
         pg = postgres(home / "pgdata", 55432)

@@ -70,6 +70,16 @@ class Conflict(Problem):
     status, code, title = 409, "conflict", "状态冲突"
 
 
+class NotYetKnown(Conflict):
+    """A command needs something this service has not learnt yet (events arrive late): try again later."""
+
+    code, title = "not_yet_known", "数据尚未同步，请稍后重试"
+
+    def __init__(self, detail: str, *, code: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class Invalid(Problem):
     status, code, title = 422, "validation_failed", "数据校验未通过"
 

@@ -90,6 +90,8 @@ class MemberCovered(EventPayload):
     phone: str
     renewing: bool
     fee: Money
+    # The member's version in enrollment (raised by each change of their details); 0 from older producers.
+    member_version: int = 0
     KEY = "member_id"
 
 
@@ -115,6 +117,8 @@ class MemberContactChanged(EventPayload):
     name: str
     previous_phone: str = ""
     changed_by: str = ""
+    # The member's version in enrollment (raised by each change of their details); 0 from older producers.
+    member_version: int = 0
     KEY = "member_id"
 
 
@@ -127,6 +131,8 @@ class MemberDetailsCorrected(EventPayload):
     certno: str
     sex: str
     member_type: str
+    # The member's version in enrollment (raised by each change of their details); 0 from older producers.
+    member_version: int = 0
     KEY = "member_id"
 
 
@@ -263,6 +269,7 @@ class PaymentSettled(EventPayload):
     member_id: str
     amount: Money
     adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
+    attempt: int = 0  # the instruction's attempt (0 from older producers: the claim's live attempt)
     KEY = "claim_id"
 
 
@@ -282,6 +289,7 @@ class PaymentFailed(EventPayload):
     member_id: str
     reason: str
     adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
+    attempt: int = 0  # the instruction's attempt (0 from older producers: the claim's live attempt)
     KEY = "claim_id"
 
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -31,12 +32,16 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
+    bindparam,
+    delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
@@ -45,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database
 from shared.events import TOPIC_DEAD_LETTER, Envelope, EventPayload, parse_payload
 from shared.observability import correlation_id_var
+from shared.parking import MAX_BACKOFF, ReferenceMissing, backoff, parked_table, provides
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ log = logging.getLogger(__name__)
 class MessagingTables:
     outbox: Table
     inbox: Table
+    parked: Table  # events waiting for a reference (shared.parking)
+    broker: Table  # what this service knows of the broker: its cluster id, epoch, last acked offsets
 
 
 def messaging_tables(metadata: MetaData) -> MessagingTables:
@@ -69,6 +77,17 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default="0"),
+        # Where the broker put the row (shared.broker_watch): the epoch is this service's count of brokers
+        # that lost their data; a row every consumer group has committed past is confirmed and never
+        # published again, an unconfirmed one is published again to a broker that lost its data.
+        Column("published_epoch", Integer),
+        Column("partition", Integer),
+        Column("offset", BigInteger),
+        Column("confirmed_at", DateTime(timezone=True)),
+        Index("ix_outbox_unconfirmed", "topic", "partition", "offset",
+              postgresql_where=text("published_at IS NOT NULL AND confirmed_at IS NULL")),
+        Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+        Index("ix_outbox_created_at", "created_at"),
     )
     inbox = Table(
         "inbox",
@@ -78,7 +97,17 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("type", String(100), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
-    return MessagingTables(outbox=outbox, inbox=inbox)
+    broker = Table(
+        "broker_partitions",
+        metadata,
+        # topic '' partition -1 is the broker itself: max_offset holds the epoch, cluster_id the cluster's id.
+        Column("topic", String(100), primary_key=True),
+        Column("partition", Integer, primary_key=True, autoincrement=False),
+        Column("max_offset", BigInteger, nullable=False),
+        Column("cluster_id", String(200)),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    return MessagingTables(outbox=outbox, inbox=inbox, parked=parked_table(metadata), broker=broker)
 
 
 def _outbox_row(topic: str, payload: EventPayload) -> tuple[Envelope, dict[str, Any]]:
@@ -101,6 +130,16 @@ async def publish_many(session: AsyncSession, tables: MessagingTables, topic: st
         await session.execute(tables.outbox.insert(), rows[start:start + 1000])
 
 
+BROKER_ROW = ("", -1)  # the broker_partitions row holding this service's broker epoch and the cluster id
+
+
+async def current_epoch(session: AsyncSession, tables: MessagingTables) -> int:
+    broker = tables.broker
+    epoch = (await session.execute(select(broker.c.max_offset).where(
+        broker.c.topic == BROKER_ROW[0], broker.c.partition == BROKER_ROW[1]))).scalar_one_or_none()
+    return int(epoch or 0)
+
+
 def encode(envelope: Mapping[str, Any]) -> bytes:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -108,11 +147,14 @@ def encode(envelope: Mapping[str, Any]) -> bytes:
 class OutboxRelay:
     def __init__(
         self, db: Database, tables: MessagingTables, producer: AIOKafkaProducer, *,
-        batch_size: int = 200, interval: float = 0.2,
+        batch_size: int = 200, interval: float = 0.2, on_regression: Callable[[], None] | None = None,
     ) -> None:
         self.db, self.tables, self.producer = db, tables, producer
         self.batch_size, self.interval = batch_size, interval
         self.published = 0
+        # Called when the broker acks an offset below one it acked before on the same partition: the broker
+        # may have lost its data (shared.broker_watch checks at once).
+        self.on_regression = on_regression
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; return how many were published."""
@@ -134,12 +176,33 @@ class OutboxRelay:
                 await self.producer.send(row.topic, encode(row.envelope), key=row.key.encode())
                 for row in rows
             ]
-            await asyncio.gather(*futures)
+            acks = await asyncio.gather(*futures)
+            epoch = await current_epoch(session, self.tables)
+            now = datetime.now(UTC)
             await session.execute(
-                update(outbox)
-                .where(outbox.c.seq.in_([row.seq for row in rows]))
-                .values(published_at=datetime.now(UTC), attempts=outbox.c.attempts + 1)
+                update(outbox).where(outbox.c.seq == bindparam("b_seq")).values(
+                    published_at=now, attempts=outbox.c.attempts + 1, published_epoch=epoch,
+                    partition=bindparam("b_partition"), offset=bindparam("b_offset"), confirmed_at=None),
+                [{"b_seq": row.seq, "b_partition": ack.partition, "b_offset": ack.offset}
+                 for row, ack in zip(rows, acks, strict=True)],
             )
+            # The highest offset acked per partition: a broker whose end offset falls below it lost our rows.
+            highest: dict[tuple[str, int], int] = {}
+            for row, ack in zip(rows, acks, strict=True):
+                highest[(row.topic, ack.partition)] = max(highest.get((row.topic, ack.partition), -1), ack.offset)
+            broker = self.tables.broker
+            before = {(r.topic, r.partition): r.max_offset for r in (await session.execute(
+                select(broker.c.topic, broker.c.partition, broker.c.max_offset).where(
+                    broker.c.partition >= 0, broker.c.topic.in_({t for t, _ in highest})))).all()}
+            if self.on_regression is not None and any(
+                    offset < before.get(tp, -1) for tp, offset in highest.items()):
+                self.on_regression()
+            stmt = insert(broker).values([{"topic": t, "partition": p, "max_offset": o}
+                                          for (t, p), o in sorted(highest.items())])
+            await session.execute(stmt.on_conflict_do_update(
+                index_elements=["topic", "partition"],
+                set_={"max_offset": func.greatest(broker.c.max_offset, stmt.excluded.max_offset),
+                      "updated_at": func.now()}))
         self.published += len(rows)
         return len(rows)
 
@@ -180,6 +243,9 @@ class Consumer:
         self.duplicates = 0  # redelivered events the inbox skipped
         self.dead_lettered = 0
         self.kafka: AIOKafkaConsumer | None = None  # the running client, for the lag gauge
+        self.parked = 0  # events parked until their reference is known
+        self.reset_requested = False  # set by the broker watch: the broker lost its data
+        self._rewind = False  # after such a reset: read every assigned partition from its beginning
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         body = {
@@ -191,22 +257,82 @@ class Consumer:
         self.dead_lettered += 1
         log.warning("dead-lettered a message", extra={"fields": {"topic": record.topic, "reason": reason[:200]}})
 
-    async def apply(self, envelope: Envelope, payload: EventPayload) -> bool:
-        """Apply one event in one transaction with its inbox row; False when it was applied before."""
+    async def apply(self, envelope: Envelope, payload: EventPayload, *, parked: bool = False) -> bool:
+        """Apply one event in one transaction with its inbox row; False when it was applied before, or when
+        its reference is not known yet and it was parked to be applied later (shared.parking)."""
         handler = self.handlers[envelope.type]
-        async with self.db.transaction() as session:
-            inserted = await session.execute(
-                insert(self.tables.inbox)
-                .values(consumer=self.name, event_id=envelope.event_id, type=envelope.type)
-                .on_conflict_do_nothing()
-                .returning(self.tables.inbox.c.event_id)
-            )
-            if inserted.first() is None:
-                self.duplicates += 1
-                return False
-            await handler(session, envelope, payload)
+        try:
+            async with self.db.transaction() as session:
+                inserted = await session.execute(
+                    insert(self.tables.inbox)
+                    .values(consumer=self.name, event_id=envelope.event_id, type=envelope.type)
+                    .on_conflict_do_nothing()
+                    .returning(self.tables.inbox.c.event_id)
+                )
+                if parked:
+                    await session.execute(delete(self.tables.parked).where(
+                        self.tables.parked.c.consumer == self.name,
+                        self.tables.parked.c.event_id == envelope.event_id))
+                if inserted.first() is None:
+                    self.duplicates += 1
+                    return False
+                await handler(session, envelope, payload)
+                references = provides(payload)
+                if references:
+                    # Events waiting for what this one makes known are applied next, not after their backoff.
+                    parked_events = self.tables.parked
+                    await session.execute(update(parked_events).where(
+                        parked_events.c.consumer == self.name, parked_events.c.reference.in_(references),
+                    ).values(next_attempt_at=func.now()))
+        except ReferenceMissing as missing:
+            await self._park(envelope, missing)
+            return False
         self.applied += 1
         return True
+
+    async def _park(self, envelope: Envelope, missing: ReferenceMissing) -> None:
+        parked = self.tables.parked
+        async with self.db.transaction() as session:
+            stmt = insert(parked).values(
+                consumer=self.name, event_id=envelope.event_id, type=envelope.type, reference=missing.reference,
+                envelope=envelope.model_dump(mode="json"), attempts=1, reason=str(missing)[:500],
+                next_attempt_at=func.now() + backoff(1))
+            await session.execute(stmt.on_conflict_do_update(
+                index_elements=["consumer", "event_id"],
+                set_={"attempts": parked.c.attempts + 1, "reference": missing.reference,
+                      "reason": str(missing)[:500],
+                      # 1 s, 2 s, 4 s ... capped: least(2^attempts, cap) seconds from now
+                      "next_attempt_at": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, func.least(
+                          func.power(2, parked.c.attempts), MAX_BACKOFF.total_seconds()))}))
+        self.parked += 1
+        log.info("event parked until its reference is known",
+                 extra={"fields": {"type": envelope.type, "reference": missing.reference}})
+
+    async def apply_parked(self, limit: int = 100) -> int:
+        """Apply again the parked events that are due (woken by their reference, or past their backoff)."""
+        parked = self.tables.parked
+        async with self.db.transaction() as session:
+            rows = (await session.execute(
+                select(parked.c.envelope).where(parked.c.consumer == self.name,
+                                                parked.c.next_attempt_at <= func.now())
+                .order_by(parked.c.parked_at).limit(limit))).scalars().all()
+        applied = 0
+        for raw in rows:
+            envelope = Envelope.model_validate(raw)
+            payload = parse_payload(envelope)
+            token = correlation_id_var.set(envelope.correlation_id)
+            try:
+                if await self.apply(envelope, payload, parked=True):
+                    applied += 1
+            except PoisonEvent as exc:
+                log.warning("a parked event cannot be applied; dropped",
+                            extra={"fields": {"type": envelope.type, "reason": str(exc)[:200]}})
+                async with self.db.transaction() as session:
+                    await session.execute(delete(parked).where(parked.c.consumer == self.name,
+                                                               parked.c.event_id == envelope.event_id))
+            finally:
+                correlation_id_var.reset(token)
+        return applied
 
     def _maybe_crash(self, point: str, event_type: str) -> None:
         # Fault injection for the delivery tests: a real SIGKILL at a named point (local stack only).
@@ -246,40 +372,68 @@ class Consumer:
         finally:
             correlation_id_var.reset(token)
 
-    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        consumer = AIOKafkaConsumer(
+    def _client(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap,
             group_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=200,
+            metadata_max_age_ms=5000,  # a topic recreated on a new broker is seen within seconds
         )
-        self.kafka = consumer
-        try:
-            while not stop.is_set():
-                try:
-                    await consumer.start()
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("consumer could not reach the broker; retrying")
-                    await asyncio.sleep(1)
-            if ready is not None:
-                ready.set()
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                for tp, records in batches.items():
-                    for record in records:
-                        await self.handle_record(record)
-                        # Offset after the database commit: a crash here redelivers, the inbox skips it.
-                        try:
-                            await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
-                        except KafkaError:
-                            # A rebalance took the partition away: its new owner gets the message again
-                            # and its inbox skips it.
-                            log.warning("offset commit failed; the message will be redelivered", exc_info=True)
-                            break
-        finally:
-            await consumer.stop()
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        while not stop.is_set():
+            consumer = self._client()
+            try:
+                await self._consume(consumer, stop, ready)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            if self.reset_requested and not stop.is_set():
+                # A broker that lost its data has none of our positions nor our group: a new client joins
+                # the group afresh and reads from the beginning (the inbox skips what was applied before).
+                # Offsets committed on the new broker before the loss was noticed came from stale positions
+                # (they may skip its first messages), so the beginning is sought explicitly.
+                self.reset_requested = False
+                self._rewind = True
+                log.warning("consumer restarted from the beginning after the broker lost its data")
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+        self.kafka = consumer  # the running client, for the lag gauge (shared/ops_metrics.py)
+        while not stop.is_set():
+            try:
+                await consumer.start()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer could not reach the broker; retrying")
+                await asyncio.sleep(1)
+        if ready is not None:
+            ready.set()
+        while not stop.is_set() and not self.reset_requested:
+            if self._rewind and consumer.assignment():
+                await consumer.seek_to_beginning(*consumer.assignment())
+                self._rewind = False
+            try:
+                await self.apply_parked()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("applying parked events failed; retrying later")
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.handle_record(record)
+                    # Offset after the database commit: a crash here redelivers, the inbox skips it.
+                    try:
+                        await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
+                    except KafkaError:
+                        # The rest of this batch is fetched again from the first uncommitted message
+                        # (a rebalance that took the partition away gives it to its new owner instead).
+                        log.warning("offset commit failed; the message will be redelivered", exc_info=True)
+                        with contextlib.suppress(Exception):
+                            consumer.seek(TopicPartition(tp.topic, tp.partition), record.offset + 1)
+                        break

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,9 +33,11 @@ from prometheus_client import (
 )
 
 from shared.apidocs import install_api_docs
+from shared.broker_watch import BrokerWatch
 from shared.db import Database
 from shared.errors import install_error_handlers
-from shared.kafka import ensure_topics, make_producer
+from shared.events import ALL_TOPICS
+from shared.kafka import TopicMismatch, ensure_topics, make_producer
 from shared.messaging import Consumer, Handler, MessagingTables, OutboxRelay
 from shared.observability import correlation_id_var
 from shared.ops_metrics import MetricSource, OpsMetrics
@@ -74,6 +79,10 @@ class Metrics:
                                 registry=self.registry)
         self.dead_lettered = Gauge("events_dead_lettered_total", "messages sent to the dead-letter topic",
                                    registry=self.registry)
+        self.parked = Gauge("events_parked_total", "events parked until their reference is known",
+                            registry=self.registry)
+        self.broker_losses = Gauge("broker_data_losses_total", "times the broker was found to have lost our events",
+                                   registry=self.registry)
         self.info = Gauge("service_info", "service identity", ["service"], registry=self.registry)
         self.info.labels(service=service).set(1)
 
@@ -95,8 +104,13 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
             producer = make_producer(settings)
             await producer.start()
             app.state.producer = producer
+            watch = BrokerWatch(
+                db=db, tables=spec.tables, bootstrap=settings.kafka_bootstrap, partitions=settings.kafka_partitions,
+                replication=settings.kafka_replication, interval=settings.broker_watch_interval_ms / 1000,
+                own_topics=tuple(t for t in ALL_TOPICS if t == f"{spec.name}.events"))
+            app.state.broker_watch = watch
             relay = OutboxRelay(db, spec.tables, producer, batch_size=settings.relay_batch_size,
-                                interval=settings.relay_interval_ms / 1000)
+                                interval=settings.relay_interval_ms / 1000, on_regression=watch.hint.set)
             app.state.relay = relay
             tasks.append(asyncio.create_task(relay.run(stop), name=f"{spec.name}-relay"))
             if spec.handlers:
@@ -106,7 +120,9 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
                     fault_point=settings.fault_point if settings.local_stack else "",
                 )
                 app.state.consumer = consumer
+                watch.consumer = consumer
                 tasks.append(asyncio.create_task(consumer.run(stop), name=f"{spec.name}-consumer"))
+            tasks.append(asyncio.create_task(_watch(watch, stop), name=f"{spec.name}-broker-watch"))
             for sweeper in spec.sweepers:
                 tasks.append(asyncio.create_task(_sweep(app, sweeper, stop, spec.sweep_interval)))
         log.info("service started", extra={"fields": {"port": settings.port, "workers": run_workers}})
@@ -184,6 +200,10 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
             metrics.events_applied.set(consumer.applied)
             metrics.dead_lettered.set(consumer.dead_lettered)
             metrics.duplicates.set(consumer.duplicates)
+            metrics.parked.set(consumer.parked)
+        watch = getattr(app.state, "broker_watch", None)
+        if watch is not None:
+            metrics.broker_losses.set(watch.losses)
         await ops_metrics.refresh(app)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -194,6 +214,15 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
 
 def build_app(spec: ServiceSpec, *, run_workers: bool = True) -> FastAPI:
     return create_app(spec, Database(spec.settings.database_url, spec.settings.db_pool_size), run_workers=run_workers)
+
+
+async def _watch(watch: BrokerWatch, stop: asyncio.Event) -> None:
+    try:
+        await watch.run(stop)
+    except TopicMismatch:
+        # Loudly: a topic with another partition count would send keys where no consumer reads them.
+        log.critical("stopping: a topic has another partition count than configured")
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _sweep(app: FastAPI, sweeper: Callable[[FastAPI], Awaitable[Any]], stop: asyncio.Event,
@@ -218,6 +247,10 @@ def serve(spec: ServiceSpec, migrations: Path) -> None:
 
     settings = spec.settings
     configure_logging(spec.name, settings.log_level, settings.log_json)
+    if sys.argv[1:2] == ["replay"]:
+        from shared.broker_watch import replay_command
+
+        raise SystemExit(replay_command(spec.name, spec.tables, settings, migrations, sys.argv[2:]))
     upgrade(migrations, settings.database_url)
     app = build_app(spec)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,

@@ -39,6 +39,10 @@ class ServiceSettings(BaseSettings):
     kafka_replication: int = 1
     relay_interval_ms: int = 200
     relay_batch_size: int = 200
+    # How often the broker watch checks topics, the cluster id and end offsets, and records what consumers
+    # confirmed (shared.broker_watch); how long an unknown reference is answered 409 rather than 404.
+    broker_watch_interval_ms: int = 2000
+    reference_grace_seconds: int = 600
     jwt_secret: str = ""
     jwt_issuer: str = "huzhu"
     log_level: str = "INFO"

@@ -34,6 +34,7 @@ from services.claims.models import (
     Settlement,
 )
 from services.claims.reassessment import DECIDED, LIVE, SYSTEM, reassess_member_period, record_adjustment
+from services.claims.waiting import member_unknown, period_not_yet_known
 from shared import idnumber
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
@@ -359,6 +360,11 @@ def refuse(claim: Claim, code: str, detail: str) -> None:
 async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
                        actor: Annotated[Principal, require_roles("unit_agent", "member", "admin")]) -> dict:
     coverage = await find_coverage(session, body)
+    if coverage is None and body.member_id is not None and (await session.execute(
+            select(Coverage.member_id).where(Coverage.member_id == str(body.member_id)).limit(1))).first() is None:
+        # Not a refusal and not a 403: enrollment's member.covered may still be on its way (issue #11).
+        raise await member_unknown(request.app.state.db, f"member:{body.member_id}",
+                                   request.app.state.settings.reference_grace_seconds)
     if coverage is None and body.member_id is None:
         # An unknown certno is not told apart from an uncovered one: no one learns who is a member.
         raise NotFound("未找到该身份证号在出院日期有效的参互记录。", code="member_not_covered")
@@ -413,7 +419,7 @@ async def route_new_claim(session: SessionDep, claim: Claim, coverage: Coverage 
         return refuse(claim, "coverage_ended", f"该人员已于 {coverage.ended_on} 退出，其后不享受互助。")
     period = await session.get(PeriodCopy, coverage.period)
     if period is None:
-        return refuse(claim, "period_unknown", "尚未收到该互助期的规则书。")
+        raise period_not_yet_known(coverage.period)  # a wait, never a refusal (issue #11)
     rulebook = parse_rulebook(period.rulebook)
     claim.rulebook_code = rulebook.code
     if body.plan not in coverage.plans:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import uuid
+
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +21,8 @@ from shared.events import (
     PaymentSettled,
     PeriodPublished,
 )
-from shared.messaging import Handler
+from shared.messaging import Handler, PoisonEvent
+from shared.parking import ReferenceMissing
 
 
 async def period_published(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
@@ -40,24 +43,76 @@ async def period_published(session: AsyncSession, _: Envelope, event: EventPaylo
 
 
 async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """A coverage is written once per (member, period); identity fields move only forward by the member's
+    version, and an end already recorded (member.coverage_ended) is never undone by a late or replayed copy."""
     assert isinstance(event, MemberCovered)
     values = dict(member_id=event.member_id, period=event.period, plans=event.plans,
                   coverage_from=event.coverage_from, coverage_to=event.coverage_to, ended_on=None,
-                  certno=event.certno, name=event.name, sex=event.sex, unit=event.unit, unit_path=event.unit_path)
+                  certno=event.certno, name=event.name, sex=event.sex, unit=event.unit, unit_path=event.unit_path,
+                  member_version=event.member_version)
     stmt = insert(Coverage).values(**values)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["member_id", "period"], set_=values))
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["member_id", "period"],
+        set_={k: v for k, v in values.items() if k not in ("member_id", "period", "ended_on")},
+        where=Coverage.member_version <= event.member_version))
+    # The member's other coverages learn newer identity details too (the same person in every period).
+    await session.execute(update(Coverage).where(
+        Coverage.member_id == event.member_id, Coverage.member_version < event.member_version).values(
+        name=event.name, certno=event.certno, sex=event.sex, member_version=event.member_version))
 
 
 async def coverage_ended(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """The end of a coverage claims has not heard of yet waits for it (shared.parking)."""
     assert isinstance(event, CoverageEnded)
-    await session.execute(update(Coverage).where(Coverage.member_id == event.member_id,
-                                                 Coverage.period == event.period).values(ended_on=event.ended_on))
+    ended = (await session.execute(update(Coverage).where(
+        Coverage.member_id == event.member_id, Coverage.period == event.period).values(
+        ended_on=event.ended_on).returning(Coverage.member_id))).first()
+    if ended is None:
+        raise ReferenceMissing(f"coverage:{event.member_id}:{event.period}")
 
 
 async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, MemberDetailsCorrected)
-    await session.execute(update(Coverage).where(Coverage.member_id == event.member_id).values(
-        name=event.name, certno=event.certno, sex=event.sex))
+    known = (await session.execute(select(Coverage.member_id).where(
+        Coverage.member_id == event.member_id).limit(1))).first()
+    if known is None:
+        raise ReferenceMissing(f"member:{event.member_id}")
+    await session.execute(update(Coverage).where(
+        Coverage.member_id == event.member_id, Coverage.member_version <= event.member_version).values(
+        name=event.name, certno=event.certno, sex=event.sex, member_version=event.member_version))
+
+
+# A claim's payment state is written by three events on two keys (instruction vs batch), so it moves only
+# forward: paid is final; otherwise a later attempt wins, and within an attempt its result wins over its
+# creation. A late or replayed event with a lower rank changes nothing (issue #11).
+PAYMENT_STATUS_OF_CLAIM = {"pending": "approved", "failed": "payment_failed", "paid": "paid"}
+FOLLOWS_PAYMENT = ("approved", "payment_failed", "paid")
+
+
+def payment_rank(status: str | None, attempt: int | None) -> tuple[int, int, int]:
+    if status is None:
+        return (0, -1, 0)
+    return (1 if status == "paid" else 0, attempt or 0, 0 if status == "pending" else 1)
+
+
+async def move_payment(session: AsyncSession, claim_id: str, instruction_id: str, attempt: int,
+                       status: str) -> None:
+    try:
+        key = uuid.UUID(claim_id)
+    except ValueError:
+        raise PoisonEvent(f"claim_id {claim_id!r} is not a claim id") from None
+    claim = await session.get(Claim, key, with_for_update=True)
+    if claim is None:
+        raise ReferenceMissing(f"claim:{claim_id}")
+    if attempt <= 0:  # an event from an older producer: only the live instruction's attempt is known
+        if instruction_id != claim.payment_instruction_id and status != "paid":
+            return
+        attempt = claim.payment_attempt or 1
+    if payment_rank(status, attempt) <= payment_rank(claim.payment_status, claim.payment_attempt):
+        return
+    claim.payment_status, claim.payment_attempt, claim.payment_instruction_id = status, attempt, instruction_id
+    if claim.status in FOLLOWS_PAYMENT:
+        claim.status = PAYMENT_STATUS_OF_CLAIM[status]
 
 
 async def instruction_created(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
@@ -66,29 +121,21 @@ async def instruction_created(session: AsyncSession, _: Envelope, event: EventPa
     assert isinstance(event, PaymentInstructionCreated)
     if event.adjustment_id:
         return
-    await session.execute(update(Claim).where(Claim.id == event.claim_id).values(
-        payment_instruction_id=event.instruction_id, payment_status="pending"))
-    await session.execute(update(Claim).where(Claim.id == event.claim_id, Claim.status == "payment_failed")
-                          .values(status="approved"))
+    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, "pending")
 
 
 async def payment_paid(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, PaymentSettled)
     if event.adjustment_id:
         return
-    await session.execute(update(Claim).where(Claim.id == event.claim_id, Claim.status.in_(
-        ["approved", "payment_failed"])).values(status="paid", payment_status="paid",
-                                                 payment_instruction_id=event.instruction_id))
+    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, "paid")
 
 
 async def payment_failed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, PaymentFailed)
     if event.adjustment_id:
         return
-    # Only the live attempt decides: a late result for an attempt already replaced changes nothing.
-    await session.execute(update(Claim).where(
-        Claim.id == event.claim_id, Claim.status == "approved",
-        Claim.payment_instruction_id == event.instruction_id).values(status="payment_failed", payment_status="failed"))
+    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, "failed")
 
 
 HANDLERS: dict[str, Handler] = {

@@ -58,6 +58,8 @@ class Coverage(Base):
     sex: Mapped[str] = mapped_column(String(10))
     unit: Mapped[str] = mapped_column(String(50))
     unit_path: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    # The member's version in enrollment the identity fields come from: an older event never overwrites them.
+    member_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
 
 class Settlement(Base):
@@ -121,6 +123,8 @@ class Claim(Base):
     submitted_by: Mapped[str] = mapped_column(String(100))
     payment_instruction_id: Mapped[str | None] = mapped_column(String(40))
     payment_status: Mapped[str | None] = mapped_column(String(20))
+    # The attempt the payment state belongs to: payment events move it only forward (services.claims.handlers).
+    payment_attempt: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow,
                                                  onupdate=func.now())
@@ -222,3 +226,11 @@ class ClaimDocument(Base):
     storage_key: Mapped[str] = mapped_column(String(200))
     uploaded_by: Mapped[str] = mapped_column(String(100))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class AwaitedReference(Base):
+    """When a command first asked for a member claims did not know (the start of its grace period)."""
+
+    __tablename__ = "awaited_references"
+    reference: Mapped[str] = mapped_column(String(120), primary_key=True)
+    first_asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

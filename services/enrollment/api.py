@@ -395,7 +395,7 @@ async def cover_roster(session: SessionDep, rulebook: Rulebook, roster: Roster, 
         member_id=str(member.id), period=roster.period, plans=plans, coverage_from=covered_from,
         coverage_to=coverage.to, name=member.name, certno=member.certno, sex=member.sex,
         member_type=member.member_type, unit=org.code, unit_path=org.path, bank_account=member.bank_account,
-        bank_name=member.bank_name, phone=member.phone, renewing=renewing, fee=fee)
+        bank_name=member.bank_name, phone=member.phone, renewing=renewing, fee=fee, member_version=member.version)
         for plans, renewing, fee, member in rows])
     await grant_loyalty(session, rulebook, roster)
 

@@ -99,9 +99,11 @@ async def change_contact(member_id: uuid.UUID, body: ContactIn, session: Session
              "phone": mask_phone(member.phone)}
     session.add(AuditEntry(actor=actor.username, action="member.contact_change", subject=str(member.id),
                            detail={"before": before, "after": after, "reason": body.reason}))
+    member.version += 1
     await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberContactChanged(
         member_id=str(member.id), bank_account=member.bank_account, bank_name=member.bank_name,
-        phone=member.phone, name=member.name, previous_phone=previous_phone, changed_by=actor.user_id))
+        phone=member.phone, name=member.name, previous_phone=previous_phone, changed_by=actor.user_id,
+        member_version=member.version))
     warnings = [] if luhn_ok(member.bank_account) else [
         {"loc": ["body", "bank_account"], "msg": "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。",
          "code": "bank_account_luhn"}]
@@ -153,9 +155,10 @@ async def correct(member_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
     before = {k: getattr(member, k) for k in changes}
     for key, value in changes.items():
         setattr(member, key, value)
+    member.version += 1
     await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberDetailsCorrected(
         member_id=str(member.id), name=member.name, certno=member.certno, sex=member.sex,
-        member_type=member.member_type))
+        member_type=member.member_type, member_version=member.version))
     session.add(AuditEntry(actor=actor.username, action="member.correction", subject=str(member.id), detail={
         "period": body.period, "reason": body.reason,
         "before": {k: (v[:6] + "…" if k == "certno" else v) for k, v in before.items()},

@@ -83,6 +83,9 @@ class Member(Base):
     # checked the unit and inserted the roster in the same transaction.
     unit: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    # Raised by every change of contact or identity details; events about the member carry it, so the
+    # other services keep the newest details whatever order the events arrive in (issue #11).
+    version: Mapped[int] = mapped_column(Integer, server_default="1", default=1)
 
 
 class Roster(Base):

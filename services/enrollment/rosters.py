@@ -262,7 +262,7 @@ class _Load:
                 await raw.copy_to_table("members", source=io.BytesIO("".join(self.member_lines).encode()),
                                         columns=MEMBER_COLUMNS, format="text")
             if self.changed:
-                await raw.executemany("UPDATE members SET member_type = $2 WHERE id = $1", self.changed)
+                await raw.executemany("UPDATE members SET member_type = $2, version = version + 1 WHERE id = $1", self.changed)
             await raw.copy_to_table("enrolments", source=io.BytesIO("".join(self.enrolment_lines).encode()),
                                     columns=ENROLMENT_COLUMNS, format="text")
         except Exception as exc:  # asyncpg's UniqueViolationError: someone enrolled them a moment ago

@@ -119,7 +119,7 @@ async def record_transfers(session: AsyncSession, transfers: Sequence[Transfer],
     """The moves a stored roster made: each member's unit, the release used, a line in their audit trail."""
     now = datetime.now(UTC)
     for t in transfers:
-        await session.execute(update(Member).where(Member.id == t.member_id).values(unit=unit))
+        await session.execute(update(Member).where(Member.id == t.member_id).values(unit=unit, version=Member.version + 1))
         if t.release_id is not None:
             await session.execute(update(MemberRelease).where(MemberRelease.id == t.release_id).values(
                 used_at=now, used_by_roster=roster_id))

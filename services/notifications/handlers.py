@@ -18,12 +18,14 @@ from shared.events import (
     EventPayload,
     MemberContactChanged,
     MemberCovered,
+    MemberDetailsCorrected,
     PaymentFailed,
     PaymentInstructionCreated,
     PaymentSettled,
 )
 from shared.messaging import Handler
 from shared.money import format_money
+from shared.parking import ReferenceMissing
 
 STATUS_ZH = {"in_review": "审核中", "rejected": "未通过", "submitted": "已提交"}
 
@@ -84,14 +86,20 @@ def render_for_staff(event: EventPayload, recipient: Recipient | None) -> tuple[
     return None
 
 
+NEEDS_RECIPIENT = (PaymentFailed, ClaimReturned)  # staff are told which member: wait until it is known
+
+
 async def contact_changed(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
     """A new phone or bank account: the member is told by sms at the phone they had before the change (if it
-    was not them, they hear of it where they still are), and in the app; later messages go to the new phone."""
+    was not them, they hear of it where they still are), and in the app; later messages go to the new phone,
+    unless a newer change is already known (the member's version: events may arrive out of order)."""
     assert isinstance(event, MemberContactChanged)
     recipient = await session.get(Recipient, event.member_id, with_for_update=True)
-    previous = event.previous_phone or (recipient.phone if recipient else "")
-    if recipient is not None:
-        recipient.phone, recipient.name = event.phone, event.name
+    if recipient is None:
+        raise ReferenceMissing(f"member:{event.member_id}")
+    previous = event.previous_phone or recipient.phone
+    if recipient.member_version <= event.member_version:
+        recipient.phone, recipient.name, recipient.member_version = event.phone, event.name, event.member_version
     text = ("您在职工医疗互助登记的银行账号或手机号已变更。如非本人申请，请立即联系本单位工会或互助中心；"
             "变更后的账号在核实前暂不付款。")
     await session.execute(insert(Notification).values(
@@ -102,11 +110,15 @@ async def contact_changed(session: AsyncSession, envelope: Envelope, event: Even
 
 async def record(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
     if isinstance(event, MemberCovered):
-        values = dict(member_id=event.member_id, name=event.name, phone=event.phone, unit_path=event.unit_path)
+        values = dict(member_id=event.member_id, name=event.name, phone=event.phone, unit_path=event.unit_path,
+                      member_version=event.member_version)
+        # Details move only forward by the member's version (a late or replayed copy changes nothing).
         await session.execute(insert(Recipient).values(**values).on_conflict_do_update(
-            index_elements=["member_id"], set_=values))
+            index_elements=["member_id"], set_=values, where=Recipient.member_version <= event.member_version))
     member_id = getattr(event, "member_id", None)
     recipient = await session.get(Recipient, member_id) if member_id else None
+    if recipient is None and member_id and isinstance(event, NEEDS_RECIPIENT):
+        raise ReferenceMissing(f"member:{member_id}")
     for_staff = render_for_staff(event, recipient)
     if for_staff is not None:
         org, role, template, text = for_staff
@@ -122,9 +134,23 @@ async def record(session: AsyncSession, envelope: Envelope, event: EventPayload)
         status="recorded").on_conflict_do_nothing())
 
 
+async def details_changed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """A corrected name: kept only when newer than what is known (the member's version)."""
+    assert isinstance(event, MemberContactChanged | MemberDetailsCorrected)
+    known = await session.get(Recipient, event.member_id, with_for_update=True)
+    if known is None:
+        raise ReferenceMissing(f"member:{event.member_id}")
+    if known.member_version > event.member_version:
+        return
+    known.name, known.member_version = event.name, event.member_version
+    if isinstance(event, MemberContactChanged):
+        known.phone = event.phone
+
+
 HANDLERS: dict[str, Handler] = {
-    cls.TYPE: record
-    for cls in (MemberCovered, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
-                ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)
+    **{cls.TYPE: record
+       for cls in (MemberCovered, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
+                   ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)},
+    MemberContactChanged.TYPE: contact_changed,
+    MemberDetailsCorrected.TYPE: details_changed,
 }
-HANDLERS[MemberContactChanged.TYPE] = contact_changed

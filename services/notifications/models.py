@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, Text, func
+from sqlalchemy import DateTime, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -26,6 +26,8 @@ class Recipient(Base):
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(20))
     unit_path: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    # The member's version in enrollment these fields come from: an older event never overwrites them.
+    member_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
 
 class Notification(Base):

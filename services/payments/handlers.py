@@ -25,6 +25,7 @@ from shared.events import (
     MemberDetailsCorrected,
 )
 from shared.messaging import Handler
+from shared.parking import ReferenceMissing
 from shared.settings import PaymentsSettings
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,17 @@ async def member_covered(session: AsyncSession, envelope: Envelope, event: Event
                          hold: timedelta) -> None:
     assert isinstance(event, MemberCovered)
     known = await session.get(Payee, event.member_id, with_for_update=True)
-    if known is not None and (known.bank_account, known.bank_name) != (event.bank_account, event.bank_name):
+    if known is not None and known.member_version <= event.member_version and \
+            (known.bank_account, known.bank_name) != (event.bank_account, event.bank_name):
         # Any account a payee did not have before is a new account, whichever event brought it: held.
         known.account_changed_at = max(known.account_changed_at or envelope.occurred_at, envelope.occurred_at)
         await session.flush()
     values = dict(member_id=event.member_id, name=event.name, bank_account=event.bank_account,
-                  bank_name=event.bank_name, unit_path="/" + "/".join(event.unit_path))
+                  bank_name=event.bank_name, unit_path="/" + "/".join(event.unit_path),
+                  member_version=event.member_version)
+    # Details move only forward by the member's version: a late or replayed copy never undoes a change.
     await session.execute(insert(Payee).values(**values).on_conflict_do_update(
-        index_elements=["member_id"], set_=values))
+        index_elements=["member_id"], set_=values, where=Payee.member_version <= event.member_version))
     if known is not None:
         session.expire(known)  # the upsert changed the row under the loaded object
     # The roster data the fees are reconciled against: this member's fee, in their unit and office.
@@ -52,28 +56,41 @@ async def member_covered(session: AsyncSession, envelope: Envelope, event: Event
     await fill_payee(session, event.member_id, hold)
 
 
+async def _newer_details(session: AsyncSession, envelope: Envelope, member_id: str, version: int, *,
+                         hold: timedelta, changed_by: str = "", **values: str) -> None:
+    """Details move only forward by the member's version (an older change arriving late changes nothing). A new
+    account (or bank) marks the payee as changed at the event's time, by its author: every payment to it in the
+    next ``hold`` is held until a finance officer other than that person confirms it."""
+    known = await session.get(Payee, member_id, with_for_update=True)
+    if known is None:
+        raise ReferenceMissing(f"member:{member_id}")  # its member.covered has not arrived yet: wait for it
+    if known.member_version > version:
+        return
+    if "bank_account" in values and (known.bank_account, known.bank_name) != (values["bank_account"],
+                                                                             values["bank_name"]):
+        if known.account_changed_at is None or known.account_changed_at < envelope.occurred_at:
+            known.account_changed_at, known.account_changed_by = envelope.occurred_at, changed_by or None
+    known.member_version = version
+    for key, value in values.items():
+        setattr(known, key, value)
+    await session.flush()
+    await instructions.retry_member(session, member_id, hold)
+
+
 async def contact_changed(session: AsyncSession, envelope: Envelope, event: EventPayload, *,
                           hold: timedelta) -> None:
-    """New bank details: a failed payment is retried to them as attempt n+1 (docs/API.md PATCH members). A new
-    account (or bank) marks the payee as changed at the event's time, by its author: every payment to it in
-    the next ``hold`` is held until a finance officer other than that person confirms it."""
+    """New bank details: a failed payment is retried to them as attempt n+1 (docs/API.md PATCH members)."""
     assert isinstance(event, MemberContactChanged)
-    payee = await session.get(Payee, event.member_id, with_for_update=True)
-    if payee is None:
-        return
-    if (payee.bank_account, payee.bank_name) != (event.bank_account, event.bank_name):
-        if payee.account_changed_at is None or payee.account_changed_at < envelope.occurred_at:
-            payee.account_changed_at, payee.account_changed_by = envelope.occurred_at, event.changed_by or None
-    payee.name, payee.bank_account, payee.bank_name = event.name, event.bank_account, event.bank_name
-    await session.flush()
-    await instructions.retry_member(session, event.member_id, hold)
+    await _newer_details(session, envelope, event.member_id, event.member_version, hold=hold,
+                         changed_by=event.changed_by, name=event.name, bank_account=event.bank_account,
+                         bank_name=event.bank_name)
 
 
-async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayload, *, hold: timedelta) -> None:
+async def details_corrected(session: AsyncSession, envelope: Envelope, event: EventPayload, *,
+                            hold: timedelta) -> None:
     """A corrected name is the name the bank must see (a name mismatch, 户名不符, fails the transfer)."""
     assert isinstance(event, MemberDetailsCorrected)
-    await session.execute(update(Payee).where(Payee.member_id == event.member_id).values(name=event.name))
-    await instructions.retry_member(session, event.member_id, hold)
+    await _newer_details(session, envelope, event.member_id, event.member_version, hold=hold, name=event.name)
 
 
 async def fill_payee(session: AsyncSession, member_id: str, hold: timedelta) -> None:

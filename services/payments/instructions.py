@@ -156,7 +156,7 @@ async def settle_paid(session: AsyncSession, instruction: Instruction) -> None:
                        f"补助支付 claim {instruction.claim_id} attempt {instruction.attempt}")
     await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentSettled(
         instruction_id=str(instruction.id), claim_id=instruction.claim_id, member_id=instruction.member_id,
-        amount=instruction.amount, adjustment_id=instruction.adjustment_id))
+        amount=instruction.amount, adjustment_id=instruction.adjustment_id, attempt=instruction.attempt))
     revoked = await session.get(RevokedClaim, instruction.claim_id)
     if revoked is not None:
         # The file was already with the bank when the claim was revoked: what it paid is asked back.
@@ -170,7 +170,7 @@ async def settle_failed(session: AsyncSession, instruction: Instruction, reason:
     instruction.status, instruction.settled_at, instruction.failure_reason = "failed", datetime.now(UTC), text
     await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentFailed(
         instruction_id=str(instruction.id), claim_id=instruction.claim_id, member_id=instruction.member_id,
-        reason=text, adjustment_id=instruction.adjustment_id))
+        reason=text, adjustment_id=instruction.adjustment_id, attempt=instruction.attempt))
     if await is_revoked(session, instruction.claim_id):
         await _reverse_approval(session, instruction)
     else:

@@ -69,6 +69,8 @@ class Payee(Base):
     # account this new are held until a finance officer, not that person, confirms them.
     account_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     account_changed_by: Mapped[str | None] = mapped_column(String(60))
+    # The member's version in enrollment these fields come from: an older event never overwrites them.
+    member_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
 
 class Instruction(Base):

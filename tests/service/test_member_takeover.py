@@ -81,6 +81,13 @@ async def instruction(client: httpx.AsyncClient, claim_id: str, centre: str) -> 
     return dict(found)
 
 
+async def next_version(w: World, member_id: str) -> int:
+    """The member's version after one more change of details (enrollment raises it with each change; payments
+    keeps details only from a version at least as new as what it has, issue #11)."""
+    [covered] = await outbox_of(w, "member.covered", member_id)
+    return int(covered.get("member_version", 0)) + 1
+
+
 def masked(account: str) -> str:
     return account[:4] + "*" * (len(account) - 8) + account[-4:]
 
@@ -284,7 +291,7 @@ async def test_a_payment_to_a_just_changed_account_is_held_and_not_batched_until
     new_account = luhn_account(random.Random(uid()))
     change = MemberContactChanged(member_id=mid, bank_account=new_account, bank_name="中国银行昆明分行",
                                   phone=person["phone"], name=person["name"], previous_phone=person["phone"],
-                                  changed_by=changer)
+                                  changed_by=changer, member_version=await next_version(world, mid))
     assert await apply_event(payments, change)
     held = await instruction(client, claim_id, world.tree.centre)
     assert (held["status"], held["account"]) == ("held", masked(new_account))
@@ -329,7 +336,8 @@ async def test_an_account_changed_longer_ago_than_the_setting_holds_nothing(
     assert payments.state.settings.account_change_hold_days == 7
     assert await apply_event(payments, MemberContactChanged(
         member_id=mid, bank_account=luhn_account(random.Random(uid())), bank_name="中国银行昆明分行",
-        phone=person["phone"], name=person["name"], previous_phone=person["phone"]))
+        phone=person["phone"], name=person["name"], previous_phone=person["phone"],
+        member_version=await next_version(world, mid)))
     async with payments.state.db.transaction() as session:
         await session.execute(text("UPDATE payees SET account_changed_at = :at WHERE member_id = :m"),
                               {"at": datetime.now(UTC) - timedelta(days=7, minutes=1), "m": mid})
