@@ -97,6 +97,14 @@ _PYDANTIC_MSG_ZH = {
     "list_type": "必须是列表",
     "dict_type": "必须是对象",
     "model_type": "必须是对象",
+    "less_than_equal": "超出上限",
+    "less_than": "超出上限",
+    "greater_than_equal": "低于下限",
+    "greater_than": "必须大于下限",
+    "finite_number": "不能是 NaN 或无穷大",
+    "decimal_max_digits": "位数过多",
+    "decimal_whole_digits": "整数位过多",
+    "string_too_long": "过长",
 }
 
 
@@ -122,7 +130,9 @@ def install_error_handlers(app: FastAPI) -> None:
         titles = {404: ("not_found", "未找到"), 405: ("method_not_allowed", "不支持的请求方法"),
                   401: ("unauthorized", "未登录或登录已过期"), 403: ("forbidden", "无权操作")}
         code, title = titles.get(exc.status_code, ("http_error", "请求有误"))
-        return problem_response(Problem(str(exc.detail), code=code, title=title, status=exc.status_code))
+        response = problem_response(Problem(str(exc.detail), code=code, title=title, status=exc.status_code))
+        response.headers.update(exc.headers or {})  # a 405 names the methods allowed (Allow, RFC 9110)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -29,6 +29,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from shared import guards
 from shared.db import Database
 from shared.errors import install_error_handlers
 from shared.kafka import ensure_topics, make_producer
@@ -53,6 +54,9 @@ class ServiceSpec:
     # Periodic sweepers (timers are rows): each is called every ``sweep_interval`` seconds.
     sweepers: list[Callable[[FastAPI], Awaitable[Any]]] = field(default_factory=list)
     sweep_interval: float = 30.0
+    # Routes whose bodies may exceed settings.max_body_bytes: path template -> the setting holding the limit
+    # (e.g. "max_roster_bytes"), or a (setting, extra bytes) pair for a multipart envelope around a file.
+    body_limits: dict[str, str | tuple[str, int]] = field(default_factory=dict)
 
 
 class Metrics:
@@ -125,6 +129,8 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
     app.state.metrics = metrics
     app.state.producer = None
     install_error_handlers(app)
+    guards.install(app, default_limit=settings.max_body_bytes, max_depth=settings.max_json_depth,
+                   route_limits={path: guards.setting_limit(settings, name) for path, name in spec.body_limits.items()})
 
     @app.middleware("http")
     async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -43,6 +43,7 @@ from shared.events import (
     ClaimRevoked,
     ClaimSubmitted,
 )
+from shared.fields import Money, PastDate, SaneDate, money_problem
 from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
@@ -68,6 +69,9 @@ async def receive_settlements(request: Request, session: SessionDep,
         if not isinstance(record, dict) or not str(record.get("setl_id") or "").strip():
             rejected.append({"index": index, "reason": "缺少 setl_id"})
             continue
+        if problem := feed_record_problem(record):
+            rejected.append({"index": index, "reason": problem})
+            continue
         setl_id, mdtrt_id = str(record["setl_id"]), str(record.get("mdtrt_id") or "") or None
         reversal = is_reversal(record)
         stmt = insert(Settlement).values(setl_id=setl_id, certno=record.get("certno"), record=record,
@@ -92,16 +96,35 @@ async def receive_settlements(request: Request, session: SessionDep,
             "reversals": reversals, "claims_reversed": reversed_claims}
 
 
+def feed_record_problem(record: dict[str, Any]) -> str | None:
+    """Why a feed record cannot be kept as sent (an amount that is not a sane amount, an id too long), or None."""
+    for key, longest in (("setl_id", 60), ("mdtrt_id", 60), ("certno", 18)):
+        if len(str(record.get(key) or "")) > longest:
+            return f"{key} 超过 {longest} 个字符"
+    if record.get("certno") is not None and not isinstance(record["certno"], str):
+        return "certno 必须是文本"
+    for name, value in record.items():
+        if name.endswith(("_amt", "_pay", "_sumamt")) and value is not None and not isinstance(value, bool):
+            try:
+                amount = Decimal(str(value))
+            except InvalidOperation:
+                return f"{name} 不是金额"
+            if problem := money_problem(amount):
+                return f"{name}：{problem}"
+    return None
+
+
 def is_reversal(record: dict[str, Any]) -> bool:
     """A reversal: refd_setl_flag set, or negative amounts (reference/nhsa-settlement.md)."""
     if record.get("refd_setl_flag") not in (None, "", "0", 0, False):
         return True
     for name in ("medfee_sumamt", "psn_part_amt", "fund_pay_sumamt"):
         try:
-            if Decimal(str(record.get(name, "0"))) < 0:
-                return True
+            amount = Decimal(str(record.get(name, "0")))
         except InvalidOperation:
             continue
+        if amount.is_finite() and amount < 0:
+            return True
     return False
 
 
@@ -155,10 +178,10 @@ class SettlementIn(BaseModel):
     model_config = ConfigDict(extra="allow")  # every national field is kept as sent
     setl_id: str = Field(min_length=1, max_length=60)
     med_type: str = Field(min_length=1, max_length=10)
-    medfee_sumamt: Decimal = Field(ge=0, decimal_places=2)
-    fund_pay_sumamt: Decimal = Field(ge=0, decimal_places=2)
-    psn_part_amt: Decimal = Field(ge=0, decimal_places=2)
-    fulamt_ownpay_amt: Decimal = Field(default=Decimal("0.00"), ge=0, decimal_places=2)
+    medfee_sumamt: Money
+    fund_pay_sumamt: Money
+    psn_part_amt: Money
+    fulamt_ownpay_amt: Money = Decimal("0.00")
 
     def amounts(self) -> dict[str, Decimal]:
         out: dict[str, Decimal] = {}
@@ -171,6 +194,9 @@ class SettlementIn(BaseModel):
                 except InvalidOperation:
                     raise Invalid(f"{name} 必须是金额。", errors=[{"loc": ["body", "settlement", name],
                                                                   "msg": "必须是金额"}]) from None
+                if problem := money_problem(out[name]):
+                    raise Invalid(f"{name}：{problem}。", errors=[{"loc": ["body", "settlement", name],
+                                                                 "msg": problem}])
         return out
 
 
@@ -178,7 +204,7 @@ class SecondAidIn(BaseModel):
     """二次补助 inputs; either may be left out and is then derived (see assess_second_aid_claim)."""
 
     model_config = ConfigDict(extra="forbid")
-    remaining_amount: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    remaining_amount: Money | None = None
     years_of_participation: int | None = Field(default=None, ge=0, le=80)
 
 
@@ -187,8 +213,8 @@ class ClaimIn(BaseModel):
     member_id: str | None = None
     certno: str | None = Field(default=None, min_length=18, max_length=18)
     plan: str = "inpatient"
-    admission_date: date
-    discharge_date: date
+    admission_date: SaneDate
+    discharge_date: PastDate  # a claim is made after the stay
     diagnosis: Diagnosis
     settlement: SettlementIn
     second_aid: SecondAidIn | None = None

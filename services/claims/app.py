@@ -19,4 +19,6 @@ def spec(settings: ClaimsSettings | None = None) -> ServiceSpec:
         routers=[overdue.router, router, documents.router, calendar.router],
         handlers=HANDLERS, consumes=[TOPIC_ENROLLMENT, TOPIC_PAYMENTS],
         sweepers=[overdue.overdue_sweeper], sweep_interval=60.0,
+        body_limits={"/api/v1/settlements": "max_feed_bytes",
+                     "/api/v1/claims/{claim_id}/documents": ("max_document_bytes", 64 * 1024)},
     )

@@ -30,4 +30,5 @@ def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
         name="enrollment", title="Huzhu enrollment 参互登记", settings=settings or EnrollmentSettings(),
         tables=MESSAGING, routers=[router, lifecycle.router, fees.router], on_start=ensure_admin,
         handlers={ClaimApproved.TYPE: aid_approved}, consumes=[TOPIC_CLAIMS],
+        body_limits={"/api/v1/periods/{period}/units/{unit}/rosters": "max_roster_bytes"},
     )
