@@ -116,6 +116,16 @@ def field_errors(raw: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _allowed_methods(request: Request) -> set[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -126,12 +136,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(Invalid("请求数据不符合要求，请按 errors 逐项修改。", errors=field_errors(list(exc.errors()))))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: ("not_found", "未找到"), 405: ("method_not_allowed", "不支持的请求方法"),
                   401: ("unauthorized", "未登录或登录已过期"), 403: ("forbidden", "无权操作")}
         code, title = titles.get(exc.status_code, ("http_error", "请求有误"))
         response = problem_response(Problem(str(exc.detail), code=code, title=title, status=exc.status_code))
-        response.headers.update(exc.headers or {})  # a 405 names the methods allowed (Allow, RFC 9110)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, whichever router declared it (RFC 9110 Allow)
+            response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
         return response
 
     @app.exception_handler(Exception)

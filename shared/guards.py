@@ -30,7 +30,6 @@ from urllib.parse import parse_qsl
 
 from pydantic_core import from_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from shared.errors import Problem, problem_response
 
@@ -77,7 +76,7 @@ async def send_problem(send: Send, problem: Problem) -> None:
 def route_pattern(template: str) -> re.Pattern[str]:
     """``/api/v1/claims/{claim_id}/documents`` -> a regex matching that path (a parameter is one segment)."""
     parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts if p) + "$")
+    return re.compile("^" + "".join("([^/]+)" if p.startswith("{") else re.escape(p) for p in parts if p) + "$")
 
 
 class BodyLimit:
@@ -228,7 +227,7 @@ class InputGuard:
     def __init__(self, app: ASGIApp, *, max_depth: int, routes: Callable[[], Iterable[Any]]) -> None:
         self.app = app
         self.max_depth = max_depth
-        self.routes = routes  # the app's routes, to name a path parameter
+        self.routes = routes  # the app's path templates, to name a path parameter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -282,11 +281,12 @@ class InputGuard:
         path: str = scope["path"]
         if (problem := text_problem(path)) is None:
             return None
-        for route in self.routes():
-            match, child = route.matches(scope)
-            if match == Match.FULL:
-                for name, value in child.get("path_params", {}).items():
-                    if isinstance(value, str) and (problem := text_problem(value)):
+        for template in self.routes():  # name the parameter: the first route template the path fits
+            names = re.findall(r"\{([^}:]+)[^}]*\}", template)
+            found = route_pattern(template).match(path)
+            if found is not None:
+                for name, value in zip(names, found.groups(), strict=True):
+                    if text_problem(value):
                         return _refusal(["path", name], problem, "invalid_text")
         return _refusal(["path"], problem, "invalid_text")
 
@@ -304,7 +304,7 @@ def _body_kind(content_type: str, length: str | None, encoding: str | None) -> s
 
 def install(app: Any, *, default_limit: int, route_limits: Mapping[str, int], max_depth: int) -> None:
     """Add both middlewares (the limit outside the guard) and the problem handler for a body cut mid-stream."""
-    app.add_middleware(InputGuard, max_depth=max_depth, routes=lambda: app.router.routes)
+    app.add_middleware(InputGuard, max_depth=max_depth, routes=lambda: list(app.openapi().get("paths", {})))
     app.add_middleware(BodyLimit, default=default_limit, routes=list(route_limits.items()))
 
     async def refused(_: Any, exc: Exception) -> Any:
