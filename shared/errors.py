@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,16 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:  # every method of the path, whichever router declared it (RFC 9110 Allow)
             response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
         return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 (data exception: a value too long or out of range for its column): the input's fault,
+        # caught here as a last resort when a model let it through; anything else is ours.
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            log.warning("input refused by the database: %s", type(exc.orig).__name__)
+            return problem_response(Invalid("有取值超出允许的长度或范围，未保存。", code="value_out_of_range",
+                                            errors=[{"loc": ["body"], "msg": "取值超出允许的长度或范围"}]))
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -171,8 +172,19 @@ def _walk(value: Any, loc: list[Any], depth: int, max_depth: int, texts: bool) -
             raise _Refuse(loc, f"JSON 嵌套不能超过 {max_depth} 层", "json_too_deep")
         for index, item in enumerate(value):
             _walk(item, [*loc, index], depth + 1, max_depth, texts)
-    elif isinstance(value, float) and not math.isfinite(value):
+    elif (isinstance(value, float) and not math.isfinite(value)) or (
+            isinstance(value, Decimal) and not value.is_finite()):
         raise _Refuse(loc, "不能是 NaN 或无穷大", "not_a_number")
+
+
+def value_problem(value: Any, max_depth: int = 64) -> tuple[list[Any], str, str] | None:
+    """(loc, message, code) of the first text, depth or number in an already parsed value (a YAML document)
+    that cannot be stored, or None."""
+    try:
+        _walk(value, [], 0, max_depth, True)
+    except _Refuse as refused:
+        return refused.loc, refused.msg, refused.code
+    return None
 
 
 def check_json(body: bytes, max_depth: int) -> Problem | None:
@@ -314,7 +326,8 @@ def install(app: Any, *, default_limit: int, route_limits: Mapping[str, int], ma
     app.add_exception_handler(RequestRefused, refused)
 
 
-__all__ = ["BodyLimit", "BodyTooLarge", "InputGuard", "RequestRefused", "check_json", "install", "text_problem"]
+__all__ = ["BodyLimit", "BodyTooLarge", "InputGuard", "RequestRefused", "check_json", "install", "text_problem",
+           "value_problem"]
 
 
 def setting_limit(settings: Any, name: str | tuple[str, int]) -> int:

@@ -210,9 +210,9 @@ class SecondAidIn(BaseModel):
 
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    member_id: str | None = None
+    member_id: str | None = Field(default=None, max_length=40)
     certno: str | None = Field(default=None, min_length=18, max_length=18)
-    plan: str = "inpatient"
+    plan: str = Field(default="inpatient", max_length=50)
     admission_date: SaneDate
     discharge_date: PastDate  # a claim is made after the stay
     diagnosis: Diagnosis

@@ -250,3 +250,34 @@ def test_route_limits_match_path_templates_one_segment_per_parameter() -> None:
     assert limit.limit_for("/api/v1/claims/abc/documents") == 10
     assert limit.limit_for("/api/v1/claims/a/b/documents") == 1
     assert limit.limit_for("/api/v1/claims/abc/documents/x") == 1
+
+
+async def test_a_value_the_database_finds_too_long_is_a_422_not_a_500() -> None:
+    """The last resort behind the models: SQLSTATE class 22 (data exception) is the input's fault."""
+    import httpx
+    from sqlalchemy.exc import DBAPIError
+
+    from shared.errors import install_error_handlers
+
+    class Orig(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            self.sqlstate = sqlstate
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/fail/{sqlstate}")
+    async def fail(sqlstate: str) -> None:
+        raise DBAPIError("INSERT ...", {}, Orig(sqlstate))
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as client:
+        refused(await client.get("/fail/22001"), 422, "value_out_of_range")  # string_data_right_truncation
+        refused(await client.get("/fail/40001"), 500, "internal_error")  # a serialization failure is ours
+
+
+async def test_a_rulebook_nested_too_deep_or_with_a_nul_escape_is_422(world: EnrollmentWorld) -> None:
+    for raw in (b"a: " + b"[" * 100_000, b'code: "yn\\0"\nname: "x"\n'):
+        r = await world.client.post("/api/v1/periods", content=raw,
+                                    headers={**world.admin, "Content-Type": "application/yaml"})
+        refused(r, 422, "invalid_rulebook")
