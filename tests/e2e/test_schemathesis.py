@@ -35,21 +35,21 @@ MAX_EXAMPLES = 10
 EXCLUDED = ("status_code_conformance", "content_type_conformance", "positive_data_acceptance")
 
 
-def schemathesis(url: str, token: str, phases: str) -> subprocess.Popen[str]:
+def schemathesis(url: str, token: str, phases: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--phases", phases,
          "--checks", "all", "--exclude-checks", ",".join(EXCLUDED), "--header", f"Authorization: Bearer {token}",
          "--max-examples", str(MAX_EXAMPLES), "--workers", "1", "--seed", "20261123", "--no-color",
          "--generation-database", "none", "--request-timeout", "30", "--wait-for-schema", "30"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)  # its .schemathesis/ cache there
 
 
-def test_schemathesis_finds_no_server_error_in_any_service_as_admin_or_unit_agent(stack: Stack,
-                                                                                  world: World) -> None:
+def test_schemathesis_finds_no_server_error_in_any_service_as_admin_or_unit_agent(stack: Stack, world: World,
+                                                                                  tmp_path: Path) -> None:
     roles = {"admin": (world.admin.token, "examples,coverage,fuzzing,stateful"),
              "unit_agent": (world.login("agent").token, "fuzzing,stateful")}
     started = time.monotonic()
-    runs = {(service, role): schemathesis(stack.url(service), token, phases)
+    runs = {(service, role): schemathesis(stack.url(service), token, phases, tmp_path)
             for service in SERVICES for role, (token, phases) in roles.items()}
     outputs = {key: run.communicate(timeout=600)[0] for key, run in runs.items()}
     elapsed = time.monotonic() - started
