@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,14 @@ _PYDANTIC_MSG_ZH = {
     "list_type": "必须是列表",
     "dict_type": "必须是对象",
     "model_type": "必须是对象",
+    "less_than_equal": "超出上限",
+    "less_than": "超出上限",
+    "greater_than_equal": "低于下限",
+    "greater_than": "必须大于下限",
+    "finite_number": "不能是 NaN 或无穷大",
+    "decimal_max_digits": "位数过多",
+    "decimal_whole_digits": "整数位过多",
+    "string_too_long": "过长",
 }
 
 
@@ -118,6 +127,16 @@ def field_errors(raw: list[Any]) -> list[dict[str, Any]]:
         zh = _PYDANTIC_MSG_ZH.get(err.get("type", ""), "取值无效")
         out.append({"loc": list(err.get("loc", ())), "msg": f"{zh}：{err.get('msg', '')}", "type": err.get("type")})
     return out
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -130,11 +149,25 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(Invalid("请求数据不符合要求，请按 errors 逐项修改。", errors=field_errors(list(exc.errors()))))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: ("not_found", "未找到"), 405: ("method_not_allowed", "不支持的请求方法"),
                   401: ("unauthorized", "未登录或登录已过期"), 403: ("forbidden", "无权操作")}
         code, title = titles.get(exc.status_code, ("http_error", "请求有误"))
-        return problem_response(Problem(str(exc.detail), code=code, title=title, status=exc.status_code))
+        response = problem_response(Problem(str(exc.detail), code=code, title=title, status=exc.status_code))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, whichever router declared it (RFC 9110 Allow)
+            response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+        return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 (data exception: a value too long or out of range for its column): the input's fault,
+        # caught here as a last resort when a model let it through; anything else is ours.
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            log.warning("input refused by the database: %s", type(exc.orig).__name__)
+            return problem_response(Invalid("有取值超出允许的长度或范围，未保存。", code="value_out_of_range",
+                                            errors=[{"loc": ["body"], "msg": "取值超出允许的长度或范围"}]))
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.guards import value_problem
 from shared.money import parse_money
 
 __all__ = [
@@ -693,4 +694,9 @@ def load_rulebook(text: str | bytes) -> Rulebook:
         where = f"（第 {mark.line + 1} 行第 {mark.column + 1} 列）" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise RulebookError([{"loc": [], "msg": f"YAML 语法错误{where}：{problem}"}]) from None
+    except RecursionError:
+        raise RulebookError([{"loc": [], "msg": "YAML 嵌套过深"}]) from None
+    if (found := value_problem(data)) is not None:  # a NUL ("\0"), too deep, NaN (.nan): nothing to store
+        loc, msg, _ = found
+        raise RulebookError([{"loc": loc, "msg": msg}])
     return parse_rulebook(data)

@@ -32,6 +32,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from shared import guards
 from shared.apidocs import install_api_docs
 from shared.broker_watch import BrokerWatch
 from shared.db import Database
@@ -62,6 +63,9 @@ class ServiceSpec:
     sweep_interval: float = 30.0
     # Gauges this service computes from its own database at scrape time (shared/ops_metrics.py).
     metric_sources: list[MetricSource] = field(default_factory=list)
+    # Routes whose bodies may exceed settings.max_body_bytes: path template -> the setting holding the limit
+    # (e.g. "max_roster_bytes"), or a (setting, extra bytes) pair for a multipart envelope around a file.
+    body_limits: dict[str, str | tuple[str, int]] = field(default_factory=dict)
 
 
 class Metrics:
@@ -148,6 +152,8 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
     app.state.metrics = metrics
     app.state.producer = None
     install_error_handlers(app)
+    guards.install(app, default_limit=settings.max_body_bytes, max_depth=settings.max_json_depth,
+                   route_limits={path: guards.setting_limit(settings, name) for path, name in spec.body_limits.items()})
 
     @app.middleware("http")
     async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

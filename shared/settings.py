@@ -49,6 +49,13 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     # Fault injection for the delivery tests ("after_db_commit:<event type>"); honoured in the local stack only.
     fault_point: str = ""
+    # Request bounds (shared/guards.py), enforced before parsing and authentication: a body over its route's
+    # limit is a 413. JSON and forms by default; the routes that take more name their limit in ServiceSpec.
+    max_body_bytes: int = 1024 * 1024
+    max_roster_bytes: int = 20 * 1024 * 1024  # roster files (CSV/XLSX) and roster JSON
+    max_document_bytes: int = 10 * 1024 * 1024  # one claim document (the multipart envelope gets 64 KiB more)
+    max_feed_bytes: int = 64 * 1024 * 1024  # bureau settlement feeds (JSON array or NDJSON)
+    max_json_depth: int = 64
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> ServiceSettings:

@@ -47,6 +47,7 @@ from shared.events import (
     ClaimRevoked,
     ClaimSubmitted,
 )
+from shared.fields import Money, PastDate, SaneDate, money_problem
 from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
@@ -75,6 +76,9 @@ async def receive_settlements(request: Request, session: SessionDep,
     for index, record in enumerate(records):
         if not isinstance(record, dict) or not str(record.get("setl_id") or "").strip():
             rejected.append({"index": index, "reason": "缺少 setl_id"})
+            continue
+        if problem := feed_record_problem(record):
+            rejected.append({"index": index, "code": problem[0], "reason": problem[1]})
             continue
         setl_id, mdtrt_id = str(record["setl_id"]), str(record.get("mdtrt_id") or "") or None
         amounts, not_amounts = amounts_of(record)
@@ -135,16 +139,36 @@ async def settlement_person(session: SessionDep, record: dict[str, Any], setl_id
     return certno, {member_id for member_id, path in coverages if actor.covers(path)}
 
 
+def feed_record_problem(record: dict[str, Any]) -> tuple[str, str] | None:
+    """Why a feed record cannot be kept as sent, as (code, reason): an amount that is not a sane amount
+    (``settlement_amount_invalid``), an id too long or not text (``settlement_record_invalid``); else None."""
+    for key, longest in (("setl_id", 60), ("mdtrt_id", 60), ("certno", 18)):
+        if len(str(record.get(key) or "")) > longest:
+            return "settlement_record_invalid", f"{key} 超过 {longest} 个字符"
+    if record.get("certno") is not None and not isinstance(record["certno"], str):
+        return "settlement_record_invalid", "certno 必须是文本"
+    for name, value in record.items():
+        if name.endswith(("_amt", "_pay", "_sumamt")) and value is not None and not isinstance(value, bool):
+            try:
+                amount = Decimal(str(value))
+            except InvalidOperation:
+                return "settlement_amount_invalid", f"{name} 不是金额"
+            if problem := money_problem(amount):
+                return "settlement_amount_invalid", f"{name}：{problem}"
+    return None
+
+
 def is_reversal(record: dict[str, Any]) -> bool:
     """A reversal: refd_setl_flag set, or negative amounts (docs/SETTLEMENT.md)."""
     if record.get("refd_setl_flag") not in (None, "", "0", 0, False):
         return True
     for name in ("medfee_sumamt", "psn_part_amt", "fund_pay_sumamt"):
         try:
-            if Decimal(str(record.get(name, "0"))) < 0:
-                return True
+            amount = Decimal(str(record.get(name, "0")))
         except InvalidOperation:
             continue
+        if amount.is_finite() and amount < 0:
+            return True
     return False
 
 
@@ -202,10 +226,10 @@ class SettlementIn(BaseModel):
     model_config = ConfigDict(extra="allow")  # every national field is kept as sent
     setl_id: str = Field(min_length=1, max_length=60)
     med_type: str = Field(min_length=1, max_length=10)
-    medfee_sumamt: Decimal = Field(ge=0, decimal_places=2)
-    fund_pay_sumamt: Decimal = Field(ge=0, decimal_places=2)
-    psn_part_amt: Decimal = Field(ge=0, decimal_places=2)
-    fulamt_ownpay_amt: Decimal = Field(default=Decimal("0.00"), ge=0, decimal_places=2)
+    medfee_sumamt: Money
+    fund_pay_sumamt: Money
+    psn_part_amt: Money
+    fulamt_ownpay_amt: Money = Decimal("0.00")
 
     def amounts(self) -> dict[str, Decimal]:
         out: dict[str, Decimal] = {}
@@ -221,6 +245,9 @@ class SettlementIn(BaseModel):
             if name in out and not is_amount(out[name]):  # NaN, infinities, beyond decimal(16,2)
                 raise Invalid(f"{name} 必须是有限的金额（不超过 14 位整数）。",
                               errors=[{"loc": ["body", "settlement", name], "msg": "必须是有限的金额"}])
+            if name in out and (problem := money_problem(out[name])):
+                raise Invalid(f"{name}：{problem}。", errors=[{"loc": ["body", "settlement", name],
+                                                             "msg": problem}])
         return out
 
 
@@ -228,17 +255,17 @@ class SecondAidIn(BaseModel):
     """二次补助 inputs; either may be left out and is then derived (see assess_second_aid_claim)."""
 
     model_config = ConfigDict(extra="forbid")
-    remaining_amount: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    remaining_amount: Money | None = None
     years_of_participation: int | None = Field(default=None, ge=0, le=80)
 
 
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    member_id: str | None = None
+    member_id: str | None = Field(default=None, max_length=40)
     certno: str | None = Field(default=None, min_length=15, max_length=18)  # 15 digits: matched as its 18-digit form
-    plan: str = "inpatient"
-    admission_date: date
-    discharge_date: date
+    plan: str = Field(default="inpatient", max_length=50)
+    admission_date: SaneDate
+    discharge_date: PastDate  # a claim is made after the stay
     diagnosis: Diagnosis
     settlement: SettlementIn
     second_aid: SecondAidIn | None = None

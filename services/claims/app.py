@@ -21,4 +21,6 @@ def spec(settings: ClaimsSettings | None = None) -> ServiceSpec:
         handlers={**HANDLERS, PaymentSettled.TYPE: stats.recording_paid_at(HANDLERS[PaymentSettled.TYPE])},
         consumes=[TOPIC_ENROLLMENT, TOPIC_PAYMENTS],
         sweepers=[overdue.overdue_sweeper], sweep_interval=60.0, metric_sources=stats.METRICS,
+        body_limits={"/api/v1/settlements": "max_feed_bytes",
+                     "/api/v1/claims/{claim_id}/documents": ("max_document_bytes", 64 * 1024)},
     )

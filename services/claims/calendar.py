@@ -81,6 +81,13 @@ async def put_year(year: YearPath, body: YearIn, session: SessionDep,
     """Replace one year's arrangement; in-review deadlines computed without it are computed again."""
     errors = [{"loc": ["body", kind, i, "date"], "msg": f"日期不在 {year} 年内"}
               for kind in ("holidays", "workdays") for i, d in enumerate(getattr(body, kind)) if d.date.year != year]
+    seen: dict[date, tuple[str, int]] = {}
+    for kind in ("holidays", "workdays"):
+        for i, d in enumerate(getattr(body, kind)):
+            if d.date in seen and seen[d.date][0] == kind:
+                errors.append({"loc": ["body", kind, i, "date"], "msg": f"{d.date} 重复（与第 {seen[d.date][1] + 1} 项相同）",
+                               "code": "duplicate_date"})
+            seen.setdefault(d.date, (kind, i))
     both = {d.date for d in body.holidays} & {d.date for d in body.workdays}
     errors += [{"loc": ["body", "workdays"], "msg": f"{d} 同时是假日和工作日"} for d in sorted(both)]
     if errors:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from argon2 import PasswordHasher
@@ -36,6 +35,7 @@ from shared.auth import ROLES, CurrentUser, Principal, require_fund_wide, requir
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, field_errors
 from shared.events import TOPIC_ENROLLMENT, FeesReceived, MemberCovered, PeriodPublished
+from shared.fields import PositiveMoney, SaneDate
 from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_certno, mask_phone
 from shared.messaging import publish, publish_many
@@ -44,7 +44,7 @@ from shared.rulebook import Rulebook, RulebookError, load_rulebook, parse_rulebo
 
 router = APIRouter(prefix="/api/v1")
 hasher = PasswordHasher()
-MoneyStr = Annotated[Decimal, Field(max_digits=14, decimal_places=2, gt=0)]
+MoneyStr = PositiveMoney
 
 
 # --- login (the endpoints are in logins.py) ---------------------------------------------------------------
@@ -341,7 +341,7 @@ class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: MoneyStr
     reference: str = Field(min_length=1, max_length=100)
-    paid_at: date
+    paid_at: SaneDate
 
 
 @router.post("/rosters/{roster_id}/payments", tags=["rosters"])

@@ -32,4 +32,7 @@ def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
         routers=[router, lifecycle.router, fees.router, history.router, transfers.router, logins.router, stats.router],
         on_start=ensure_admin, handlers={ClaimApproved.TYPE: aid_approved}, consumes=[TOPIC_CLAIMS],
         metric_sources=stats.METRICS,
+        # roster files and the history of a period run on paper are spreadsheets of a whole unit or office
+        body_limits={"/api/v1/periods/{period}/units/{unit}/rosters": "max_roster_bytes",
+                     "/api/v1/periods/{code}/history": "max_roster_bytes"},
     )

@@ -4,7 +4,6 @@ to the centre, and "the amount remitted must equal the enrolment data in the sys
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Invalid, NotFound
 from shared.events import TOPIC_ENROLLMENT, FeesRemitted
+from shared.fields import PositiveMoney, SaneDate
 from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
@@ -28,9 +28,9 @@ ZERO = Decimal("0.00")
 class RemittanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     office: str
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: PositiveMoney
     reference: str = Field(min_length=1, max_length=100)
-    remitted_at: date
+    remitted_at: SaneDate
 
 
 @router.post("/periods/{period}/remittances", status_code=201)

@@ -4,7 +4,6 @@ window closed. Every change is audited (who, when, why, before and after) and an
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -18,6 +17,7 @@ from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.events import TOPIC_ENROLLMENT, CoverageEnded, MemberContactChanged, MemberDetailsCorrected
+from shared.fields import SaneDate
 from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_phone
 from shared.messaging import publish
@@ -38,7 +38,7 @@ async def member_in_branch(session: SessionDep, member_id: uuid.UUID, actor: Pri
 
 class WithdrawalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    date: date
+    date: SaneDate
     reason: str = Field(min_length=1, max_length=500)
 
 

@@ -17,6 +17,7 @@ from services.payments.models import IDEMPOTENCY, FeesReceipt, OfficeRemittance,
 from shared.auth import Principal, require_fund_wide
 from shared.deps import SessionDep
 from shared.errors import Conflict, Invalid, NotFound
+from shared.fields import PositiveMoney
 from shared.idempotency import idempotent
 from shared.money import format_money
 
@@ -117,7 +118,7 @@ async def list_recoveries(session: SessionDep, _: Annotated[Principal, require_f
 
 class ReceiptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: PositiveMoney
     reference: str = Field(min_length=1, max_length=100)
 
 

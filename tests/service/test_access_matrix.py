@@ -325,7 +325,7 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("enrollment", "GET /api/v1/periods/{period}/summary"): get(lambda w, p: f"/api/v1/periods/{w.period}/summary"),
     ("enrollment", "POST /api/v1/members/{member_id}/withdrawal"): send(  # no coverage that late: 409
         "POST", lambda w, p: f"/api/v1/members/{p.member_id}/withdrawal",
-        lambda w, p: {"date": "2100-01-01", "reason": "matrix"}),
+        lambda w, p: {"date": (TODAY + timedelta(days=300)).isoformat(), "reason": "matrix"}),
     ("enrollment", "PATCH /api/v1/members/{member_id}"): send(
         "PATCH", lambda w, p: f"/api/v1/members/{p.member_id}", lambda w, p: {"phone": "13912345678",
                                                                               "reason": "matrix"}),
@@ -356,7 +356,7 @@ REQUESTS: dict[tuple[str, str], Builder] = {
         {**plausible_settlement(), "certno": p.certno}]),
     ("claims", "POST /api/v1/claims"): send(  # implausible on purpose: 422 once the caller may claim for them
         "POST", lambda w, p: "/api/v1/claims", lambda w, p: claim_body(p, {
-            **plausible_settlement(), "psn_part_amt": "999999999999.00"})),
+            **plausible_settlement(), "psn_part_amt": "99999999.00"})),
     ("claims", "GET /api/v1/claims/{claim_id}"): get(lambda w, p: f"/api/v1/claims/{p.claim_id}"),
     ("claims", "GET /api/v1/review-queue"): get(lambda w, p: "/api/v1/review-queue"),
     ("claims", "POST /api/v1/claims/{claim_id}/decisions"): send(  # a rejection without a reason: 422

@@ -390,7 +390,7 @@ async def assert_refused(response: httpx.Response, code: str) -> None:
 
 async def test_a_discharge_outside_the_coverage_is_refused_not_covered(service_client: ServiceClient) -> None:
     app, client, member = await setup(service_client)
-    body = claim_body(member, discharge=TODAY + timedelta(days=200))
+    body = claim_body(member, discharge=TODAY - timedelta(days=200))  # before the coverage began
     r = await client.post("/api/v1/claims", json=body, headers=member.token())
     await assert_refused(r, "not_covered")
     claim = await get_claim(client, r.json()["claim_id"], member.token())

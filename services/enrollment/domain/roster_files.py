@@ -291,6 +291,11 @@ class _Rows(_Table[RosterMember]):
                 plans = plans_of[plans_text] = _plans(plans_text)
             if len(name) > max_name or len(bank) > max_bank:
                 self._too_long(n, line, name, bank)
+            if "\x00" in name or "\x00" in bank:  # PostgreSQL text cannot hold a NUL
+                for key, value in (("name", name), ("bank_name", bank)):
+                    if "\x00" in value:
+                        self.error(n, line, key, f"{HEADINGS[key]}含有不可见的 NUL 字符，请删除后重新上传。",
+                                   "invalid_text")
             if sex is not None and member_type is not None and len(errors) == errors_before:
                 members.append(RosterMember(name, certno, phone, sex, member_type, account, bank, insurance, plans,
                                             line))
