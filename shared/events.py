@@ -115,6 +115,8 @@ class MemberContactChanged(EventPayload):
     name: str
     previous_phone: str = ""
     changed_by: str = ""
+    # The member's e-mail for notifications: None leaves it as it was, "" removes it (issue #13).
+    email: str | None = None
     KEY = "member_id"
 
 
