@@ -115,7 +115,7 @@ class NotificationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "notifications"
     default_port: ClassVar[int] = 8004
 
-    # SMS (services/notifications/sms.py): local = the recording endpoint of `make run` (deploy/smssink.py);
+    # SMS (services/notifications/sms.py): local = the recording endpoint of `make run` (deploy/messagesinks.py);
     # aliyun / tencent = the provider's HTTP API, signed as it documents. The endpoint URL may be overridden.
     sms_provider: Literal["local", "aliyun", "tencent"] = "local"
     sms_endpoint: str = ""
@@ -125,7 +125,7 @@ class NotificationsSettings(ServiceSettings):
     sms_template_code: str = ""  # Aliyun TemplateCode / Tencent TemplateId: one template with a {text} variable
     sms_app_id: str = ""  # Tencent SmsSdkAppId
     sms_region: str = ""
-    # E-mail through SMTP (aiosmtplib); `make run` starts a local aiosmtpd server (deploy/mailsink.py).
+    # E-mail through SMTP (aiosmtplib); `make run` starts a local aiosmtpd server (deploy/messagesinks.py).
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_username: str = ""

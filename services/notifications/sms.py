@@ -1,5 +1,5 @@
 """SMS through a provider's HTTP API: Aliyun SMS (dysmsapi, RPC style) and Tencent Cloud SMS (API 3.0), and the
-``local`` provider that posts plain JSON to the local endpoint of `make run` (deploy/smssink.py).
+``local`` provider that posts plain JSON to the local endpoint of `make run` (deploy/messagesinks.py).
 
 Each adapter builds the request exactly as its provider documents it (the signing below is pure and tested in
 tests/unit/test_sms_signing.py), sends it with httpx, and reads the provider's answer: a refusal raises
