@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from deploy.infra import Broker, Postgres, free_port, port_is_free, postgres, wipe
+from deploy.messagesinks import MailSink, SmsSink
 from shared.kafka import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,11 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # The ops dashboard is a fifth process, started when a port is given (make run; the browser tests).
     dashboard_port: int | None = None
+    # The local SMTP server and SMS endpoint that record every message (deploy/messagesinks.py); 0 = a free port.
+    smtp_port: int = 0
+    sms_port: int = 0
+    mail: MailSink | None = None
+    sms: SmsSink | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -66,6 +72,10 @@ class Stack:
             f"{prefix}LOG_JSON": os.environ.get("HUZHU_LOG_JSON", "true"),
             "PYTHONUNBUFFERED": "1",
         })
+        if name == "notifications":
+            env.update({"NOTIFICATIONS_SMTP_HOST": "127.0.0.1", "NOTIFICATIONS_SMTP_PORT": str(self.smtp_port),
+                        "NOTIFICATIONS_SMS_PROVIDER": "local",
+                        "NOTIFICATIONS_SMS_ENDPOINT": f"http://127.0.0.1:{self.sms_port}/sms"})
         for key in ("JWT_SECRET", "ADMIN_PASSWORD"):
             if f"HUZHU_{key}" in os.environ:
                 env[f"{prefix}{key}"] = os.environ[f"HUZHU_{key}"]
@@ -75,7 +85,8 @@ class Stack:
         return env
 
     def start_infra(self) -> None:
-        wanted = (self.pg_port, self.kafka_port, *self.ports.values(), *filter(None, [self.dashboard_port]))
+        wanted = (self.pg_port, self.kafka_port, *self.ports.values(),
+                  *filter(None, [self.dashboard_port, self.smtp_port, self.sms_port]))
         busy = [p for p in wanted if not port_is_free(p)]
         if busy:
             raise SystemExit(f"ports already in use: {busy} (is another `make run` still running?)")
@@ -83,6 +94,11 @@ class Stack:
         self.pg.start()
         for name in SERVICES:
             self.pg.create_database(name)
+        self.smtp_port, self.sms_port = self.smtp_port or free_port(), self.sms_port or free_port()
+        self.mail = MailSink(self.smtp_port, self.home / "mail")
+        self.mail.start()
+        self.sms = SmsSink(self.sms_port, self.home / "sms")
+        self.sms.start()
         self.broker = Broker(self.kafka_port)
         self.broker.start(self.home / "logs" / "broker.log")
         # Tansu's memory storage starts empty each run, under a new cluster id: each service's broker watch
@@ -171,6 +187,9 @@ class Stack:
                 proc.kill()
         if self.broker is not None:
             self.broker.stop()
+        for sink in (self.mail, self.sms):
+            if sink is not None:
+                sink.stop()
         if self.pg is not None:
             self.pg.stop(quiet=True)
 
@@ -193,7 +212,7 @@ def run(replicas: int = 1) -> None:
     # The banner counts from the moment `make run` started (the Makefile passes it: installing and starting
     # the infrastructure are part of what the user waits for), else from this process's start.
     started = time.monotonic() - since_command_started()
-    stack = Stack(default_home(), replicas=replicas, dashboard_port=DASHBOARD_PORT)
+    stack = Stack(default_home(), replicas=replicas, dashboard_port=DASHBOARD_PORT, smtp_port=8025, sms_port=8026)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -216,6 +235,8 @@ def run(replicas: int = 1) -> None:
         print(f"  {'dashboard':<14} {stack.dashboard_url()}/   (ops dashboard: log in as centre, office or agency)")
         print(f"  {'postgres':<14} postgresql://postgres@127.0.0.1:{stack.pg_port}/<service>")
         print(f"  {'kafka (tansu)':<14} 127.0.0.1:{stack.kafka_port}")
+        print(f"  {'smtp':<14} 127.0.0.1:{stack.smtp_port}   (every e-mail sent: {stack.home / 'mail'}/*.eml)")
+        print(f"  {'sms':<14} http://127.0.0.1:{stack.sms_port}/sms   (every SMS sent: {stack.home / 'sms'}/sms.jsonl)")
         print("\nDemo accounts (local stack only):")
         for username, (role, org, password) in accounts.items():
             print(f"  {username:<12} {password:<12} {role:<16} {org}")

@@ -119,6 +119,8 @@ class MemberContactChanged(EventPayload):
     changed_by: str = ""
     # The member's version in enrollment (raised by each change of their details); 0 from older producers.
     member_version: int = 0
+    # The member's e-mail for notifications: None leaves it as it was, "" removes it (issue #13).
+    email: str | None = None
     KEY = "member_id"
 
 

@@ -6,7 +6,7 @@ else a default or missing secret refuses to start: a production service must be 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,6 +125,41 @@ class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore")
     service_name: ClassVar[str] = "notifications"
     default_port: ClassVar[int] = 8004
+
+    # SMS (services/notifications/sms.py): local = the recording endpoint of `make run` (deploy/messagesinks.py);
+    # aliyun / tencent = the provider's HTTP API, signed as it documents. The endpoint URL may be overridden.
+    sms_provider: Literal["local", "aliyun", "tencent"] = "local"
+    sms_endpoint: str = ""
+    sms_access_key_id: str = ""  # Aliyun AccessKeyId / Tencent SecretId
+    sms_access_key_secret: str = ""  # Aliyun AccessKeySecret / Tencent SecretKey
+    sms_sign_name: str = "职工医疗互助"
+    sms_template_code: str = ""  # Aliyun TemplateCode / Tencent TemplateId: one template with a {text} variable
+    sms_app_id: str = ""  # Tencent SmsSdkAppId
+    sms_region: str = ""
+    # E-mail through SMTP (aiosmtplib); `make run` starts a local aiosmtpd server (deploy/messagesinks.py).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_sender: str = "职工医疗互助 <noreply@huzhu.local>"
+    # The delivery worker (services/notifications/delivery.py): every interval it sends what is due; a failed
+    # attempt is retried after backoff * 2^(attempts-1) seconds, up to max_attempts, then the delivery is failed.
+    delivery_interval_s: float = Field(default=1.0, gt=0)
+    delivery_backoff_s: float = Field(default=5.0, ge=0)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=50)
+    delivery_timeout_s: float = Field(default=10.0, gt=0)
+
+    def _local_defaults(self) -> None:
+        if self.sms_provider == "local" and not self.sms_endpoint:
+            self.sms_endpoint = "http://127.0.0.1:8026/sms"
+
+    @model_validator(mode="after")
+    def _sms_credentials(self) -> NotificationsSettings:
+        if self.sms_provider != "local" and not (self.sms_access_key_id and self.sms_access_key_secret):
+            raise InsecureSettings(f"notifications: sms_provider {self.sms_provider} needs sms_access_key_id "
+                                   "and sms_access_key_secret")
+        return self
 
 
 SETTINGS_BY_SERVICE: dict[str, type[ServiceSettings]] = {

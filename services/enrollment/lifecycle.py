@@ -71,12 +71,14 @@ class ContactIn(BaseModel):
     bank_account: str | None = Field(default=None, min_length=10, max_length=30, pattern=r"^\d+$")
     bank_name: str | None = Field(default=None, min_length=2, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE.pattern)
+    # Where notifications also send e-mail (kept by the notifications service only); "" removes it.
+    email: str | None = Field(default=None, max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
     reason: str = Field(default="", max_length=500)
 
     @model_validator(mode="after")
     def _something(self) -> ContactIn:
-        if self.bank_account is None and self.bank_name is None and self.phone is None:
-            raise ValueError("bank_account、bank_name、phone 至少填一项")
+        if self.bank_account is None and self.bank_name is None and self.phone is None and self.email is None:
+            raise ValueError("bank_account、bank_name、phone、email 至少填一项")
         if (self.bank_account is None) != (self.bank_name is None):
             raise ValueError("更换银行账号时必须同时填写开户银行")
         return self
@@ -98,12 +100,13 @@ async def change_contact(member_id: uuid.UUID, body: ContactIn, session: Session
     after = {"bank_account": mask_account(member.bank_account), "bank_name": member.bank_name,
              "phone": mask_phone(member.phone)}
     session.add(AuditEntry(actor=actor.username, action="member.contact_change", subject=str(member.id),
-                           detail={"before": before, "after": after, "reason": body.reason}))
+                           detail={"before": before, "after": after, "reason": body.reason,
+                                   **({"email_changed": True} if body.email is not None else {})}))
     member.version += 1
     await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberContactChanged(
         member_id=str(member.id), bank_account=member.bank_account, bank_name=member.bank_name,
         phone=member.phone, name=member.name, previous_phone=previous_phone, changed_by=actor.user_id,
-        member_version=member.version))
+        email=body.email, member_version=member.version))
     warnings = [] if luhn_ok(member.bank_account) else [
         {"loc": ["body", "bank_account"], "msg": "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。",
          "code": "bank_account_luhn"}]

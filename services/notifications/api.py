@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
-from services.notifications.models import Notification, Recipient, StaffNotification
+from services.notifications.delivery import MANDATORY_TEMPLATES, DeliveryChannel, DeliveryStatus
+from services.notifications.models import Delivery, Notification, Preference, Recipient, StaffNotification
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
@@ -19,17 +22,48 @@ router = APIRouter(prefix="/api/v1")
 STAFF = ("admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
 
 
-def out(n: Notification) -> dict[str, Any]:
+class DeliveryOut(BaseModel):
+    channel: DeliveryChannel
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None = None
+    to: str | None = None  # masked: the phone as 137****5678, the e-mail as z***@example.com
+    sent_at: str | None = None
+
+
+def mask_email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def delivery_out(d: Delivery) -> dict[str, Any]:
+    to = mask_phone(d.address) if d.channel == DeliveryChannel.SMS else mask_email(d.address)
+    return DeliveryOut(channel=DeliveryChannel(d.channel), status=DeliveryStatus(d.status), attempts=d.attempts,
+                       last_error=d.last_error, to=to,
+                       sent_at=d.sent_at.isoformat() if d.sent_at else None).model_dump(mode="json")
+
+
+def out(n: Notification, deliveries: list[Delivery] | None = None) -> dict[str, Any]:
+    """A message and how it reached the member: always in the app's feed (in_app, delivered), plus one entry per
+    SMS or e-mail with its status, attempts and last error."""
+    in_app = DeliveryOut(channel=DeliveryChannel.IN_APP, status=DeliveryStatus.DELIVERED, attempts=1)
     return {"notification_id": str(n.id), "member_id": n.member_id, "channel": n.channel,
             "to": mask_phone(n.to_phone) if n.to_phone else None, "template": n.template,
             "text": n.text, "created_at": n.created_at.isoformat(),
-            "read_at": n.read_at.isoformat() if n.read_at else None}
+            "read_at": n.read_at.isoformat() if n.read_at else None,
+            "deliveries": [in_app.model_dump(mode="json"), *(delivery_out(d) for d in deliveries or [])]}
 
 
 async def feed(session: SessionDep, member_id: str) -> list[dict[str, Any]]:
-    rows = (await session.execute(select(Notification).where(Notification.member_id == member_id)
-                                  .order_by(Notification.created_at.desc()).limit(200))).scalars()
-    return [out(n) for n in rows]
+    rows = list((await session.execute(select(Notification).where(Notification.member_id == member_id)
+                                       .order_by(Notification.created_at.desc()).limit(200))).scalars())
+    by_notification: dict[uuid.UUID, list[Delivery]] = {}
+    if rows:
+        deliveries = (await session.execute(select(Delivery).where(Delivery.notification_id.in_([n.id for n in rows]))
+                                            .order_by(Delivery.channel))).scalars()
+        for d in deliveries:
+            by_notification.setdefault(d.notification_id, []).append(d)
+    return [out(n, by_notification.get(n.id)) for n in rows]
 
 
 @router.get("/me/notifications", tags=["notifications"])
@@ -68,3 +102,34 @@ async def staff_notifications(session: SessionDep, actor: Annotated[Principal, r
     return [{"notification_id": str(n.id), "template": n.template, "text": n.text, "subject": n.subject,
              "created_at": n.created_at.isoformat(), "read_at": n.read_at.isoformat() if n.read_at else None}
             for n in rows]
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sms: bool = True
+    email: bool = True
+
+
+class PreferencesOut(BaseModel):
+    sms: bool
+    email: bool
+    always_sent: list[str]  # templates sent on every channel whatever the preferences (they need action)
+
+
+@router.get("/me/notification-preferences", tags=["notifications"], response_model=PreferencesOut)
+async def my_preferences(session: SessionDep, actor: Annotated[Principal, require_roles("member")]) -> PreferencesOut:
+    pref = await session.get(Preference, actor.member_id or "")
+    return PreferencesOut(sms=pref.sms if pref else True, email=pref.email if pref else True,
+                          always_sent=sorted(MANDATORY_TEMPLATES))
+
+
+@router.put("/me/notification-preferences", tags=["notifications"], response_model=PreferencesOut)
+async def set_preferences(body: PreferencesIn, session: SessionDep,
+                          actor: Annotated[Principal, require_roles("member")]) -> PreferencesOut:
+    """Turn SMS or e-mail off (or on again). The app's feed is always on; a failed transfer and a change of
+    contact details are still sent on every channel, since the member must act on them."""
+    values = {"member_id": actor.member_id or "", "sms": body.sms, "email": body.email,
+              "updated_at": datetime.now(UTC)}
+    await session.execute(insert(Preference).values(**values).on_conflict_do_update(
+        index_elements=["member_id"], set_={k: v for k, v in values.items() if k != "member_id"}))
+    return PreferencesOut(sms=body.sms, email=body.email, always_sent=sorted(MANDATORY_TEMPLATES))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.notifications.api import router
+from services.notifications.delivery import delivery_sweeper
 from services.notifications.handlers import HANDLERS
 from services.notifications.models import MESSAGING
 from shared.events import TOPIC_CLAIMS, TOPIC_ENROLLMENT, TOPIC_PAYMENTS
@@ -11,8 +12,11 @@ from shared.settings import NotificationsSettings
 
 
 def spec(settings: NotificationsSettings | None = None) -> ServiceSpec:
+    settings = settings or NotificationsSettings()
     return ServiceSpec(
-        name="notifications", title="Huzhu notifications 消息通知", settings=settings or NotificationsSettings(),
+        name="notifications", title="Huzhu notifications 消息通知", settings=settings,
         tables=MESSAGING, routers=[router], handlers=HANDLERS,
         consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS, TOPIC_PAYMENTS],
+        # The delivery worker: SMS and e-mail are sent here, never in the consumer's transaction.
+        sweepers=[delivery_sweeper], sweep_interval=settings.delivery_interval_s,
     )

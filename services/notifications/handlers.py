@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime, timedelta, timezone
+
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notifications.delivery import enqueue
 from services.notifications.models import Notification, Recipient, StaffNotification
 from shared.events import (
     ClaimAdjusted,
@@ -27,38 +31,57 @@ from shared.messaging import Handler
 from shared.money import format_money
 from shared.parking import ReferenceMissing
 
+BEIJING = timezone(timedelta(hours=8))
 STATUS_ZH = {"in_review": "审核中", "rejected": "未通过", "submitted": "已提交"}
 
 
-def render(event: EventPayload) -> tuple[str, str] | None:
-    """(template, text) for an event, or None when the member need not hear of it."""
+def zh_date(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def scrub(text: str) -> str:
+    """Free text from elsewhere (a bank's reason, a reviewer's note) may carry an ID or account number: any run
+    of 6 or more digits (or an ID number ending in X) is masked before it can reach a message."""
+    return LONG_NUMBER.sub(lambda m: m.group(0)[:2] + "*" * (len(m.group(0)) - 4) + m.group(0)[-2:], text)
+
+
+LONG_NUMBER = re.compile(r"\d{5,}[\dXx]")
+
+
+def render(event: EventPayload, day: date | None = None) -> tuple[str, str] | None:
+    """(template, text) for an event, or None when the member need not hear of it. ``day`` is the event's date
+    (Beijing time); no message carries an ID number or a bank account (tests/unit/test_notification_templates.py)."""
+    on = zh_date(day or datetime.now(BEIJING).date())
     match event:
         case MemberCovered():
             return "member_covered", (f"{event.name}，您已加入 {event.period} 期职工医疗互助，"
-                                      f"保障期 {event.coverage_from} 至 {event.coverage_to}。")
+                                      f"保障期 {zh_date(event.coverage_from)} 至 {zh_date(event.coverage_to)}。")
         case ClaimSubmitted():
-            return "claim_submitted", f"您的补助申请已受理（{STATUS_ZH.get(event.status, event.status)}）。"
+            return "claim_submitted", f"{on}，您的补助申请已受理（{STATUS_ZH.get(event.status, event.status)}）。"
         case ClaimApproved():
             if event.aid_amount > 0:
-                return "claim_approved", f"您的补助申请已批准，补助金额 {format_money(event.aid_amount)} 元，将转入您本人的银行账户。"
-            return "claim_approved_zero", "您的补助申请已审核：本次住院费用未达到补助起付标准，补助金额为 0 元，本期累计基数已记录。"
+                return "claim_approved", (f"{on}，您的补助申请已批准，补助金额 {format_money(event.aid_amount)} 元，"
+                                          "将转入您本人的银行账户。")
+            return "claim_approved_zero", (f"{on}，您的补助申请已审核：本次住院费用未达到补助起付标准，补助金额为 0 元，"
+                                           "本期累计基数已记录。")
         case ClaimRejected():
-            return "claim_rejected", f"您的补助申请未通过：{event.detail}（{event.code}）。"
+            return "claim_rejected", f"{on}，您的补助申请未通过：{scrub(event.detail)}（{event.code}）。"
         case ClaimReturned():
-            return "claim_returned", f"您的补助申请需补充材料：{event.reason}。请联系本单位工会经办人。"
+            return "claim_returned", f"{on}，您的补助申请需补充材料：{scrub(event.reason)}。请联系本单位工会经办人。"
         case ClaimRevoked():
-            return "claim_revoked", f"您的补助已被撤销：{event.reason}。已发放的补助将予追回。"
+            return "claim_revoked", f"{on}，您的补助已被撤销：{scrub(event.reason)}。已发放的补助将予追回。"
         case PaymentInstructionCreated():
-            return "payment_scheduled", f"补助 {format_money(event.amount)} 元已进入银行转账流程。"
+            return "payment_scheduled", f"{on}，补助 {format_money(event.amount)} 元已进入银行转账流程。"
         case PaymentSettled():
-            return "payment_paid", f"补助 {format_money(event.amount)} 元已转入您的银行账户。"
+            return "payment_paid", f"{on}，补助 {format_money(event.amount)} 元已转入您的银行账户。"
         case PaymentFailed():
-            return "payment_failed", f"补助转账未成功（{event.reason}），请联系本单位工会经办人核对银行账户。"
+            return "payment_failed", (f"{on}，补助转账未成功（{scrub(event.reason)}），"
+                                      "请联系本单位工会经办人核对银行账户。")
         case ClaimAdjusted():
             if event.amount > 0:
-                return "claim_topped_up", (f"您本期的补助已重新核算（{event.reason}），将补发 "
+                return "claim_topped_up", (f"{on}，您本期的补助已重新核算（{scrub(event.reason)}），将补发 "
                                            f"{format_money(event.amount)} 元。")
-            return "claim_recovery", (f"您本期的补助已重新核算（{event.reason}），多发的 "
+            return "claim_recovery", (f"{on}，您本期的补助已重新核算（{scrub(event.reason)}），多发的 "
                                       f"{format_money(-event.amount)} 元需要退回，本单位工会经办人会与您联系。")
     return None
 
@@ -100,12 +123,16 @@ async def contact_changed(session: AsyncSession, envelope: Envelope, event: Even
     previous = event.previous_phone or recipient.phone
     if recipient.member_version <= event.member_version:
         recipient.phone, recipient.name, recipient.member_version = event.phone, event.name, event.member_version
+        if event.email is not None:
+            recipient.email = event.email or None
     text = ("您在职工医疗互助登记的银行账号或手机号已变更。如非本人申请，请立即联系本单位工会或互助中心；"
             "变更后的账号在核实前暂不付款。")
-    await session.execute(insert(Notification).values(
+    created = (await session.execute(insert(Notification).values(
         source_event_id=envelope.event_id, member_id=event.member_id, channel="sms" if previous else "in_app",
         to_phone=previous or None, template="contact_changed", text=text, status="recorded",
-    ).on_conflict_do_nothing())
+    ).on_conflict_do_nothing().returning(Notification.id))).scalar_one_or_none()
+    if created is not None:
+        await enqueue(session, created, "contact_changed", recipient, sms_to=previous or None)
 
 
 async def record(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
@@ -125,13 +152,15 @@ async def record(session: AsyncSession, envelope: Envelope, event: EventPayload)
         await session.execute(insert(StaffNotification).values(
             source_event_id=envelope.event_id, org=org, audience=role, template=template, text=text,
             subject=getattr(event, "claim_id", None) or member_id).on_conflict_do_nothing())
-    rendered = render(event)
+    rendered = render(event, envelope.occurred_at.astimezone(BEIJING).date())
     if rendered is None or member_id is None:
         return
     template, text = rendered
-    await session.execute(insert(Notification).values(
+    created = (await session.execute(insert(Notification).values(
         source_event_id=envelope.event_id, member_id=member_id, channel="in_app", template=template, text=text,
-        status="recorded").on_conflict_do_nothing())
+        status="recorded").on_conflict_do_nothing().returning(Notification.id))).scalar_one_or_none()
+    if created is not None:
+        await enqueue(session, created, template, recipient)
 
 
 async def details_changed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:

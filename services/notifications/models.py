@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, Text, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -28,6 +28,7 @@ class Recipient(Base):
     unit_path: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
     # The member's version in enrollment these fields come from: an older event never overwrites them.
     member_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    email: Mapped[str | None] = mapped_column(String(254))  # optional: from enrollment's contact change
 
 
 class Notification(Base):
@@ -61,3 +62,33 @@ class StaffNotification(Base):
     subject: Mapped[str | None] = mapped_column(String(40))  # the claim or member concerned
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """One message on one channel (sms, email): an outbox the delivery worker drains (delivery.py). Written in
+    the consumer's transaction with the notification, sent later by the worker, never inside that transaction."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    notification_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notifications.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # DeliveryChannel
+    address: Mapped[str] = mapped_column(String(254))  # the phone or e-mail address at the time of the event
+    status: Mapped[str] = mapped_column(String(20))  # DeliveryStatus
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_ref: Mapped[str | None] = mapped_column(String(100))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                      default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class Preference(Base):
+    """Which channels a member wants (PUT /me/notification-preferences); no row = every channel on."""
+
+    __tablename__ = "notification_preferences"
+    member_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sms: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)

@@ -65,6 +65,9 @@ def test_a_claim_goes_from_roster_to_payment_instruction_and_the_members_feed(st
     agent = world.login("agent")
     member_id = world.member_ids[0]
     correlation = f"e2e-{uuid.uuid4().hex}"
+    # The member gives an e-mail address (their unit agent records it): messages then arrive there too.
+    email = f"member0-{uuid.uuid4().hex[:6]}@example.com"
+    agent.call("PATCH", "enrollment", f"/api/v1/members/{member_id}", json={"email": email, "reason": "e2e"})
     # base = 12000 - 1000 = 11000 -> F = 0.30 * 9200 + 0.70 * 1000 = 3460.00 (第八条): the office decides.
     claim = agent.post("claims", "/api/v1/claims", json=claim_body(member_id, "12000.00", "1000.00"))
     assert claim["status"] == "in_review" and claim["aid_amount"] == "3460.00"
@@ -91,6 +94,20 @@ def test_a_claim_goes_from_roster_to_payment_instruction_and_the_members_feed(st
     feed = wait_for("the approval message", lambda: [n for n in member.get("notifications", "/api/v1/me/notifications")
                                                      if n["template"] == "claim_approved"])
     assert "3460.00" in feed[0]["text"]
+    # The delivery worker sent it: an SMS recorded by the local endpoint, an e-mail received by the local SMTP
+    # server, and the feed shows both deliveries as sent.
+    assert stack.sms is not None and stack.mail is not None
+    phone = str(world.members[0]["phone"])
+    [sms] = wait_for("the approval SMS", lambda: [m for m in stack.sms.received  # type: ignore[union-attr]
+                                                  if m["phone"] == phone and m["template"] == "claim_approved"])
+    assert "3460.00 元" in sms["text"] and str(world.members[0]["certno"]) not in sms["text"]
+    [mail] = wait_for("the approval e-mail", lambda: [m for m in stack.mail.messages  # type: ignore[union-attr]
+                                                      if m["To"] == email and "已批准" in m.get_content()])
+    assert "3460.00 元" in mail.get_content() and mail["Subject"]
+    deliveries = wait_for("both deliveries sent", lambda: [n["deliveries"] for n in member.get(
+        "notifications", "/api/v1/me/notifications") if n["template"] == "claim_approved" and {
+        d["channel"]: d["status"] for d in n["deliveries"]} == {"in_app": "delivered", "sms": "sent", "email": "sent"}])
+    assert deliveries
     wait_for("claims to learn of the instruction", lambda: agent.get(
         "claims", f"/api/v1/claims/{claim['claim_id']}")["payment"])
     assert stack.pg is not None

@@ -106,6 +106,14 @@ MATRIX: dict[tuple[str, str], str] = {
     ("notifications", "POST /api/v1/me/notifications/{notification_id}/read"): "NN  NN  NN  NN  NN  NN  NN  YN",
     ("notifications", "GET /api/v1/notifications"):                      "YY  YN  YN  YN  YN  NN  NN  NN",
     ("notifications", "GET /api/v1/staff/notifications"):                "YY  YY  YY  YY  YY  NN  NN  NN",
+    # The member's own channel choices (issue #13): theirs only, whoever else asks.
+    ("notifications", "GET /api/v1/me/notification-preferences"):        "NN  NN  NN  NN  NN  NN  NN  YY",
+    ("notifications", "PUT /api/v1/me/notification-preferences"):        "NN  NN  NN  NN  NN  NN  NN  YY",
+    # A unit's lists for its staff up the branch (issue #13 item 6); no member or bureau reads them.
+    ("enrollment", "GET /api/v1/units/{unit}/members"):                  "YY  YN  YN  YN  YN  YN  NN  NN",
+    ("enrollment", "GET /api/v1/units/{unit}/rosters"):                  "YY  YN  YN  YN  YN  YN  NN  NN",
+    # The unit agent makes its members' app accounts (a second one for the same member: 409).
+    ("enrollment", "POST /api/v1/units/{unit}/member-accounts"):         "YY  NN  NN  NN  YN  NN  NN  NN",
 }
 # fmt: on
 # Open to anyone, token or not: health, readiness, metrics (no personal data) and login itself.
@@ -403,6 +411,15 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("notifications", "GET /api/v1/notifications"): get(
         lambda w, p: "/api/v1/notifications", member_id=lambda w, p: p.member_id),
     ("notifications", "GET /api/v1/staff/notifications"): get(lambda w, p: "/api/v1/staff/notifications"),
+    ("notifications", "GET /api/v1/me/notification-preferences"): get(
+        lambda w, p: "/api/v1/me/notification-preferences"),
+    ("notifications", "PUT /api/v1/me/notification-preferences"): send(
+        "PUT", lambda w, p: "/api/v1/me/notification-preferences", lambda w, p: {"sms": True, "email": True}),
+    ("enrollment", "GET /api/v1/units/{unit}/members"): get(lambda w, p: f"/api/v1/units/{p.unit}/members"),
+    ("enrollment", "GET /api/v1/units/{unit}/rosters"): get(lambda w, p: f"/api/v1/units/{p.unit}/rosters"),
+    ("enrollment", "POST /api/v1/units/{unit}/member-accounts"): send(
+        "POST", lambda w, p: f"/api/v1/units/{p.unit}/member-accounts", lambda w, p: {
+            "member_id": p.member_id, "username": f"m-{uuid.uuid4().hex[:10]}", "password": "correct-horse-9"}),
 }
 
 

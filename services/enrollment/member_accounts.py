@@ -1,0 +1,67 @@
+"""Member accounts made by the unit agent (issue #13 item 4): a login for the app, linked to one member of the
+agent's own unit (``member_id`` in every token it gets). One account per member; the password follows the policy
+of logins.py; audited. (The member's own sign-up by ID number + phone + a code sent to that phone is not here.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from services.enrollment.logins import hasher, password_problems
+from services.enrollment.models import AuditEntry, Member, User
+from services.enrollment.staff_lists import unit_in_branch
+from shared.auth import Principal, require_roles
+from shared.deps import SessionDep
+from shared.errors import Conflict, Invalid, NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["member accounts"])
+
+
+class MemberAccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member_id: uuid.UUID
+    username: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=1, max_length=200)
+
+
+class MemberAccountOut(BaseModel):
+    user_id: str
+    username: str
+    role: str
+    member_id: str
+    unit: str
+
+
+@router.post("/units/{unit}/member-accounts", status_code=201, response_model=MemberAccountOut)
+async def create_member_account(unit: str, body: MemberAccountIn, request: Request, session: SessionDep,
+                                actor: Annotated[Principal, require_roles("unit_agent", "admin")]
+                                ) -> MemberAccountOut:
+    org = await unit_in_branch(session, unit, actor)
+    member = await session.get(Member, body.member_id)
+    if member is None or member.unit != org.code:
+        raise NotFound("本单位没有这名参互人员。", code="member_not_found",
+                       errors=[{"loc": ["body", "member_id"], "msg": "不是本单位的参互人员"}])
+    problems = password_problems(body.password, old="", username=body.username,
+                                 min_length=request.app.state.settings.password_min_length)
+    if problems:
+        raise Invalid("密码不符合要求：" + "；".join(problems) + "。", code="password_too_weak",
+                      errors=[{"loc": ["body", "password"], "msg": p} for p in problems])
+    if (await session.execute(select(User.id).where(User.member_id == member.id))).first():
+        raise Conflict("这名参互人员已有账号。", code="member_has_account",
+                       errors=[{"loc": ["body", "member_id"], "msg": "已有账号"}])
+    if (await session.execute(select(User.id).where(User.username == body.username))).first():
+        raise Conflict(f"用户名 {body.username} 已存在。", code="username_taken",
+                       errors=[{"loc": ["body", "username"], "msg": "用户名已存在"}])
+    user = User(username=body.username, password_hash=await asyncio.to_thread(hasher.hash, body.password),
+                role="member", org=org.code, member_id=member.id)
+    session.add(user)
+    session.add(AuditEntry(actor=actor.username, action="member_account.create", subject=str(member.id),
+                           detail={"username": body.username, "unit": org.code}))
+    await session.flush()
+    return MemberAccountOut(user_id=str(user.id), username=user.username, role="member", member_id=str(member.id),
+                            unit=org.code)
