@@ -91,3 +91,34 @@ def test_a_report_that_is_not_pain002_or_carries_entities_is_refused() -> None:
         files.parse_pain002(bomb)
     with pytest.raises(files.FileInvalid):
         files.parse_pain002(pain002(("x", "BOGUS1", None)))
+
+
+def test_libxml2_refuses_a_pain001_missing_a_required_element_without_quoting_personal_data() -> None:
+    account = "6222021234567890123"
+    content = files.build_pain001(str(uuid.uuid4()), WHEN, date(2026, 3, 2), DEBTOR,
+                                  [line("10.00", account=account)])
+    files.validate_pain001(content)
+    with pytest.raises(files.FileInvalid) as caught:  # PmtMtd is mandatory in PmtInf
+        files.validate_pain001(content.replace(b"<PmtMtd>TRF</PmtMtd>", b""))
+    assert caught.value.problems[0].startswith("BtchBookg: SCHEMAV_ELEMENT_CONTENT")
+    with pytest.raises(files.FileInvalid) as caught:  # one digit too many for Max34Text
+        files.validate_pain001(content.replace(account.encode(), b"6" * 35))
+    assert "MAXLENGTH" in caught.value.problems[0] and "666" not in str(caught.value)
+    with pytest.raises(files.FileInvalid) as caught:
+        files.validate_pain001(content[:-40])  # cut after the last transaction: premature end
+    assert caught.value.problems[0].startswith("not well-formed XML")
+    with pytest.raises(files.FileInvalid):
+        files.validate_pain001(content.replace(b"<Document", b"<!DOCTYPE Document><Document", 1))
+
+
+def test_a_pain002_with_a_doctype_or_an_external_entity_is_refused_before_any_lookup() -> None:
+    good = pain002((uuid.uuid4().hex, "ACSC", None))
+    assert len(files.parse_pain002(good)) == 1
+    external = good.replace(b"<Document", b'<!DOCTYPE Document SYSTEM "http://bank.example/x.dtd"><Document', 1)
+    with pytest.raises(files.FileInvalid) as caught:
+        files.parse_pain002(external)
+    assert "DOCTYPE" in caught.value.problems[0]
+    xxe = good.replace(b"<Document", b'<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]><Document', 1)
+    with pytest.raises(files.FileInvalid):
+        files.parse_pain002(xxe.replace(b"<MsgId>RPT1</MsgId>", b"<MsgId>&x;</MsgId>"))
+    assert files.validate_pain002(good.replace(b"<TxSts>ACSC</TxSts>", b"<TxSts>ACSC1</TxSts>"))

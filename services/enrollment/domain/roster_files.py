@@ -383,6 +383,8 @@ def _cell_text(value: object) -> str:
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # a phone typed into a number cell: 13812345678.0
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time())  # calamine gives a date cell as a date: text as Excel's datetime
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     return str(value)
@@ -406,23 +408,26 @@ def parse_xlsx(data: bytes) -> ParsedRoster:
 
 def read_xlsx(data: bytes, reader: _Table[Row]) -> ParsedTable[Row]:
     """An XLSX table read by ``reader``; once the heading row is known, the reader's ``NUMBER_LOST`` columns
-    (ID number, bank account) are watched for number cells."""
-    from openpyxl import load_workbook  # imported when first needed: it takes a while to load
+    (ID number, bank account) are watched for number cells.
+
+    Read with calamine (Rust, ``python-calamine``): 50,000 rows in a fraction of openpyxl's time. Its values keep
+    the cell's type (a number cell is an int or float, never guessed from text), and ``skip_empty_area=False``
+    keeps the blank rows and columns before the first filled cell, so line N here is line N in Excel."""
+    from python_calamine import CalamineWorkbook
 
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         try:
-            if not workbook.worksheets:
+            if not workbook.sheet_names:
                 return ParsedTable(errors=[_file_error(["members"], "名单为空。", "empty_roster")])
-            sheet = workbook.worksheets[0]
-            sheet.reset_dimensions()  # some writers record a wrong used range; read every row that is there
-            with _gc_paused():
-                return reader.read(_xlsx_rows(sheet.iter_rows(values_only=True), reader.number_columns))
+            rows = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
         finally:
             workbook.close()
-    except Exception as exc:  # a damaged or foreign file: zip, XML or openpyxl errors of many kinds
+    except Exception as exc:  # a damaged or foreign file: zip, XML or calamine errors of many kinds
         return ParsedTable(errors=[_file_error(["file"], "无法读取此 XLSX 文件，请用 Excel 或 WPS 另存为 .xlsx 后重新上传"
                                                 f"（{type(exc).__name__}）。", "unreadable_file")])
+    with _gc_paused():
+        return reader.read(_xlsx_rows(rows, reader.number_columns))
 
 
 def parse_roster_file(filename: str, content_type: str | None, data: bytes) -> ParsedRoster:
