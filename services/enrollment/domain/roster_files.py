@@ -19,6 +19,7 @@ import csv
 import gc
 import io
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ def _plans(text: str) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(codes)) if codes else None
 
 
-class _Table(Generic[Row]):
+class _Table(ABC, Generic[Row]):
     """Reads rows of cells (already text) into ``Row``s, the heading row found first. The columns a table
     has are the class's: ``HEADINGS`` (field -> heading shown to staff), ``ALIASES`` (every heading accepted),
     ``REQUIRED`` and ``NUMBER_LOST`` (columns whose number cells have lost digits: refused, never guessed)."""
@@ -215,8 +216,9 @@ class _Table(Generic[Row]):
                 self.number_columns[columns[name]] = name
         return line, columns
 
+    @abstractmethod
     def _read_members(self, rows: Iterator[list[str]], header_line: int, columns: dict[str, int]) -> None:
-        raise NotImplementedError
+        """Each kind of table reads its own rows (rosters here, the history of a period in history_rows)."""
 
 
 class _Rows(_Table[RosterMember]):
