@@ -14,6 +14,7 @@ import contextlib
 import signal
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -100,7 +101,9 @@ async def test_a_broker_that_lost_its_data_gets_again_only_what_consumers_had_no
     await producer.start()
     watch = BrokerWatch(db=db, tables=TABLES, bootstrap=own_broker.bootstrap, partitions=PARTITIONS,
                         replication=1, own_topics=(TOPIC_CLAIMS,), interval=0.3, confirm_every=1,
-                        consumer_groups={TOPIC_CLAIMS: (GROUP,)})
+                        consumer_groups={TOPIC_CLAIMS: (GROUP,)},
+                        # no window of recent confirmations re-sent: this test counts the unconfirmed alone
+                        reconfirm_window=timedelta(0))
     relay = OutboxRelay(db, TABLES, producer, interval=0.05, on_regression=watch.hint.set)
     stop = asyncio.Event()
 
