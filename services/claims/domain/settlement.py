@@ -66,20 +66,21 @@ def check_settlement(amounts: Mapping[str, Decimal]) -> list[Implausible]:
                 "settlement_total_mismatch", "medfee_sumamt", medfee, expected,
                 f"医疗费总额 medfee_sumamt {format_money(medfee)} 不等于 {named} 之和 {format_money(expected)}，"
                 f"相差 {format_money(medfee - expected)}。"))
-    if fund is not None and any(n in amounts for n in FUND_PARTS):
-        expected = _sum(amounts, FUND_PARTS)
-        if abs(fund - expected) > TOLERANCE:
+    # A total and its parts (docs/SETTLEMENT.md): checked when the total and at least one part were sent.
+    checks: tuple[tuple[str, str, Decimal | None, tuple[str, ...], str], ...] = (
+            ("settlement_fund_parts_mismatch", "fund_pay_sumamt", fund, FUND_PARTS,
+             "基金支付总额 fund_pay_sumamt {total} 不等于各项基金支付之和 {expected}"),
+            ("settlement_person_parts_mismatch", "psn_part_amt", person, PERSON_PARTS,
+             "个人负担总额 psn_part_amt {total} 不等于个人账户支付 acct_pay 与现金支付 psn_cash_pay 之和 {expected}"))
+    for code, field, total, summands, label in checks:
+        if total is None or not any(n in amounts for n in summands):
+            continue
+        expected = _sum(amounts, summands)
+        if abs(total - expected) > TOLERANCE:
             found.append(Implausible(
-                "settlement_fund_parts_mismatch", "fund_pay_sumamt", fund, expected,
-                f"基金支付总额 fund_pay_sumamt {format_money(fund)} 不等于各项基金支付之和 {format_money(expected)}，"
-                f"相差 {format_money(fund - expected)}。"))
-    if person is not None and any(n in amounts for n in PERSON_PARTS):
-        expected = _sum(amounts, PERSON_PARTS)
-        if abs(person - expected) > TOLERANCE:
-            found.append(Implausible(
-                "settlement_person_parts_mismatch", "psn_part_amt", person, expected,
-                f"个人负担总额 psn_part_amt {format_money(person)} 不等于个人账户支付 acct_pay 与现金支付 "
-                f"psn_cash_pay 之和 {format_money(expected)}，相差 {format_money(person - expected)}。"))
+                code, field, total, expected,
+                label.format(total=format_money(total), expected=format_money(expected))
+                + f"，相差 {format_money(total - expected)}。"))
     own = amounts.get("fulamt_ownpay_amt")
     if own is not None and person is not None and abs(own) > abs(person):
         found.append(Implausible(
