@@ -17,12 +17,12 @@ from fastapi import Depends, Request
 
 from shared.errors import Forbidden, Unauthorized
 from shared.scope import in_branch
+from shared.vocab import REVIEWER_LEVEL, Role
 
-ROLES = (
-    "admin", "centre_reviewer", "office_reviewer", "agency_reviewer",
-    "unit_agent", "finance", "bureau", "member",
-)
-REVIEWER_LEVEL = {"agency_reviewer": "agency_point", "office_reviewer": "office", "centre_reviewer": "centre"}
+__all__ = ["ALGORITHM", "REVIEWER_LEVEL", "ROLES", "CurrentUser", "Principal", "current_principal", "issue_token",
+           "require_fund_wide", "require_roles", "verify_token"]
+
+ROLES: tuple[str, ...] = tuple(Role)
 ALGORITHM = "HS256"
 
 

@@ -19,7 +19,6 @@ from services.enrollment.loyalty import grant_loyalty
 from services.enrollment.models import (
     IDEMPOTENCY,
     MESSAGING,
-    ORG_LEVELS,
     AuditEntry,
     Enrolment,
     Member,
@@ -41,6 +40,7 @@ from shared.masking import mask_account, mask_certno, mask_phone
 from shared.messaging import publish, publish_many
 from shared.money import format_money
 from shared.rulebook import Rulebook, RulebookError, load_rulebook, parse_rulebook
+from shared.vocab import ORG_LEVELS
 
 router = APIRouter(prefix="/api/v1")
 hasher = PasswordHasher()

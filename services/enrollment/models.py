@@ -34,7 +34,6 @@ class Base(DeclarativeBase):
 
 MESSAGING = messaging_tables(Base.metadata)
 IDEMPOTENCY = idempotency_table(Base.metadata)
-ORG_LEVELS = ("centre", "office", "agency_point", "unit")
 
 
 class Org(Base):

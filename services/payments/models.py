@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.db import new_metadata, utcnow
 from shared.idempotency import idempotency_table
 from shared.messaging import messaging_tables
+from shared.vocab import InstructionStatus
 
 
 class Base(DeclarativeBase):
@@ -39,18 +39,6 @@ class Base(DeclarativeBase):
 
 MESSAGING = messaging_tables(Base.metadata)
 IDEMPOTENCY = idempotency_table(Base.metadata)
-
-
-class InstructionStatus(StrEnum):
-    """A payment instruction's status. ``held``: the payee's account changed in the last days (setting
-    ``PAYMENTS_ACCOUNT_CHANGE_HOLD_DAYS``); not cut into any batch until a finance officer confirms it."""
-
-    PENDING = "pending"
-    HELD = "held"
-    BATCHED = "batched"
-    PAID = "paid"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 LIVE_STATUSES = (InstructionStatus.PENDING, InstructionStatus.HELD, InstructionStatus.BATCHED,

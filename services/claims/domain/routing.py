@@ -5,11 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.rulebook import Approval
+from shared.vocab import REVIEW_LEVELS
 
 __all__ = ["LEVELS", "final_level", "review_path"]
 
 # The hierarchy, lowest first. The unit union submits claims; the other three may approve.
-LEVELS: tuple[str, ...] = ("unit", "agency_point", "office", "centre")
+LEVELS: tuple[str, ...] = REVIEW_LEVELS
 
 
 def _final_tier(approval: Approval, aid: Decimal) -> int:
