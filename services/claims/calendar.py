@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.claims.domain.workdays import WorkCalendar, add_working_days
+from services.claims.domain.workdays import WorkCalendar
 from services.claims.models import CalendarDay, CalendarYear, Claim
 from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
@@ -110,8 +110,9 @@ async def put_year(year: YearPath, body: YearIn, session: SessionDep,
 
 async def recompute_warned_deadlines(session: AsyncSession) -> int:
     """Claims whose due date was counted Monday-Friday for want of a calendar get it counted again."""
+    from services.claims.domain.approval import level_due
     from services.claims.models import PeriodCopy
-    from shared.rulebook import parse_rulebook
+    from services.claims.repository import rulebook_of
 
     calendar = await load_calendar(session)
     claims = (await session.execute(select(Claim).where(Claim.status == "in_review", Claim.due_warning.is_not(None),
@@ -121,7 +122,7 @@ async def recompute_warned_deadlines(session: AsyncSession) -> int:
         period = await session.get(PeriodCopy, claim.period)
         if period is None or claim.level_entered_at is None:
             continue
-        sla = parse_rulebook(period.rulebook).approval.sla_working_days
-        due = add_working_days(claim.level_entered_at.date(), sla, calendar)
+        # the one due-date function: from the day the claim reached its level (domain.approval.level_due)
+        due = level_due(claim.level_entered_at, rulebook_of(period).approval.sla_working_days, calendar)
         claim.due_date, claim.due_warning = due.due, due.warning
     return len(claims)

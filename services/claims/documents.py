@@ -24,7 +24,6 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from services.claims.api import load_claim, plan_kinds
 from services.claims.domain.documents import (
     DOCUMENT_TYPES,
     content_disposition,
@@ -35,6 +34,8 @@ from services.claims.domain.documents import (
     sniff,
 )
 from services.claims.models import ClaimDocument
+from services.claims.queries import plan_kinds
+from services.claims.repository import load_claim
 from services.claims.settings import document_settings
 from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep

@@ -87,6 +87,7 @@ class Claim(Base):
         Index("ix_claims_member_period", "member_id", "period", "plan"),
         Index("ix_claims_due", "status", "due_date"),
         Index("ix_claims_queue", "status", "current_level", "level_entered_at"),
+        Index("ix_claims_created", "created_at", "id"),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     member_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -121,6 +122,10 @@ class Claim(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     due_warning: Mapped[str | None] = mapped_column(Text)
     submitted_by: Mapped[str] = mapped_column(String(100))
+    # The submitter's organisation and its path at submission: a unit agent reads the claims it submitted, even
+    # one refused for want of coverage (whose member has no unit_path).
+    submitter_org: Mapped[str | None] = mapped_column(String(50))
+    submitter_path: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list, server_default="{}")
     payment_instruction_id: Mapped[str | None] = mapped_column(String(40))
     payment_status: Mapped[str | None] = mapped_column(String(20))
     # The attempt the payment state belongs to: payment events move it only forward (services.claims.handlers).

@@ -28,10 +28,11 @@ from services.claims.domain.reassess import (
 )
 from services.claims.domain.routing import LEVELS, review_path
 from services.claims.models import MESSAGING, Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
+from services.claims.repository import rulebook_of
 from shared.auth import Principal
 from shared.events import TOPIC_CLAIMS, ClaimAdjusted
 from shared.messaging import publish, publish_many
-from shared.rulebook import BandedPlan, FixedPlan, Rulebook, parse_rulebook
+from shared.rulebook import BandedPlan, FixedPlan, Rulebook
 
 # A claim counts towards the member's period once it is live: its base raises the next stay's total.
 LIVE = ("in_review", "returned", "approved", "paid", "payment_failed")
@@ -93,7 +94,7 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
     period_row = await session.get(PeriodCopy, period)
     if period_row is None:
         return []
-    rulebook = parse_rulebook(period_row.rulebook)
+    rulebook = rulebook_of(period_row)
     plan = rulebook.plan(plan_code)
     claims = list(await live_claims(session, member_id, period, plan_code))
     results: list[Reassessed]
@@ -136,7 +137,7 @@ async def reassess_period(session: AsyncSession, period: str, reason: str) -> in
     period_row = await session.get(PeriodCopy, period)
     if period_row is None:
         return 0
-    rulebook = parse_rulebook(period_row.rulebook)
+    rulebook = rulebook_of(period_row)
     count = 0
     for plan in rulebook.plans:
         if isinstance(plan, BandedPlan):

@@ -76,6 +76,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("claims", "POST /api/v1/settlements"):                              "YY  NN  NN  NN  NN  NN  YE  NN",
     ("claims", "POST /api/v1/claims"):                                   "YY  NN  NN  NN  YN  NN  NN  YN",
     ("claims", "GET /api/v1/claims/{claim_id}"):                         "YY  YN  YN  YN  YN  YN  NN  YN",
+    ("claims", "GET /api/v1/claims"):                                    "YY  YE  YE  YE  YE  YE  NN  YE",
+    ("claims", "GET /api/v1/claims.csv"):                                "YY  YE  YE  YE  YE  YE  NN  YE",
     # The claims wait at the agency points: the office's and the centre's queues hold none of them.
     ("claims", "GET /api/v1/review-queue"):                              "NN  EE  EE  YE  NN  NN  NN  NN",
     # A decision is taken at the claim's current level: the claims wait at the agency points.
@@ -366,6 +368,8 @@ REQUESTS: dict[tuple[str, str], Builder] = {
         "POST", lambda w, p: "/api/v1/claims", lambda w, p: claim_body(p, {
             **plausible_settlement(), "psn_part_amt": "99999999.00"})),
     ("claims", "GET /api/v1/claims/{claim_id}"): get(lambda w, p: f"/api/v1/claims/{p.claim_id}"),
+    ("claims", "GET /api/v1/claims"): get(lambda w, p: "/api/v1/claims", member_id=lambda w, p: p.member_id),
+    ("claims", "GET /api/v1/claims.csv"): get(lambda w, p: "/api/v1/claims.csv", member_id=lambda w, p: p.member_id),
     ("claims", "GET /api/v1/review-queue"): get(lambda w, p: "/api/v1/review-queue"),
     ("claims", "POST /api/v1/claims/{claim_id}/decisions"): send(  # a rejection without a reason: 422
         "POST", lambda w, p: f"/api/v1/claims/{p.claim_id}/decisions", lambda w, p: {"decision": "reject"}),
@@ -427,6 +431,8 @@ REQUESTS: dict[tuple[str, str], Builder] = {
 FILTERED: dict[tuple[str, str], Callable[[Place, Any], bool]] = {
     ("claims", "POST /api/v1/settlements"): lambda p, body: body["accepted"] == 1,
     ("claims", "GET /api/v1/review-queue"): lambda p, body: p.claim_id in {c["claim_id"] for c in body},
+    ("claims", "GET /api/v1/claims"): lambda p, body: p.claim_id in {c["claim_id"] for c in body["items"]},
+    ("claims", "GET /api/v1/claims.csv"): lambda p, body: p.claim_id in body,  # the CSV's text
     ("enrollment", "GET /api/v1/members"): lambda p, body: [m["member_id"] for m in body] == [p.member_id],
     ("claims", "GET /api/v1/coverages"): lambda p, body: {c["member_id"] for c in body} == {p.member_id},
     ("payments", "GET /api/v1/payment-instructions"): lambda p, body: [i["claim_id"] for i in body] == [p.claim_id],
@@ -446,7 +452,7 @@ def outcome(key: tuple[str, str], place: Place, r: httpx.Response) -> str:
     if r.status_code in (409, 422):
         return "Y"
     assert r.status_code in (200, 201), f"{key}: {r.status_code} {r.text[:300]}"
-    if key in FILTERED and empty(key, place, r.json()):
+    if key in FILTERED and empty(key, place, r.json() if "json" in r.headers.get("content-type", "") else r.text):
         return "E"
     return "Y"
 

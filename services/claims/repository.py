@@ -1,0 +1,96 @@
+"""Claims' reads that several modules share: the rulebook of a period (parsed once per revision), coverages,
+a claim within the caller's reach, its steps and adjustments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import OrderedDict
+from datetime import date
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from services.claims.models import Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
+from shared import idnumber
+from shared.auth import Principal
+from shared.errors import Forbidden, NotFound
+from shared.rulebook import Rulebook, parse_rulebook
+from shared.scope import array_in_branch
+from shared.vocab import Role
+
+_RULEBOOKS: OrderedDict[tuple[str, int, str], Rulebook] = OrderedDict()
+_RULEBOOKS_KEPT = 64
+
+
+def rulebook_of(period: PeriodCopy) -> Rulebook:
+    """The period's rulebook, parsed once per (period, revision, content) and kept (the last 64)."""
+    digest = hashlib.sha256(json.dumps(period.rulebook, sort_keys=True, default=str).encode()).hexdigest()
+    key = (period.code, period.revision or 0, digest)
+    rulebook = _RULEBOOKS.get(key)
+    if rulebook is None:
+        rulebook = parse_rulebook(period.rulebook)
+        _RULEBOOKS[key] = rulebook
+        while len(_RULEBOOKS) > _RULEBOOKS_KEPT:
+            _RULEBOOKS.popitem(last=False)
+    else:
+        _RULEBOOKS.move_to_end(key)
+    return rulebook
+
+
+async def rulebook_for(session: AsyncSession, period: str | None) -> Rulebook | None:
+    if period is None:
+        return None
+    row = await session.get(PeriodCopy, period)
+    return rulebook_of(row) if row is not None else None
+
+
+async def coverage_on(session: AsyncSession, member_id: str | None, certno: str | None, day: date
+                      ) -> Coverage | None:
+    """The member's coverage whose window contains ``day`` (第三条: the discharge date decides)."""
+    stmt = select(Coverage).where(Coverage.coverage_from <= day, Coverage.coverage_to >= day)
+    stmt = stmt.where(Coverage.member_id == member_id) if member_id else \
+        stmt.where(Coverage.certno == idnumber.lookup_form(certno or ""))
+    return (await session.execute(stmt.order_by(Coverage.coverage_from.desc()))).scalars().first()
+
+
+async def coverages_of(session: AsyncSession, member_id: str) -> list[Coverage]:
+    """Every coverage claims knows of the member, the latest first."""
+    return list((await session.execute(select(Coverage).where(Coverage.member_id == member_id)
+                                       .order_by(Coverage.coverage_from.desc()))).scalars())
+
+
+def reaches(actor: Principal, claim: Claim) -> bool:
+    """Staff reach a claim of their branch: the member's organisation or the submitter's at submission."""
+    return actor.covers(claim.unit_path) or actor.covers(claim.submitter_path or [])
+
+
+def claims_in_branch(actor: Principal) -> ColumnElement[bool]:
+    """SQL form of :func:`reaches`."""
+    return or_(array_in_branch(Claim.unit_path, actor.branch), array_in_branch(Claim.submitter_path, actor.branch))
+
+
+async def load_claim(session: AsyncSession, claim_id: uuid.UUID, actor: Principal, *, lock: bool = False) -> Claim:
+    claim = await session.get(Claim, claim_id, with_for_update=lock)
+    if claim is None:
+        raise NotFound("申请不存在。", code="claim_not_found")
+    if actor.role == Role.MEMBER:
+        if actor.member_id != claim.member_id:
+            raise Forbidden("只能查看本人的申请。", code="not_yourself")
+    elif actor.role == Role.BUREAU:  # a bureau sends settlements; it reads no claims
+        raise Forbidden("医保部门账号不能查看互助申请。", code="role_not_allowed")
+    elif not reaches(actor, claim):  # finance too: an office's finance sees its office's branch
+        raise Forbidden("该申请不在您所属组织的管辖范围内。", code="outside_subtree")
+    return claim
+
+
+async def steps_of(session: AsyncSession, claim: Claim) -> list[ClaimStep]:
+    return list((await session.execute(select(ClaimStep).where(ClaimStep.claim_id == claim.id)
+                                       .order_by(ClaimStep.at))).scalars())
+
+
+async def adjustments_of(session: AsyncSession, claim: Claim) -> list[ClaimAdjustment]:
+    return list((await session.execute(select(ClaimAdjustment).where(ClaimAdjustment.claim_id == claim.id)
+                                       .order_by(ClaimAdjustment.at))).scalars())

@@ -1,0 +1,260 @@
+"""Claims' request and response models (docs/API.md "Claims (8002)"): what comes in, and what goes back, so
+the OpenAPI document describes both. Money goes out as ``MoneyOut`` ("1260.00"), statuses and levels as the
+enums of ``shared.vocab``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.claims.domain.settlement import is_amount
+from services.claims.models import Claim, ClaimAdjustment, ClaimStep
+from shared.errors import Invalid
+from shared.fields import Money, PastDate, SaneDate, money_problem
+from shared.schemas import MoneyOut
+from shared.vocab import ClaimStatus, InstructionStatus, OrgLevel
+
+
+# --- input ---------------------------------------------------------------------------------------------------
+class Diagnosis(BaseModel):
+    icd10: str = Field(min_length=1, max_length=20)
+    name: str = Field(default="", max_length=200)
+
+
+class SettlementIn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # every national field is kept as sent
+    setl_id: str = Field(min_length=1, max_length=60)
+    med_type: str = Field(min_length=1, max_length=10)
+    medfee_sumamt: Money
+    fund_pay_sumamt: Money
+    psn_part_amt: Money
+    fulamt_ownpay_amt: Money = Decimal("0.00")
+
+    def amounts(self) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, Decimal):
+                out[name] = value
+            elif isinstance(value, str | int) and name.endswith(("_amt", "_pay", "_sumamt")):
+                try:
+                    out[name] = Decimal(str(value))
+                except InvalidOperation:
+                    raise Invalid(f"{name} 必须是金额。", errors=[{"loc": ["body", "settlement", name],
+                                                                  "msg": "必须是金额"}]) from None
+            if name in out and not is_amount(out[name]):  # NaN, infinities, beyond decimal(16,2)
+                raise Invalid(f"{name} 必须是有限的金额（不超过 14 位整数）。",
+                              errors=[{"loc": ["body", "settlement", name], "msg": "必须是有限的金额"}])
+            if name in out and (problem := money_problem(out[name])):
+                raise Invalid(f"{name}：{problem}。", errors=[{"loc": ["body", "settlement", name],
+                                                             "msg": problem}])
+        return out
+
+
+class SecondAidIn(BaseModel):
+    """二次补助 inputs; either may be left out and is then derived (see assess_second_aid_claim)."""
+
+    model_config = ConfigDict(extra="forbid")
+    remaining_amount: Money | None = None
+    years_of_participation: int | None = Field(default=None, ge=0, le=80)
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member_id: str | None = Field(default=None, max_length=40)
+    certno: str | None = Field(default=None, min_length=15, max_length=18)  # 15 digits: matched as its 18-digit form
+    plan: str = Field(default="inpatient", max_length=50)
+    admission_date: SaneDate
+    discharge_date: PastDate  # a claim is made after the stay
+    diagnosis: Diagnosis
+    settlement: SettlementIn
+    second_aid: SecondAidIn | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ClaimIn:
+        if not (self.member_id or self.certno):
+            raise ValueError("member_id 或 certno 必须提供一个")
+        if self.discharge_date < self.admission_date:
+            raise ValueError("出院日期不能早于入院日期")
+        return self
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["approve", "reject", "return"]
+    reason: str | None = Field(default=None, max_length=1000)
+    reason_code: str | None = Field(default=None, max_length=50)
+
+
+class NoteIn(BaseModel):
+    note: str = Field(default="", max_length=1000)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+# --- output --------------------------------------------------------------------------------------------------
+class RejectionOut(BaseModel):
+    code: str
+    detail: str | None = None
+
+
+class StepOut(BaseModel):
+    level: OrgLevel | None
+    decision: str  # submit | approve | reject | return | resubmit | revoke
+    by: str
+    at: datetime
+    reason: str | None = None
+    rulebook: str | None = None
+
+
+class ApprovalOut(BaseModel):
+    current_level: OrgLevel | None
+    final_level: OrgLevel | None
+    due_date: date | None
+    due_warning: str | None
+    steps: list[StepOut]
+
+
+class AdjustmentOut(BaseModel):
+    adjustment_id: str
+    amount: MoneyOut
+    aid_before: MoneyOut
+    aid_after: MoneyOut
+    cause: str
+    cause_claim_id: str | None
+    reason: str
+    rulebook: str | None
+    announced: bool
+    by: str
+    at: datetime
+
+
+class PaymentOut(BaseModel):
+    instruction_id: str
+    status: InstructionStatus | None
+
+
+class ClaimSubmittedOut(BaseModel):
+    claim_id: str
+    status: ClaimStatus
+    aid_amount: MoneyOut | None
+    rejection: RejectionOut | None
+
+
+class ClaimOut(BaseModel):
+    claim_id: str
+    member_id: str
+    period: str | None
+    plan: str
+    status: ClaimStatus
+    aid_amount: MoneyOut | None
+    base: MoneyOut | None
+    cumulative_base: MoneyOut | None
+    assessed_aid_amount: MoneyOut | None
+    adjustments: list[AdjustmentOut]
+    second_aid: dict[str, Any] | None
+    explanation: str | None
+    rulebook: str | None
+    setl_id: str
+    admission_date: date
+    discharge_date: date
+    diagnosis: dict[str, Any]
+    rejection: RejectionOut | None
+    approval: ApprovalOut
+    payment: PaymentOut | None
+    unit: str | None
+    submitted_by: str
+    submitter_org: str | None
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, claim: Claim, steps: list[ClaimStep], adjustments: list[ClaimAdjustment]) -> ClaimOut:
+        return cls(
+            claim_id=str(claim.id), member_id=claim.member_id, period=claim.period, plan=claim.plan,
+            status=ClaimStatus(claim.status), aid_amount=claim.aid_amount, base=claim.base,
+            cumulative_base=claim.cumulative_base, assessed_aid_amount=claim.assessed_aid,
+            adjustments=[AdjustmentOut(
+                adjustment_id=str(a.id), amount=a.amount, aid_before=a.aid_before, aid_after=a.aid_after,
+                cause=a.cause, cause_claim_id=str(a.cause_claim_id) if a.cause_claim_id else None, reason=a.reason,
+                rulebook=a.rulebook_code, announced=a.announced, by=a.by_username, at=a.at) for a in adjustments],
+            second_aid=claim.second_aid, explanation=claim.explanation, rulebook=claim.rulebook_code,
+            setl_id=claim.setl_id, admission_date=claim.admission_date, discharge_date=claim.discharge_date,
+            diagnosis=claim.diagnosis, rejection=rejection_of(claim),
+            approval=ApprovalOut(
+                current_level=level_of(claim.current_level), final_level=level_of(claim.final_level),
+                due_date=claim.due_date, due_warning=claim.due_warning,
+                steps=[StepOut(level=level_of(s.level), decision=s.decision, by=s.by_username, at=s.at,
+                               reason=s.reason, rulebook=s.rulebook_code) for s in steps]),
+            payment=PaymentOut(instruction_id=claim.payment_instruction_id,
+                               status=InstructionStatus(claim.payment_status) if claim.payment_status else None)
+            if claim.payment_instruction_id else None,
+            unit=claim.unit, submitted_by=claim.submitted_by, submitter_org=claim.submitter_org,
+            created_at=claim.created_at)
+
+
+def level_of(level: str | None) -> OrgLevel | None:
+    return OrgLevel(level) if level else None
+
+
+def rejection_of(claim: Claim) -> RejectionOut | None:
+    return RejectionOut(code=claim.rejection_code, detail=claim.rejection_detail) if claim.rejection_code else None
+
+
+class ReviewItemOut(BaseModel):
+    """A claim waiting at the caller's level, with what is still missing from it."""
+
+    claim_id: str
+    member_id: str
+    period: str | None
+    plan: str
+    aid_amount: MoneyOut | None
+    base: MoneyOut | None
+    current_level: OrgLevel | None
+    final_level: OrgLevel | None
+    due_date: date | None
+    due_warning: str | None
+    overdue: bool
+    waiting_since: datetime | None
+    unit: str | None
+    documents: list[str]
+    missing_documents: list[str]
+    missing_documents_zh: list[str]
+
+
+class CoverageOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    member_id: str
+    period: str
+    plans: list[str]
+    from_: date = Field(alias="from")
+    to: date
+    ended_on: date | None
+    unit: str
+
+
+class ClaimListItem(BaseModel):
+    """One claim of a work list; the member's ID number is masked (as everywhere personal data is shown)."""
+
+    claim_id: str
+    member_id: str
+    certno_masked: str | None
+    period: str | None
+    plan: str
+    status: ClaimStatus
+    aid_amount: MoneyOut | None
+    current_level: OrgLevel | None
+    final_level: OrgLevel | None
+    due_date: date | None
+    unit: str | None
+    submitter_org: str | None
+    setl_id: str
+    discharge_date: date
+    rejection_code: str | None
+    submitted_at: datetime
+
+

@@ -1,0 +1,264 @@
+"""Claims' service layer: each function loads the facts, asks the pure domain (``domain.intake.screen``,
+``domain.aid``, ``domain.approval.decide``), applies the transition it returns, and publishes the events it
+chose, all in the request's one transaction (committed once, by ``shared.deps.SessionDep``).
+
+The data path of one claim, top to bottom: ``api.py`` (parse, one call here) -> :func:`submit` (facts ->
+``screen`` -> :func:`assess` -> ``approval.submitted`` -> :func:`apply`) -> :func:`decide_claim` for each
+level (``approval.decide`` -> :func:`apply`) -> events to payments through the outbox (``shared.messaging``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.claims.calendar import load_calendar
+from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, assess_second_aid, settlement_base
+from services.claims.domain.approval import ClaimState, Decision, Transition, day_of, decide, submitted
+from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
+from services.claims.domain.routing import review_path
+from services.claims.domain.settlement import check_settlement
+from services.claims.domain.settlement import message as implausible_message
+from services.claims.models import MESSAGING, Claim, ClaimRightRevocation, ClaimStep, Coverage
+from services.claims.reassessment import LIVE, reassess_member_period
+from services.claims.repository import (
+    adjustments_of,
+    coverage_on,
+    coverages_of,
+    load_claim,
+    rulebook_for,
+    steps_of,
+)
+from services.claims.schemas import ClaimIn, ClaimOut, SecondAidIn
+from services.claims.settlements import settlement_reversed
+from services.claims.waiting import member_unknown, period_not_yet_known
+from shared.auth import Principal
+from shared.db import Database
+from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.events import TOPIC_CLAIMS
+from shared.messaging import publish
+from shared.money import format_money
+from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan
+from shared.vocab import ClaimStatus, Role
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Assessed:
+    assessment: Assessment
+    base: Decimal
+    second_aid: dict[str, Any] | None = None
+
+
+# --- intake -----------------------------------------------------------------------------------------------
+async def submit(session: AsyncSession, db: Database, grace_seconds: int, body: ClaimIn, actor: Principal
+                 ) -> Claim:
+    """A new claim: refused at intake (第三/十一/十二/十三条) or assessed and routed to its first level (第十条)."""
+    coverage = await coverage_on(session, body.member_id, body.certno, body.discharge_date)
+    known = [coverage] if coverage else (await coverages_of(session, body.member_id) if body.member_id else [])
+    if not known and body.member_id is not None:
+        # Not a refusal and not a 403: enrollment's member.covered may still be on its way (issue #11).
+        raise await member_unknown(db, f"member:{body.member_id}", grace_seconds)
+    if not known:
+        # An unknown certno is not told apart from an uncovered one: no one learns who is a member.
+        raise NotFound("未找到该身份证号在出院日期有效的参互记录。", code="member_not_covered")
+    member_id = known[0].member_id
+    if actor.role == Role.MEMBER and actor.member_id != member_id:
+        raise Forbidden("会员只能为本人申请。", code="not_yourself")
+    if actor.role == Role.UNIT_AGENT:
+        if coverage is not None and not actor.covers(coverage.unit_path):
+            raise Forbidden("只能为本单位的参互人员申请。", code="outside_subtree")
+        if coverage is None and not any(actor.covers(c.unit_path) for c in known):
+            # Known only elsewhere: this unit's coverage of the member may still be on its way (issue #10).
+            raise await member_unknown(db, f"member:{member_id}:{actor.org}", grace_seconds)
+    implausible = check_settlement(body.settlement.amounts())
+    if implausible:  # the settlement's own totals must add up before anything is routed (reference identities)
+        raise Invalid(implausible_message(implausible), code="settlement_implausible",
+                      errors=[p.as_error(("body", "settlement")) for p in implausible])
+
+    now = datetime.now(UTC)
+    rulebook = await rulebook_for(session, coverage.period) if coverage else None
+    facts = await intake_facts(session, body, member_id, coverage)
+    try:
+        refusal = screen(facts, rulebook, day_of(now))
+    except RulebookMissing as missing:
+        raise period_not_yet_known(missing.period) from None  # a wait, never a refusal (issue #11)
+    home = coverage or next((c for c in known if actor.covers(c.unit_path)), known[0])
+    claim = Claim(
+        id=uuid.uuid4(), member_id=member_id, period=coverage.period if coverage else None, plan=body.plan,
+        status=ClaimStatus.SUBMITTED, setl_id=body.settlement.setl_id, med_type=body.settlement.med_type,
+        admission_date=body.admission_date, discharge_date=body.discharge_date,
+        diagnosis=body.diagnosis.model_dump(), settlement=body.settlement.model_dump(mode="json"),
+        unit=home.unit, unit_path=list(home.unit_path), submitted_by=actor.username,
+        # the submitting unit reads what it submitted (staff above it reach it through the member's unit_path)
+        submitter_org=actor.org if actor.role == Role.UNIT_AGENT else None,
+        submitter_path=list(actor.org_path) if actor.role == Role.UNIT_AGENT else [],
+        rulebook_code=rulebook.code if rulebook else None)
+    path: list[str] = []
+    if refusal is None:
+        assert coverage is not None and rulebook is not None
+        assessed = await assess(session, claim, rulebook, coverage, body)
+        claim.base, claim.second_aid = assessed.base, assessed.second_aid
+        claim.aid_amount = claim.assessed_aid = assessed.assessment.aid_amount
+        claim.cumulative_base, claim.explanation = assessed.assessment.cumulative_base, assessed.assessment.explanation
+        plan = rulebook.plan(body.plan)
+        path = [plan.decided_by] if isinstance(plan, SecondAidPlan) else \
+            review_path(rulebook.approval, assessed.assessment.aid_amount)  # seed 000: the centre decides
+    state = state_of(claim, [], rulebook, review=path)
+    transition = submitted(state, refusal, now, await load_calendar(session) if refusal is None else None)
+    write(claim, transition)
+    session.add(claim)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("该结算单刚被另一份申请使用。", code="duplicate_settlement") from None
+    await record(session, claim, transition, actor)
+    return claim
+
+
+async def intake_facts(session: AsyncSession, body: ClaimIn, member_id: str, coverage: Coverage | None
+                       ) -> IntakeFacts:
+    if coverage is None:
+        return IntakeFacts(plan=body.plan, discharge_date=body.discharge_date, med_type=body.settlement.med_type,
+                           coverage=None)
+    setl_id = body.settlement.setl_id
+    claimed = (await session.execute(select(Claim.id).where(
+        Claim.setl_id == setl_id, Claim.plan == body.plan, Claim.status != ClaimStatus.REJECTED))).first()
+    return IntakeFacts(
+        plan=body.plan, discharge_date=body.discharge_date, med_type=body.settlement.med_type,
+        coverage=CoverageFacts(coverage.period, tuple(coverage.plans), coverage.ended_on),
+        right_revoked=await session.get(ClaimRightRevocation, (member_id, coverage.period)) is not None,
+        settlement_claimed=claimed is not None,
+        settlement_reversed=await settlement_reversed(session, setl_id, body.settlement.model_dump().get("mdtrt_id")))
+
+
+async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, coverage: Coverage, body: ClaimIn
+                 ) -> Assessed:
+    """The member's history in the plan, then the pure engine of the plan's kind (domain/aid.py)."""
+    plan = rulebook.plan(claim.plan)
+    history = select(func.coalesce(func.sum(Claim.base), 0), func.coalesce(func.sum(Claim.aid_amount), 0),
+                     func.count().filter(Claim.aid_amount > 0)).where(
+        Claim.member_id == claim.member_id, Claim.plan == claim.plan, Claim.status.in_(LIVE))
+    prior_base, prior_aid, prior_paid = (await session.execute(history.where(Claim.period == claim.period))).one()
+    if isinstance(plan, BandedPlan):
+        try:
+            base = settlement_base(plan, body.settlement.amounts())
+        except KeyError as exc:
+            raise Invalid(f"结算数据缺少规则书要求的字段：{exc.args[0]}", code="settlement_field_missing",
+                          errors=[{"loc": ["body", "settlement"], "msg": str(exc.args[0])}]) from None
+        _, all_aid, _ = (await session.execute(history)).one()
+        return Assessed(assess_banded(plan, prior_base or ZERO, base, prior_aid or ZERO, all_aid or ZERO), base)
+    if isinstance(plan, FixedPlan):
+        # once_per: period (seed 004) counts aid paid: an earlier stay that paid nothing does not use it up.
+        return Assessed(assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_paid > 0),
+                        ZERO)
+    if not isinstance(plan, SecondAidPlan):
+        # per_day and graded plans load (rulebooks/beijing-2014.yaml) and the pure engine computes them
+        # (domain/benefits.py), but claims on them are not taken yet (issue #16): refused, never a 500.
+        raise Invalid(f"暂不受理“{plan.name}”这类保障计划的申请（{plan.kind}）。", code="plan_kind_not_supported",
+                      errors=[{"loc": ["body", "plan"], "msg": f"plan kind {plan.kind} is not claimable yet"}])
+    return await assess_second_aid_claim(session, claim, plan, body)
+
+
+async def assess_second_aid_claim(session: AsyncSession, claim: Claim, plan: SecondAidPlan, body: ClaimIn
+                                  ) -> Assessed:
+    """二次补助 (seed 000): remaining self-pay after every payer and the first aid, and years of participation.
+
+    Given by the unit agent (the centre's own records) or derived: remaining = psn_part_amt minus the first
+    aid on the same settlement; years = the periods claims knows the member was covered in.
+    """
+    given = body.second_aid or SecondAidIn()
+    sources: dict[str, str] = {}
+    remaining = given.remaining_amount
+    if remaining is None:
+        first_aid = (await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
+            Claim.setl_id == claim.setl_id, Claim.plan != claim.plan, Claim.status.in_(LIVE)))).scalar_one()
+        remaining = max(body.settlement.psn_part_amt - Decimal(first_aid or 0), ZERO)
+        sources["remaining_amount"] = f"psn_part_amt {body.settlement.psn_part_amt} - 一次补助 {first_aid}"
+    else:
+        sources["remaining_amount"] = "given"
+    years = given.years_of_participation
+    if years is None:
+        years = (await session.execute(select(func.count(func.distinct(Coverage.period))).where(
+            Coverage.member_id == claim.member_id))).scalar_one()
+        sources["years_of_participation"] = "coverages known to claims"
+    else:
+        sources["years_of_participation"] = "given"
+    second = {"remaining_amount": format_money(remaining), "years_of_participation": years, "sources": sources}
+    return Assessed(assess_second_aid(plan, remaining, years), ZERO, second)
+
+
+# --- approval ---------------------------------------------------------------------------------------------
+def state_of(claim: Claim, steps: list[ClaimStep], rulebook: Rulebook | None, review: list[str] | None = None
+             ) -> ClaimState:
+    return ClaimState(
+        claim_id=str(claim.id), member_id=claim.member_id, period=claim.period, plan=claim.plan,
+        status=ClaimStatus(claim.status), aid_amount=claim.aid_amount, rulebook_code=claim.rulebook_code,
+        review_path=tuple(review if review is not None else claim.review_path or ()),
+        current_level=claim.current_level, final_level=claim.final_level, returned_level=claim.returned_level,
+        level_entered_at=claim.level_entered_at, due_date=claim.due_date, due_warning=claim.due_warning,
+        deciders=frozenset(s.by_user for s in steps if s.decision != "submit"),
+        sla_working_days=rulebook.approval.sla_working_days if rulebook else 5)
+
+
+async def apply(session: AsyncSession, claim: Claim, transition: Transition, actor: Principal) -> None:
+    """Write the transition on the claim, then record it."""
+    write(claim, transition)
+    await record(session, claim, transition, actor)
+
+
+def write(claim: Claim, transition: Transition) -> None:
+    """The claim's new state, as the domain decided it."""
+    new = transition.state
+    claim.status, claim.review_path = new.status, list(new.review_path)
+    claim.current_level, claim.final_level, claim.returned_level = new.current_level, new.final_level, \
+        new.returned_level
+    claim.level_entered_at, claim.due_date, claim.due_warning = new.level_entered_at, new.due_date, new.due_warning
+    if transition.rejection is not None:
+        claim.rejection_code, claim.rejection_detail = transition.rejection.code, transition.rejection.detail
+
+
+async def record(session: AsyncSession, claim: Claim, transition: Transition, actor: Principal) -> None:
+    """The transition's audit step, its events, and what it asks for besides (第十三条, reassessment)."""
+    step = transition.step
+    session.add(ClaimStep(claim_id=claim.id, level=step.level, decision=step.decision, by_user=actor.user_id,
+                          by_username=actor.username, reason=step.reason, rulebook_code=claim.rulebook_code,
+                          aid_amount=claim.aid_amount))
+    for event in transition.events:
+        await publish(session, MESSAGING, TOPIC_CLAIMS, event)
+    if transition.revoke_right and claim.period is not None:  # 第十三条: the right to claim in the period ends
+        await session.execute(insert(ClaimRightRevocation).values(
+            member_id=claim.member_id, period=claim.period, claim_id=claim.id, reason=step.reason or "",
+            by_username=actor.username).on_conflict_do_nothing())
+    await session.flush()
+    if transition.reassess_cause is not None:  # its base no longer counts: the member's later stays again
+        what = "被驳回" if transition.reassess_cause == "late_rejection" else "因欺诈被撤销"
+        await reassess_member_period(session, member_id=claim.member_id, period=claim.period, plan_code=claim.plan,
+                                     cause=transition.reassess_cause, reason=f"同期申请 {claim.id} {what}，重新核定",
+                                     actor=actor, cause_claim=claim)
+        await session.flush()
+
+
+async def decide_claim(session: AsyncSession, claim_id: uuid.UUID, actor: Principal, decision: Decision
+                       ) -> Claim:
+    """A reviewer's decision, a unit's resubmission or the centre's revocation (domain.approval.decide)."""
+    claim = await load_claim(session, claim_id, actor, lock=True)
+    steps = await steps_of(session, claim)
+    state = state_of(claim, steps, await rulebook_for(session, claim.period))
+    transition = decide(state, actor, decision, datetime.now(UTC), await load_calendar(session))
+    await apply(session, claim, transition, actor)
+    return claim
+
+
+async def claim_view(session: AsyncSession, claim: Claim) -> ClaimOut:
+    return ClaimOut.of(claim, await steps_of(session, claim), await adjustments_of(session, claim))
+
