@@ -13,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.domain.workdays import WorkCalendar
 from services.claims.models import CalendarDay, CalendarYear, Claim
+from services.claims.schemas import CalendarYearOut
 from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Invalid
+from shared.schemas import problem_responses
+from shared.vocab import ClaimStatus, Role
 
 router = APIRouter(prefix="/api/v1", tags=["calendar"])
 
@@ -67,7 +70,7 @@ def _year_out(year: CalendarYear | None, number: int, days: list[CalendarDay]) -
 YearPath = Annotated[int, Path(ge=2000, le=2100)]
 
 
-@router.get("/calendar/{year}")
+@router.get("/calendar/{year}", response_model=CalendarYearOut, responses=problem_responses(401, 422))
 async def get_year(year: YearPath, session: SessionDep, _: CurrentUser) -> dict[str, Any]:
     stored = await session.get(CalendarYear, year)
     days = list((await session.execute(select(CalendarDay).where(CalendarDay.year == year)
@@ -75,9 +78,9 @@ async def get_year(year: YearPath, session: SessionDep, _: CurrentUser) -> dict[
     return _year_out(stored, year, days)
 
 
-@router.post("/calendar/{year}")
+@router.post("/calendar/{year}", response_model=CalendarYearOut, responses=problem_responses(401, 403, 422))
 async def put_year(year: YearPath, body: YearIn, session: SessionDep,
-                   actor: Annotated[Principal, require_roles("admin")]) -> dict[str, Any]:
+                   actor: Annotated[Principal, require_roles(Role.ADMIN)]) -> dict[str, Any]:
     """Replace one year's arrangement; in-review deadlines computed without it are computed again."""
     errors = [{"loc": ["body", kind, i, "date"], "msg": f"日期不在 {year} 年内"}
               for kind in ("holidays", "workdays") for i, d in enumerate(getattr(body, kind)) if d.date.year != year]
@@ -115,7 +118,7 @@ async def recompute_warned_deadlines(session: AsyncSession) -> int:
     from services.claims.repository import rulebook_of
 
     calendar = await load_calendar(session)
-    claims = (await session.execute(select(Claim).where(Claim.status == "in_review", Claim.due_warning.is_not(None),
+    claims = (await session.execute(select(Claim).where(Claim.status == ClaimStatus.IN_REVIEW, Claim.due_warning.is_not(None),
                                                         Claim.level_entered_at.is_not(None))
                                     .with_for_update())).scalars().all()
     for claim in claims:

@@ -36,13 +36,17 @@ from services.claims.domain.documents import (
 from services.claims.models import ClaimDocument
 from services.claims.queries import plan_kinds
 from services.claims.repository import load_claim
+from services.claims.schemas import DocumentListOut, DocumentOut
 from services.claims.settings import document_settings
 from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Invalid, NotFound, Problem
+from shared.schemas import problem_responses
+from shared.vocab import Role
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
-UPLOADERS = ("member", "unit_agent", "agency_reviewer", "office_reviewer", "centre_reviewer", "admin")
+UPLOADERS = (Role.MEMBER, Role.UNIT_AGENT, Role.AGENCY_REVIEWER, Role.OFFICE_REVIEWER, Role.CENTRE_REVIEWER,
+             Role.ADMIN)
 
 
 class TooLarge(Problem):
@@ -56,7 +60,8 @@ def document_out(doc: ClaimDocument) -> dict[str, Any]:
             "uploaded_by": doc.uploaded_by, "uploaded_at": doc.uploaded_at.isoformat()}
 
 
-@router.post("/claims/{claim_id}/documents", status_code=201)
+@router.post("/claims/{claim_id}/documents", status_code=201, response_model=DocumentOut,
+             responses=problem_responses(401, 403, 404, 413, 415, 422))
 async def upload_document(request: Request, claim_id: uuid.UUID, session: SessionDep,
                           actor: Annotated[Principal, require_roles(*UPLOADERS)],
                           file: Annotated[UploadFile, File()],
@@ -121,7 +126,8 @@ def _write_partial(target: Path, content: bytes) -> Path:
     return partial
 
 
-@router.get("/claims/{claim_id}/documents")
+@router.get("/claims/{claim_id}/documents", response_model=DocumentListOut,
+            responses=problem_responses(401, 403, 404, 422))
 async def list_documents(claim_id: uuid.UUID, session: SessionDep, actor: CurrentUser) -> dict[str, Any]:
     claim = await load_claim(session, claim_id, actor)
     docs = list((await session.execute(select(ClaimDocument).where(ClaimDocument.claim_id == claim.id)
@@ -132,7 +138,10 @@ async def list_documents(claim_id: uuid.UUID, session: SessionDep, actor: Curren
             "missing_documents_zh": [DOCUMENT_TYPES[m] for m in missing]}
 
 
-@router.get("/claims/{claim_id}/documents/{document_id}", response_class=FileResponse)
+@router.get("/claims/{claim_id}/documents/{document_id}", response_class=FileResponse,
+            responses={200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                         for t in ("image/jpeg", "image/png", "application/pdf")},
+                             "description": "材料原文件"}, **problem_responses(401, 403, 404, 422)})
 async def download_document(claim_id: uuid.UUID, document_id: uuid.UUID, session: SessionDep,
                             actor: CurrentUser) -> FileResponse:
     claim = await load_claim(session, claim_id, actor)

@@ -23,6 +23,7 @@ from shared.events import (
 )
 from shared.messaging import Handler, PoisonEvent
 from shared.parking import ReferenceMissing
+from shared.vocab import ClaimStatus, InstructionStatus
 
 
 async def period_published(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
@@ -85,14 +86,16 @@ async def details_corrected(session: AsyncSession, _: Envelope, event: EventPayl
 # A claim's payment state is written by three events on two keys (instruction vs batch), so it moves only
 # forward: paid is final; otherwise a later attempt wins, and within an attempt its result wins over its
 # creation. A late or replayed event with a lower rank changes nothing (issue #11).
-PAYMENT_STATUS_OF_CLAIM = {"pending": "approved", "failed": "payment_failed", "paid": "paid"}
-FOLLOWS_PAYMENT = ("approved", "payment_failed", "paid")
+PAYMENT_STATUS_OF_CLAIM: dict[str, ClaimStatus] = {
+    InstructionStatus.PENDING: ClaimStatus.APPROVED, InstructionStatus.FAILED: ClaimStatus.PAYMENT_FAILED,
+    InstructionStatus.PAID: ClaimStatus.PAID}
+FOLLOWS_PAYMENT = (ClaimStatus.APPROVED, ClaimStatus.PAYMENT_FAILED, ClaimStatus.PAID)
 
 
 def payment_rank(status: str | None, attempt: int | None) -> tuple[int, int, int]:
     if status is None:
         return (0, -1, 0)
-    return (1 if status == "paid" else 0, attempt or 0, 0 if status == "pending" else 1)
+    return (1 if status == InstructionStatus.PAID else 0, attempt or 0, 0 if status == InstructionStatus.PENDING else 1)
 
 
 async def move_payment(session: AsyncSession, claim_id: str, instruction_id: str, attempt: int,
@@ -105,7 +108,7 @@ async def move_payment(session: AsyncSession, claim_id: str, instruction_id: str
     if claim is None:
         raise ReferenceMissing(f"claim:{claim_id}")
     if attempt <= 0:  # an event from an older producer: only the live instruction's attempt is known
-        if instruction_id != claim.payment_instruction_id and status != "paid":
+        if instruction_id != claim.payment_instruction_id and status != InstructionStatus.PAID:
             return
         attempt = claim.payment_attempt or 1
     if payment_rank(status, attempt) <= payment_rank(claim.payment_status, claim.payment_attempt):
@@ -121,21 +124,21 @@ async def instruction_created(session: AsyncSession, _: Envelope, event: EventPa
     assert isinstance(event, PaymentInstructionCreated)
     if event.adjustment_id:
         return
-    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, "pending")
+    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, InstructionStatus.PENDING)
 
 
 async def payment_paid(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, PaymentSettled)
     if event.adjustment_id:
         return
-    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, "paid")
+    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, InstructionStatus.PAID)
 
 
 async def payment_failed(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     assert isinstance(event, PaymentFailed)
     if event.adjustment_id:
         return
-    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, "failed")
+    await move_payment(session, event.claim_id, event.instruction_id, event.attempt, InstructionStatus.FAILED)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -21,12 +21,15 @@ from services.claims.calendar import load_calendar
 from services.claims.domain.routing import LEVELS
 from services.claims.domain.workdays import WorkCalendar, add_working_days, working_days_between
 from services.claims.models import MESSAGING, Claim, OverdueNotice
+from services.claims.schemas import OverdueItemOut
 from shared.auth import REVIEWER_LEVEL, Principal, require_roles
 from shared.deps import SessionDep
 from shared.events import TOPIC_CLAIMS, ClaimOverdue
 from shared.messaging import publish
 from shared.money import format_money
+from shared.schemas import problem_responses
 from shared.scope import array_in_branch
+from shared.vocab import ClaimStatus, Role
 
 router = APIRouter(prefix="/api/v1", tags=["claims"])
 
@@ -63,12 +66,12 @@ async def sweep_overdue(session: AsyncSession, today: date | None = None, limit:
     today = today or date.today()
     calendar = await load_calendar(session)
     claims = (await session.execute(
-        select(Claim).where(Claim.status == "in_review", Claim.due_date < today, Claim.current_level.is_not(None))
+        select(Claim).where(Claim.status == ClaimStatus.IN_REVIEW, Claim.due_date < today, Claim.current_level.is_not(None))
         .order_by(Claim.due_date).limit(limit).with_for_update(skip_locked=True))).scalars().all()
     sent = 0
     for claim in claims:
         level, due = claim.current_level, claim.due_date
-        if claim.status != "in_review" or level is None or due is None:
+        if claim.status != ClaimStatus.IN_REVIEW or level is None or due is None:
             continue
         for kind in notices_due(due, today, calendar):
             org = org_at(claim.unit_path, level if kind == "reminder" else level_above(level))
@@ -88,14 +91,14 @@ async def overdue_sweeper(app: FastAPI) -> int:
         return await sweep_overdue(session)
 
 
-@router.get("/claims/overdue")
+@router.get("/claims/overdue", response_model=list[OverdueItemOut], responses=problem_responses(401, 403))
 async def list_overdue(session: SessionDep,
-                       actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL, "admin")]) -> list[dict[str, Any]]:
+                       actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL, Role.ADMIN)]) -> list[dict[str, Any]]:
     """Claims in review past their due date in the caller's branch, at the caller's level or below (a level
     sees what it may have to chase), the most overdue first."""
     today = date.today()
-    stmt = select(Claim).where(Claim.status == "in_review", Claim.due_date < today)
-    if actor.role != "admin":
+    stmt = select(Claim).where(Claim.status == ClaimStatus.IN_REVIEW, Claim.due_date < today)
+    if actor.role != Role.ADMIN:
         mine = LEVELS.index(REVIEWER_LEVEL[actor.role])
         stmt = stmt.where(array_in_branch(Claim.unit_path, actor.branch),
                           Claim.current_level.in_([lv for lv in LEVELS[1:] if LEVELS.index(lv) <= mine]))

@@ -33,11 +33,12 @@ from shared.auth import Principal
 from shared.events import TOPIC_CLAIMS, ClaimAdjusted
 from shared.messaging import publish, publish_many
 from shared.rulebook import BandedPlan, FixedPlan, Rulebook
+from shared.vocab import ClaimStatus, Role
 
 # A claim counts towards the member's period once it is live: its base raises the next stay's total.
-LIVE = ("in_review", "returned", "approved", "paid", "payment_failed")
+LIVE = (ClaimStatus.IN_REVIEW, ClaimStatus.RETURNED, ClaimStatus.APPROVED, ClaimStatus.PAID, ClaimStatus.PAYMENT_FAILED)
 # Aid already decided: a change must reach payments.
-DECIDED = ("approved", "paid", "payment_failed")
+DECIDED = (ClaimStatus.APPROVED, ClaimStatus.PAID, ClaimStatus.PAYMENT_FAILED)
 ZERO = Decimal("0.00")
 
 
@@ -76,7 +77,7 @@ async def record_adjustment(session: AsyncSession, claim: Claim, new_aid: Decima
 def reroute(claim: Claim, rulebook: Rulebook) -> None:
     """A claim in review whose aid changed: the level that gives final approval follows the new amount,
     but never below the level it has already reached."""
-    if claim.status not in ("in_review", "returned") or claim.aid_amount is None:
+    if claim.status not in (ClaimStatus.IN_REVIEW, ClaimStatus.RETURNED) or claim.aid_amount is None:
         return
     path = review_path(rulebook.approval, claim.aid_amount)
     reached = claim.current_level or claim.returned_level
@@ -126,7 +127,7 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
     return adjustments
 
 
-SYSTEM = Principal(user_id="system", username="system", role="admin", org="", org_level="", org_path=())
+SYSTEM = Principal(user_id="system", username="system", role=Role.ADMIN, org="", org_level="", org_path=())
 
 
 async def reassess_period(session: AsyncSession, period: str, reason: str) -> int:
@@ -206,7 +207,7 @@ async def _reassess_banded_period(session: AsyncSession, rulebook: Rulebook, pla
     # A claim still in review follows its new amount to the level that gives final approval (never lower
     # than it has reached); usually few, so one by one.
     for claim_id, _, status, _, _ in changes:
-        if status in ("in_review", "returned"):
+        if status in (ClaimStatus.IN_REVIEW, ClaimStatus.RETURNED):
             claim = await session.get(Claim, claim_id, populate_existing=True)
             if claim is not None:
                 reroute(claim, rulebook)

@@ -258,3 +258,99 @@ class ClaimListItem(BaseModel):
     submitted_at: datetime
 
 
+
+
+# --- documents, overdue, calendar, stats ------------------------------------------------------------------------
+class DocumentOut(BaseModel):
+    document_id: str
+    claim_id: str
+    doc_type: str
+    doc_type_zh: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+class DocumentListOut(BaseModel):
+    claim_id: str
+    documents: list[DocumentOut]
+    missing_documents: list[str]
+    missing_documents_zh: list[str]
+
+
+class OverdueItemOut(BaseModel):
+    """A claim past its due date at a level (第十条), with the notices already sent for it at that level."""
+
+    claim_id: str
+    member_id: str
+    period: str | None
+    plan: str
+    current_level: OrgLevel | None
+    org: str
+    due_date: date | None
+    due_warning: str | None
+    working_days_overdue: int
+    aid_amount: MoneyOut | None
+    unit: str | None
+    notices: list[Literal["reminder", "escalation"]]
+
+
+class CalendarDayOut(BaseModel):
+    date: date
+    name: str
+
+
+class CalendarYearOut(BaseModel):
+    year: int
+    known: bool
+    source: str | None
+    updated_by: str | None
+    updated_at: datetime | None
+    holidays: list[CalendarDayOut]
+    workdays: list[CalendarDayOut]
+    warning: str | None
+    deadlines_recomputed: int | None = None  # after a change: in-review due dates counted again
+
+
+class OverdueStats(BaseModel):
+    count: int
+    by_level: dict[str, int]
+
+
+class DayBucket(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: int = Field(alias="from")
+    to: int | None
+    count: int
+
+
+class DaysToPayment(BaseModel):
+    count: int
+    median: float | None
+    p90: int | None
+    buckets: list[DayBucket]
+    paid_claims: int
+
+
+class BureauShare(BaseModel):
+    claims: int
+    from_bureau: int
+    share: float
+    definition: str
+
+
+class AidTotals(BaseModel):
+    approved: MoneyOut
+    paid: MoneyOut
+
+
+class MonthFigures(BaseModel):
+    month: str
+    approved_count: int
+    approved: MoneyOut
+    paid_count: int
+    paid: MoneyOut

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.claims.domain.routing import LEVELS
 from services.claims.models import Base, Claim, ClaimStep, PeriodCopy, Settlement
+from services.claims.schemas import AidTotals, BureauShare, DaysToPayment, MonthFigures, OverdueStats
 from shared.auth import REVIEWER_LEVEL, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
@@ -37,13 +38,16 @@ from shared.events import Envelope, EventPayload, PaymentSettled
 from shared.messaging import Handler
 from shared.money import format_money
 from shared.ops_metrics import MetricSource
+from shared.schemas import problem_responses
+from shared.vocab import ClaimStatus, Role
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
-STATS_ROLES = (*REVIEWER_LEVEL, "finance", "admin")
+STATS_ROLES = (*REVIEWER_LEVEL, Role.FINANCE, Role.ADMIN)
 # Display order of the statuses a claim goes through (the values claims.status takes).
-STATUSES = ("submitted", "in_review", "returned", "approved", "payment_failed", "paid", "rejected")
-APPROVED_STATUSES = ("approved", "payment_failed", "paid")
+STATUSES = (ClaimStatus.SUBMITTED, ClaimStatus.IN_REVIEW, ClaimStatus.RETURNED, ClaimStatus.APPROVED,
+            ClaimStatus.PAYMENT_FAILED, ClaimStatus.PAID, ClaimStatus.REJECTED)
+APPROVED_STATUSES = (ClaimStatus.APPROVED, ClaimStatus.PAYMENT_FAILED, ClaimStatus.PAID)
 # Days from discharge to payment, in buckets [from, to): the last is open.
 DAY_BUCKETS = ((0, 8), (8, 15), (15, 31), (31, 61), (61, 91), (91, None))
 
@@ -84,25 +88,25 @@ class ClaimStats(BaseModel):
     total: int
     by_status: dict[str, int]
     in_review_by_level: dict[str, int]
-    overdue: dict[str, Any]
-    days_to_payment: dict[str, Any]
-    bureau: dict[str, Any]
-    aid: dict[str, str]
-    by_month: list[dict[str, Any]]
+    overdue: OverdueStats
+    days_to_payment: DaysToPayment
+    bureau: BureauShare
+    aid: AidTotals
+    by_month: list[MonthFigures]
 
 
 def _scope(actor: Principal) -> Any:
-    return True if actor.role == "admin" else Claim.unit_path.contains([actor.org])
+    return True if actor.role == Role.ADMIN else Claim.unit_path.contains([actor.org])
 
 
-@router.get("/periods/{period}/claims", response_model=ClaimStats)
+@router.get("/periods/{period}/claims", response_model=ClaimStats, responses=problem_responses(401, 403, 404))
 async def claim_stats(period: str, session: SessionDep,
                       actor: Annotated[Principal, require_roles(*STATS_ROLES)]) -> dict[str, Any]:
     if await session.get(PeriodCopy, period) is None:
         raise NotFound(f"互助期 {period} 不存在。", code="period_not_found")
     mine = and_(Claim.period == period, _scope(actor))
     today = date.today()
-    by_status = dict.fromkeys(STATUSES, 0)
+    by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
     for status, count in (await session.execute(
             select(Claim.status, func.count()).where(mine).group_by(Claim.status))).all():
         by_status[status] = count
@@ -110,12 +114,12 @@ async def claim_stats(period: str, session: SessionDep,
     overdue_by_level = {lv: 0 for lv in LEVELS[1:]}
     for level, count, late in (await session.execute(
             select(Claim.current_level, func.count(), func.count().filter(Claim.due_date < today))
-            .where(mine, Claim.status == "in_review").group_by(Claim.current_level))).all():
+            .where(mine, Claim.status == ClaimStatus.IN_REVIEW).group_by(Claim.current_level))).all():
         in_review[level or ""] = count
         overdue_by_level[level or ""] = late
     paid_rows = (await session.execute(
         select(Claim.discharge_date, ClaimPaidAt.paid_at).join(ClaimPaidAt, ClaimPaidAt.claim_id == func.cast(
-            Claim.id, String)).where(mine, Claim.status == "paid"))).all()
+            Claim.id, String)).where(mine, Claim.status == ClaimStatus.PAID))).all()
     days = [max(0, (paid_at.date() - discharge).days) for discharge, paid_at in paid_rows]
     from_bureau = exists().where(Settlement.setl_id == Claim.setl_id)
     total, bureau_count = (await session.execute(
@@ -133,7 +137,7 @@ async def claim_stats(period: str, session: SessionDep,
     paid_months = dict((m, (c, s)) for m, c, s in (await session.execute(
         select(paid_month, func.count(), func.sum(Claim.aid_amount))
         .join(ClaimPaidAt, ClaimPaidAt.claim_id == func.cast(Claim.id, String))
-        .where(mine, Claim.status == "paid").group_by(paid_month))).all())
+        .where(mine, Claim.status == ClaimStatus.PAID).group_by(paid_month))).all())
     months: dict[str, dict[str, Any]] = {}
     for m, count, amount in approved_months:
         months[m] = {"month": m, "approved_count": count, "approved": amount or Decimal(0),
@@ -144,12 +148,12 @@ async def claim_stats(period: str, session: SessionDep,
         row["paid_count"], row["paid"] = count, amount or Decimal(0)
     approved_total, paid_total = (await session.execute(select(
         func.coalesce(func.sum(case((Claim.status.in_(APPROVED_STATUSES), Claim.aid_amount))), 0),
-        func.coalesce(func.sum(case((Claim.status == "paid", Claim.aid_amount))), 0)).where(mine))).one()
+        func.coalesce(func.sum(case((Claim.status == ClaimStatus.PAID, Claim.aid_amount))), 0)).where(mine))).one()
     return {
         "period": period, "branch": actor.org or "*", "total": total, "by_status": by_status,
         "in_review_by_level": in_review,
         "overdue": {"count": sum(overdue_by_level.values()), "by_level": overdue_by_level},
-        "days_to_payment": {**day_figures(days), "paid_claims": by_status.get("paid", 0)},
+        "days_to_payment": {**day_figures(days), "paid_claims": by_status.get(ClaimStatus.PAID, 0)},
         "bureau": {"claims": total, "from_bureau": bureau_count,
                    "share": round(bureau_count / total, 4) if total else 0.0,
                    "definition": "结算单由医保部门推送（/settlements）的申请"},
