@@ -37,7 +37,7 @@ from tests.service.test_claims import (
 # --- (a) every claim records the unit of its submitter and member ---------------------------------------------
 async def test_a_unit_agent_reads_the_claim_it_submitted_even_when_refused_not_covered(
         service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+    _app, client, member = await setup(service_client)
     branch = member.branch
     refused = await submit(client, member, discharge=TODAY - timedelta(days=200))  # before the coverage began
     assert refused["status"] == "rejected" and refused["rejection"]["code"] == "not_covered"
@@ -179,7 +179,7 @@ async def test_the_claim_list_filters_pages_and_keeps_to_the_callers_branch(serv
 
 
 async def test_the_claim_list_as_csv_for_excel(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+    _app, client, member = await setup(service_client)
     ids = [(await submit(client, member, base=base))["claim_id"] for base in ("1500.00", "12000.00")]
     r = await client.get("/api/v1/claims.csv", params={"member_id": member.member_id},
                          headers=member.branch.agency_reviewer())
