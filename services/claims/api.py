@@ -29,6 +29,7 @@ from services.claims.schemas import (
     NoteIn,
     ReasonIn,
     ReviewItemOut,
+    check_of,
     rejection_of,
 )
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
@@ -52,7 +53,7 @@ async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
     claim = await service.submit(session, request.app.state.db, request.app.state.settings.reference_grace_seconds,
                                  body, actor)
     return ClaimSubmittedOut(claim_id=str(claim.id), status=ClaimStatus(claim.status), aid_amount=claim.aid_amount,
-                             rejection=rejection_of(claim))
+                             rejection=rejection_of(claim), settlement_check=check_of(claim))
 
 
 class ClaimQuery:

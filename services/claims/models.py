@@ -100,6 +100,8 @@ class Claim(Base):
     discharge_date: Mapped[date] = mapped_column(Date)
     diagnosis: Mapped[dict[str, Any]] = mapped_column(JSONB)
     settlement: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The claim against the bureau's record of its settlement: {status: verified|mismatch|unverified, differences}
+    settlement_check: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     base: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     cumulative_base: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     # aid_amount is what the member is due now; assessed_aid what the first assessment gave. Every difference

@@ -4,6 +4,7 @@ enums of ``shared.vocab``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -62,23 +63,43 @@ class SecondAidIn(BaseModel):
 
 
 class ClaimIn(BaseModel):
+    """A claim as submitted. With ``setl_id`` of a settlement the bureau has sent, the rest may be left out and
+    is taken from the record (issue #12); a member may leave out who they are (one-tap claim)."""
+
     model_config = ConfigDict(extra="forbid")
     member_id: str | None = Field(default=None, max_length=40)
     certno: str | None = Field(default=None, min_length=15, max_length=18)  # 15 digits: matched as its 18-digit form
     plan: str = Field(default="inpatient", max_length=50)
-    admission_date: SaneDate
-    discharge_date: PastDate  # a claim is made after the stay
-    diagnosis: Diagnosis
-    settlement: SettlementIn
+    setl_id: str | None = Field(default=None, min_length=1, max_length=60)
+    admission_date: SaneDate | None = None
+    discharge_date: PastDate | None = None  # a claim is made after the stay
+    diagnosis: Diagnosis | None = None
+    settlement: SettlementIn | None = None
     second_aid: SecondAidIn | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ClaimIn:
-        if not (self.member_id or self.certno):
-            raise ValueError("member_id 或 certno 必须提供一个")
-        if self.discharge_date < self.admission_date:
+        if self.settlement is None and self.setl_id is None:
+            raise ValueError("settlement 或 setl_id 必须提供一个")
+        if self.settlement is not None and self.setl_id is not None and self.settlement.setl_id != self.setl_id:
+            raise ValueError("setl_id 与 settlement.setl_id 不一致")
+        if self.admission_date and self.discharge_date and self.discharge_date < self.admission_date:
             raise ValueError("出院日期不能早于入院日期")
         return self
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    """A claim with every field known: as typed in, completed and corrected by the bureau's record."""
+
+    member_id: str | None
+    certno: str | None
+    plan: str
+    admission_date: date
+    discharge_date: date
+    diagnosis: Diagnosis
+    settlement: SettlementIn
+    second_aid: SecondAidIn | None
 
 
 class DecisionIn(BaseModel):
@@ -138,11 +159,20 @@ class PaymentOut(BaseModel):
     status: InstructionStatus | None
 
 
+class SettlementCheckOut(BaseModel):
+    """The claim against the bureau's record: ``verified``, ``mismatch`` (with the typed-in and bureau values of
+    each differing field) or ``unverified`` (no record from the bureau)."""
+
+    status: Literal["verified", "mismatch", "unverified"]
+    differences: dict[str, dict[str, str]] = {}
+
+
 class ClaimSubmittedOut(BaseModel):
     claim_id: str
     status: ClaimStatus
     aid_amount: MoneyOut | None
     rejection: RejectionOut | None
+    settlement_check: SettlementCheckOut | None = None
 
 
 class ClaimOut(BaseModel):
@@ -160,6 +190,7 @@ class ClaimOut(BaseModel):
     explanation: str | None
     rulebook: str | None
     setl_id: str
+    settlement_check: SettlementCheckOut | None
     admission_date: date
     discharge_date: date
     diagnosis: dict[str, Any]
@@ -182,7 +213,7 @@ class ClaimOut(BaseModel):
                 cause=a.cause, cause_claim_id=str(a.cause_claim_id) if a.cause_claim_id else None, reason=a.reason,
                 rulebook=a.rulebook_code, announced=a.announced, by=a.by_username, at=a.at) for a in adjustments],
             second_aid=claim.second_aid, explanation=claim.explanation, rulebook=claim.rulebook_code,
-            setl_id=claim.setl_id, admission_date=claim.admission_date, discharge_date=claim.discharge_date,
+            setl_id=claim.setl_id, settlement_check=check_of(claim), admission_date=claim.admission_date, discharge_date=claim.discharge_date,
             diagnosis=claim.diagnosis, rejection=rejection_of(claim),
             approval=ApprovalOut(
                 current_level=level_of(claim.current_level), final_level=level_of(claim.final_level),
@@ -198,6 +229,10 @@ class ClaimOut(BaseModel):
 
 def level_of(level: str | None) -> OrgLevel | None:
     return OrgLevel(level) if level else None
+
+
+def check_of(claim: Claim) -> SettlementCheckOut | None:
+    return SettlementCheckOut.model_validate(claim.settlement_check) if claim.settlement_check else None
 
 
 def rejection_of(claim: Claim) -> RejectionOut | None:

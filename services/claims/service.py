@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +28,8 @@ from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMi
 from services.claims.domain.routing import review_path
 from services.claims.domain.settlement import check_settlement
 from services.claims.domain.settlement import message as implausible_message
-from services.claims.models import MESSAGING, Claim, ClaimRightRevocation, ClaimStep, Coverage
+from services.claims.domain.settlement_check import SettlementCheck, bureau_date, compare
+from services.claims.models import MESSAGING, Claim, ClaimRightRevocation, ClaimStep, Coverage, Settlement
 from services.claims.reassessment import LIVE, reassess_member_period
 from services.claims.repository import (
     adjustments_of,
@@ -37,13 +39,15 @@ from services.claims.repository import (
     rulebook_for,
     steps_of,
 )
-from services.claims.schemas import ClaimIn, ClaimOut, SecondAidIn
+from services.claims.schemas import ClaimFacts, ClaimIn, ClaimOut, Diagnosis, SecondAidIn, SettlementIn
 from services.claims.settlements import settlement_reversed
 from services.claims.waiting import member_unknown, period_not_yet_known
+from shared import idnumber
 from shared.auth import Principal
 from shared.db import Database
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.events import TOPIC_CLAIMS
+from shared.masking import mask_certno
 from shared.messaging import publish
 from shared.money import format_money
 from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan
@@ -60,9 +64,67 @@ class Assessed:
 
 
 # --- intake -----------------------------------------------------------------------------------------------
-async def submit(session: AsyncSession, db: Database, grace_seconds: int, body: ClaimIn, actor: Principal
+async def resolve(session: AsyncSession, given: ClaimIn, actor: Principal) -> tuple[ClaimFacts, SettlementCheck,
+                                                                                     str | None]:
+    """The claim's facts: as typed in, completed and corrected by the bureau's record of its settlement when the
+    bureau has sent it (domain/settlement_check.py); with the check and the record's certno."""
+    setl_id = given.setl_id or (given.settlement.setl_id if given.settlement else "")
+    stored = await session.get(Settlement, setl_id)
+    record = dict(stored.record) if stored is not None else None
+    bureau: SettlementIn | None = None
+    if record is not None:
+        try:  # the bureau's figures, when its record is complete enough to assess on
+            bureau = SettlementIn.model_validate({**record, "setl_id": setl_id})
+            bureau.amounts()
+        except (ValidationError, Invalid):
+            bureau = None
+    settlement = bureau or given.settlement
+    if settlement is None:
+        if record is not None:
+            raise Invalid("医保部门的结算记录不完整，请填写结算数据。", code="settlement_record_incomplete",
+                          errors=[{"loc": ["body", "settlement"], "msg": "结算记录缺少字段或金额无效"}])
+        raise Invalid("医保部门尚未推送该结算单，请填写结算数据。", code="settlement_not_found",
+                      errors=[{"loc": ["body", "setl_id"], "msg": "未找到该结算单"}])
+    bureau_dates = {"admission_date": bureau_date(record.get("begndate")) if record else None,
+                    "discharge_date": bureau_date(record.get("enddate")) if record else None}
+    typed_values: dict[str, Any] = {**(given.settlement.amounts() if given.settlement else {}),
+                                    "med_type": given.settlement.med_type if given.settlement else None,
+                                    "admission_date": given.admission_date, "discharge_date": given.discharge_date}
+    check = compare(typed_values, None if record is None else {**record, **bureau_dates})
+    admission = bureau_dates["admission_date"] or given.admission_date
+    discharge = bureau_dates["discharge_date"] or given.discharge_date
+    diagnosis = given.diagnosis
+    if diagnosis is None and record is not None and str(record.get("dscg_maindiag_code") or "").strip():
+        diagnosis = Diagnosis(icd10=str(record["dscg_maindiag_code"]).strip()[:20],
+                              name=str(record.get("dscg_maindiag_name") or "")[:200])
+    missing = [name for name, value in (("admission_date", admission), ("discharge_date", discharge),
+                                        ("diagnosis", diagnosis)) if value is None]
+    if missing:
+        raise Invalid(f"缺少必填项：{'、'.join(missing)}（结算记录中也没有）。", errors=[
+            {"loc": ["body", name], "msg": "缺少必填项"} for name in missing])
+    assert admission is not None and discharge is not None and diagnosis is not None
+    if discharge < admission:
+        raise Invalid("出院日期不能早于入院日期。", errors=[{"loc": ["body", "discharge_date"], "msg": "早于入院日期"}])
+    member_id, certno = given.member_id, given.certno
+    record_certno = str(record.get("certno") or "").strip() or None if record else None
+    if not (member_id or certno):
+        if actor.role == Role.MEMBER and actor.member_id:  # one tap: a member claims for themselves
+            member_id = actor.member_id
+        elif record_certno:
+            certno = record_certno
+        else:
+            raise Invalid("member_id 或 certno 必须提供一个。", errors=[{"loc": ["body", "member_id"],
+                                                                      "msg": "缺少必填项"}])
+    facts = ClaimFacts(member_id=member_id, certno=certno, plan=given.plan, admission_date=admission,
+                       discharge_date=discharge, diagnosis=diagnosis, settlement=settlement,
+                       second_aid=given.second_aid)
+    return facts, check, record_certno
+
+
+async def submit(session: AsyncSession, db: Database, grace_seconds: int, given: ClaimIn, actor: Principal
                  ) -> Claim:
     """A new claim: refused at intake (第三/十一/十二/十三条) or assessed and routed to its first level (第十条)."""
+    body, check, record_certno = await resolve(session, given, actor)
     coverage = await coverage_on(session, body.member_id, body.certno, body.discharge_date)
     known = [coverage] if coverage else (await coverages_of(session, body.member_id) if body.member_id else [])
     if not known and body.member_id is not None:
@@ -85,6 +147,9 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, body: 
         raise Invalid(implausible_message(implausible), code="settlement_implausible",
                       errors=[p.as_error(("body", "settlement")) for p in implausible])
 
+    if record_certno and idnumber.lookup_form(record_certno) != known[0].certno:  # the record is someone else's
+        check = SettlementCheck("mismatch", {**check.differences, "certno": {
+            "typed": mask_certno(known[0].certno), "bureau": mask_certno(record_certno)}})
     now = datetime.now(UTC)
     rulebook = await rulebook_for(session, coverage.period) if coverage else None
     facts = await intake_facts(session, body, member_id, coverage)
@@ -102,7 +167,7 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, body: 
         # the submitting unit reads what it submitted (staff above it reach it through the member's unit_path)
         submitter_org=actor.org if actor.role == Role.UNIT_AGENT else None,
         submitter_path=list(actor.org_path) if actor.role == Role.UNIT_AGENT else [],
-        rulebook_code=rulebook.code if rulebook else None)
+        rulebook_code=rulebook.code if rulebook else None, settlement_check=check.as_json())
     path: list[str] = []
     if refusal is None:
         assert coverage is not None and rulebook is not None
@@ -125,7 +190,7 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, body: 
     return claim
 
 
-async def intake_facts(session: AsyncSession, body: ClaimIn, member_id: str, coverage: Coverage | None
+async def intake_facts(session: AsyncSession, body: ClaimFacts, member_id: str, coverage: Coverage | None
                        ) -> IntakeFacts:
     if coverage is None:
         return IntakeFacts(plan=body.plan, discharge_date=body.discharge_date, med_type=body.settlement.med_type,
@@ -141,7 +206,7 @@ async def intake_facts(session: AsyncSession, body: ClaimIn, member_id: str, cov
         settlement_reversed=await settlement_reversed(session, setl_id, body.settlement.model_dump().get("mdtrt_id")))
 
 
-async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, coverage: Coverage, body: ClaimIn
+async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, coverage: Coverage, body: ClaimFacts
                  ) -> Assessed:
     """The member's history in the plan, then the pure engine of the plan's kind (domain/aid.py)."""
     plan = rulebook.plan(claim.plan)
@@ -169,7 +234,7 @@ async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, covera
     return await assess_second_aid_claim(session, claim, plan, body)
 
 
-async def assess_second_aid_claim(session: AsyncSession, claim: Claim, plan: SecondAidPlan, body: ClaimIn
+async def assess_second_aid_claim(session: AsyncSession, claim: Claim, plan: SecondAidPlan, body: ClaimFacts
                                   ) -> Assessed:
     """二次补助 (seed 000): remaining self-pay after every payer and the first aid, and years of participation.
 
