@@ -34,6 +34,7 @@ from services.claims.schemas import (
 )
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
+from shared.errors import Invalid
 from shared.idempotency import idempotent
 from shared.schemas import Page, problem_responses
 from shared.vocab import ClaimStatus, OrgLevel, Role
@@ -64,9 +65,23 @@ class ClaimQuery:
                  unit: Annotated[str | None, Query(max_length=50)] = None,
                  member_id: Annotated[str | None, Query(max_length=40)] = None,
                  plan: Annotated[str | None, Query(max_length=50)] = None,
-                 submitted_from: date | None = None, submitted_to: date | None = None) -> None:
+                 submitted_from: IsoDate = None, submitted_to: IsoDate = None) -> None:
         self.filters = ClaimFilters(status=status, level=level, period=period, unit=unit, member_id=member_id,
-                                    plan=plan, submitted_from=submitted_from, submitted_to=submitted_to)
+                                    plan=plan, submitted_from=day("submitted_from", submitted_from),
+                                    submitted_to=day("submitted_to", submitted_to))
+
+
+# A calendar day in a query, exactly YYYY-MM-DD (never a number read as a timestamp).
+IsoDate = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-11-23"])]
+
+
+def day(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name} 不是有效日期：{value}。", errors=[{"loc": ["query", name], "msg": "不是有效日期"}]) from None
 
 
 @router.get("/claims", response_model=Page[ClaimListItem], responses=problem_responses(401, 403, 422))
