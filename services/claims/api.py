@@ -57,6 +57,19 @@ async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
                              rejection=rejection_of(claim), settlement_check=check_of(claim))
 
 
+# A calendar day in a query, exactly YYYY-MM-DD (never a number read as a timestamp).
+IsoDate = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-11-23"])]
+
+
+def day(name: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name} 不是有效日期：{value}。", errors=[{"loc": ["query", name], "msg": "不是有效日期"}]) from None
+
+
 class ClaimQuery:
     """The filters of the claim list and its CSV (issue #10)."""
 
@@ -70,18 +83,6 @@ class ClaimQuery:
                                     plan=plan, submitted_from=day("submitted_from", submitted_from),
                                     submitted_to=day("submitted_to", submitted_to))
 
-
-# A calendar day in a query, exactly YYYY-MM-DD (never a number read as a timestamp).
-IsoDate = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-11-23"])]
-
-
-def day(name: str, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise Invalid(f"{name} 不是有效日期：{value}。", errors=[{"loc": ["query", name], "msg": "不是有效日期"}]) from None
 
 
 @router.get("/claims", response_model=Page[ClaimListItem], responses=problem_responses(401, 403, 422))

@@ -9,7 +9,7 @@ timeout never both win: a claim being decided is skipped and looked at again on 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI
@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.calendar import load_calendar
+from services.claims.domain.approval import day_of
 from services.claims.domain.routing import LEVELS
 from services.claims.domain.workdays import WorkCalendar, add_working_days, working_days_between
 from services.claims.models import MESSAGING, Claim, OverdueNotice
@@ -63,7 +64,7 @@ def notices_due(due_date: date, today: date, calendar: WorkCalendar | None,
 
 async def sweep_overdue(session: AsyncSession, today: date | None = None, limit: int = 500) -> int:
     """Publish every ClaimOverdue not yet sent; returns how many were published."""
-    today = today or date.today()
+    today = today or day_of(datetime.now(UTC))
     calendar = await load_calendar(session)
     claims = (await session.execute(
         select(Claim).where(Claim.status == ClaimStatus.IN_REVIEW, Claim.due_date < today, Claim.current_level.is_not(None))
@@ -96,7 +97,7 @@ async def list_overdue(session: SessionDep,
                        actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL, Role.ADMIN)]) -> list[dict[str, Any]]:
     """Claims in review past their due date in the caller's branch, at the caller's level or below (a level
     sees what it may have to chase), the most overdue first."""
-    today = date.today()
+    today = day_of(datetime.now(UTC))  # the service's day, as every due date counts it
     stmt = select(Claim).where(Claim.status == ClaimStatus.IN_REVIEW, Claim.due_date < today)
     if actor.role != Role.ADMIN:
         mine = LEVELS.index(REVIEWER_LEVEL[actor.role])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.claims.domain.approval import day_of
 from services.claims.domain.routing import LEVELS
 from services.claims.models import Base, Claim, ClaimStep, PeriodCopy, Settlement
 from services.claims.schemas import AidTotals, BureauShare, DaysToPayment, MonthFigures, OverdueStats
@@ -105,7 +106,7 @@ async def claim_stats(period: str, session: SessionDep,
     if await session.get(PeriodCopy, period) is None:
         raise NotFound(f"互助期 {period} 不存在。", code="period_not_found")
     mine = and_(Claim.period == period, _scope(actor))
-    today = date.today()
+    today = day_of(datetime.now(UTC))  # the service's day, as every due date counts it
     by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
     for status, count in (await session.execute(
             select(Claim.status, func.count()).where(mine).group_by(Claim.status))).all():
