@@ -47,7 +47,6 @@ from shared.auth import Principal
 from shared.db import Database
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.events import TOPIC_CLAIMS
-from shared.masking import mask_certno
 from shared.messaging import publish
 from shared.money import format_money
 from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan
@@ -147,9 +146,10 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         raise Invalid(implausible_message(implausible), code="settlement_implausible",
                       errors=[p.as_error(("body", "settlement")) for p in implausible])
 
-    if record_certno and idnumber.lookup_form(record_certno) != known[0].certno:  # the record is someone else's
-        check = SettlementCheck("mismatch", {**check.differences, "certno": {
-            "typed": mask_certno(known[0].certno), "bureau": mask_certno(record_certno)}})
+    if record_certno and idnumber.lookup_form(record_certno) != known[0].certno:
+        # The bureau's record is another person's stay: no claim on it, and nothing of that person is shown.
+        raise Invalid("该结算单不属于申请人员。", code="settlement_of_another_person",
+                      errors=[{"loc": ["body", "setl_id"], "msg": "结算单的身份证号与申请人员不符"}])
     now = datetime.now(UTC)
     rulebook = await rulebook_for(session, coverage.period) if coverage else None
     facts = await intake_facts(session, body, member_id, coverage)

@@ -89,12 +89,12 @@ async def test_a_member_claims_with_one_tap_from_the_bureau_record(service_clien
     assert (r.json()["status"], r.json()["aid_amount"]) == ("in_review", "360.00")  # (2000 - 800) x 30%
     claim = (await client.get(f"/api/v1/claims/{r.json()['claim_id']}", headers=me)).json()
     assert claim["member_id"] == member.member_id and claim["settlement_check"]["status"] == "verified"
-    # Someone else's settlement is not claimed with one tap: the record's certno is not the member's.
+    # Someone else's settlement is claimed by no one: the record's certno is not the member's.
     _, _, stranger = await setup(service_client)
     other = f"S{uuid.uuid4().hex}"
     await feed(client, stranger, record(stranger, other, base="2000.00"))
     r = await client.post("/api/v1/claims", json={"setl_id": other}, headers=me)
-    assert r.status_code == 201, r.text
-    check = r.json()["settlement_check"]
-    assert check["status"] == "mismatch" and set(check["differences"]) == {"certno"}
-    assert member.certno not in r.text and stranger.certno not in r.text
+    assert r.status_code == 422 and r.json()["code"] == "settlement_of_another_person", r.text
+    assert r.json()["errors"][0]["loc"] == ["body", "setl_id"] and stranger.certno[-4:] not in r.text
+    r = await client.post("/api/v1/claims", json=claim_body(member, setl_id=other), headers=member.branch.unit_agent())
+    assert r.status_code == 422 and r.json()["code"] == "settlement_of_another_person", r.text
