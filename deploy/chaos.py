@@ -68,6 +68,10 @@ class Report:
     http_retries: int = 0
     load_errors: list[str] = field(default_factory=list)
     settle_seconds: float = 0.0
+    wall_seconds: float = 0.0  # the whole run: start, world, chaos, settle, stop
+    # How often each service's broker watch logged a broker that lost its events (read from the logs: the
+    # processes' own counters die with them).
+    broker_losses_noticed: dict[str, int] = field(default_factory=dict)
     invariants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -79,6 +83,7 @@ class Report:
                 "supervisor_restarts": self.supervisor_restarts, "broker_restarts": self.kills["broker"], "postgres_restarts": self.kills["postgres"],
                 "claims_submitted": self.claims_submitted, "claims_decided": self.claims_decided,
                 "http_retries": self.http_retries, "load_errors": self.load_errors[:10], "settle_seconds": round(self.settle_seconds, 1),
+                "wall_seconds": round(self.wall_seconds, 1), "broker_losses_noticed": self.broker_losses_noticed,
                 "invariants": self.invariants, "ok": self.ok}
 
 
@@ -311,6 +316,7 @@ def settle(stack: Stack, timeout: float) -> tuple[dict[str, dict[str, Any]], flo
 
 def run_chaos(home: Path, seed: int, duration: float, members: int = 20, settle_timeout: float = 180.0) -> Report:
     report = Report(seed=seed, duration=duration)
+    started = time.monotonic()
     stack = Stack(home=home, pg_port=free_port(), kafka_port=free_port(),
                   ports={name: free_port() for name in SERVICES}, partitions=3)
     try:
@@ -335,7 +341,18 @@ def run_chaos(home: Path, seed: int, duration: float, members: int = 20, settle_
         supervisor.join(10)
     finally:
         stack.stop()
+        report.wall_seconds = time.monotonic() - started
+        report.broker_losses_noticed = losses_noticed(home)
     return report
+
+
+def losses_noticed(home: Path) -> dict[str, int]:
+    counts = {}
+    for name in SERVICES:
+        log = home / "logs" / f"{name}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        counts[name] = text.count("the broker lost our events")
+    return counts
 
 
 def main() -> None:

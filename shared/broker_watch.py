@@ -10,10 +10,15 @@ every ``broker_watch_interval_ms`` and at once when the relay sees an offset go 
 - a partition of a topic this service publishes ends below the highest offset the broker acked us there.
 
 Then, in one transaction, every outbox row not yet confirmed goes back to unpublished (the relay publishes it
-again) and the service's broker epoch is raised; the consumer reads its topics again from the beginning (the
-inbox skips what was applied). A row is *confirmed* once every consumer group reading its topic has
+again) and the service's broker epoch is raised; the consumer reads each of its partitions again from the
+beginning once in the new epoch (the inbox skips what was applied). A row is *confirmed* once every consumer group reading its topic has
 committed past its offset on the broker it was published to (``CONSUMER_GROUPS``): those rows are never
 published again, so a replay is bounded by what consumers had not yet read, not the whole history.
+
+The watch must outlive every broker: a check runs in its own task for a bounded time, clients are closed
+with ``shared.kafka.bounded``, and a CancelledError that aiokafka raises from inside (its close paths do, when
+a connection died) is an error to retry, never a stop. (The chaos round lost deliveries to this: the watch took
+such a CancelledError for a stop, ended silently, and later broker losses went unnoticed.)
 
 ``replay_since`` is the operator's command (``python -m services.<name> replay --since <iso time>``): every
 row written since then is published again, after the topics are checked.
@@ -39,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.events import ALL_TOPICS, TOPIC_CLAIMS, TOPIC_ENROLLMENT, TOPIC_PAYMENTS
-from shared.kafka import TopicMismatch, check_and_create, ensure_topics
+from shared.kafka import TopicMismatch, bounded, cancelled_from_inside, check_and_create, ensure_topics
 from shared.messaging import BROKER_ROW, Consumer, MessagingTables, current_epoch
 from shared.settings import ServiceSettings
 
@@ -54,9 +59,11 @@ CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
 
 
 # Rows confirmed this recently are published again too when a broker is lost. A confirmation is read from the
-# consumer groups' committed offsets, and a consumer that met a new broker with its old fetch positions may
-# commit past records it never read (seen in the chaos run: two broker losses ten seconds apart lost 11
-# deliveries). The inboxes skip what was applied, so the cost of the window is a bounded re-send.
+# consumer groups' committed offsets, and in the seconds between a broker swap and its consumer's watch
+# noticing it, a consumer may commit on the new broker positions of the old one's numbering (past records it
+# never read); once it notices, it reads every partition again from its beginning and commits that
+# (Consumer._rewind_stale), but a confirmation taken in between would stand. The inboxes skip what was
+# applied, so the cost of the window is a bounded re-send.
 RECONFIRM_WINDOW = timedelta(minutes=10)
 
 
@@ -112,20 +119,17 @@ class BrokerWatch:
         return self._admin, self._offsets
 
     async def close(self) -> None:
-        if self._admin is not None:
-            with suppress(Exception):
-                await asyncio.wait_for(self._admin.close(), 5)
-        if self._offsets is not None:
-            with suppress(Exception):
-                await asyncio.wait_for(self._offsets.stop(), 5)
-        self._admin = self._offsets = None
+        # Never raises: a client's close that raised CancelledError once ended the watch for good (shared.kafka.bounded).
+        admin, offsets, self._admin, self._offsets = self._admin, self._offsets, None, None
+        if admin is not None:
+            await bounded(admin.close(), "the broker watch's admin client close")
+        if offsets is not None:
+            await bounded(offsets.stop(), "the broker watch's offsets client stop")
 
     async def check(self) -> bool:
         """One look at the broker; True when it had lost our data (and the replay was started)."""
         admin, offsets = await self._clients()
         self.checks += 1
-        cluster: dict[str, Any] = await admin.describe_cluster()
-        cluster_id = str(cluster.get("cluster_id") or "")
         created = await check_and_create(admin, self.partitions, self.replication, ALL_TOPICS)
         own = [TopicPartition(t, p) for t in self.own_topics for p in range(self.partitions)]
         ends = await offsets.end_offsets(own) if own else {}
@@ -138,6 +142,10 @@ class BrokerWatch:
         suspicious = {tp: acked[(tp.topic, tp.partition)] for tp, end in ends.items()
                       if (tp.topic, tp.partition) in acked and end <= acked[(tp.topic, tp.partition)]}
         missing_records = await self._absent(offsets, suspicious) if suspicious else []
+        # Asked after the topics and offsets: a broker replaced during this check is recorded under its own id
+        # (asked first, the old broker's id was recorded with the new broker's loss, counted twice).
+        cluster: dict[str, Any] = await admin.describe_cluster()
+        cluster_id = str(cluster.get("cluster_id") or "")
         async with self.db.transaction() as session:
             known = {(r.topic, r.partition): r for r in (await session.execute(
                 select(broker).with_for_update())).all()}
@@ -221,14 +229,31 @@ class BrokerWatch:
                     confirmed += int(done.rowcount or 0)  # type: ignore[attr-defined]
         return confirmed
 
+    async def _bounded_check(self, limit: float) -> None:
+        """One check in its own task, for at most ``limit`` seconds: a client talking to a broker that died
+        mid-request must not stall the watch, and a check stuck in a client that swallows its cancellation
+        (which ``asyncio.wait_for`` would wait for forever) is left behind with its clients."""
+        task = asyncio.create_task(self.check())
+        done, _ = await asyncio.wait({task}, timeout=limit)
+        if task not in done:
+            task.cancel()
+            self._admin = self._offsets = None  # owned by the stuck check now; new clients for the next one
+            raise TimeoutError(f"the broker check took more than {limit:.0f} s")
+        if task.cancelled():
+            raise RuntimeError("the broker check was cancelled from inside the Kafka client")
+        task.result()
+
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
                 try:
-                    # Bounded: a client talking to a broker that died mid-request must not stall the watch.
-                    await asyncio.wait_for(self.check(), timeout=max(15.0, self.interval * 5))
+                    await self._bounded_check(max(15.0, self.interval * 5))
                 except asyncio.CancelledError:
-                    raise
+                    if not cancelled_from_inside(stop):
+                        raise
+                    # Not a stop: the watch must outlive every broker, or the next loss goes unnoticed.
+                    log.warning("broker watch: a Kafka client raised CancelledError; retrying")
+                    await self.close()
                 except TopicMismatch:
                     log.critical("refusing to run against topics with another partition count", exc_info=True)
                     raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import aiokafka.admin.client
@@ -40,6 +41,35 @@ def forbid_topic_auto_creation() -> None:
 
 
 forbid_topic_auto_creation()
+
+
+def cancelled_from_inside(stop: asyncio.Event | None = None) -> bool:
+    """True when a CancelledError reaching the current task was not a request to stop it: aiokafka cancels
+    its own futures when a broker connection dies (a client's ``close()`` then raises CancelledError), and a
+    loop that re-raised it would end silently. Our own stop sets ``stop`` or cancels the task."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0 and not (stop is not None and stop.is_set())
+
+
+async def bounded(work: Awaitable[Any], what: str, limit: float = 5.0) -> bool:
+    """Run a Kafka client's ``close()``/``stop()`` (or another call) for at most ``limit`` seconds in its own
+    task. aiokafka's close paths swallow a cancellation (``suppress(CancelledError)`` around their own tasks)
+    and can raise one of their own, so ``asyncio.wait_for`` can neither bound nor safely await them: here an
+    error, a CancelledError from inside, or a hang is logged and left behind, never raised. Returns True when
+    the work finished cleanly. Only the caller's own cancellation propagates."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=limit)
+    if task not in done:
+        task.cancel()
+        log.warning("%s did not finish in %.0f s; left behind", what, limit)
+        return False
+    if task.cancelled():
+        log.warning("%s was cancelled from inside the Kafka client", what)
+        return False
+    if task.exception() is not None:
+        log.warning("%s failed: %r", what, task.exception())
+        return False
+    return True
 
 
 class TopicMismatch(RuntimeError):

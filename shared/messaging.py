@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.events import TOPIC_DEAD_LETTER, Envelope, EventPayload, parse_payload
+from shared.kafka import bounded, cancelled_from_inside
 from shared.observability import correlation_id_var
 from shared.parking import MAX_BACKOFF, ReferenceMissing, backoff, parked_table, provides
 
@@ -131,6 +132,13 @@ async def publish_many(session: AsyncSession, tables: MessagingTables, topic: st
 
 
 BROKER_ROW = ("", -1)  # the broker_partitions row holding this service's broker epoch and the cluster id
+# A consumer's partition read again from its beginning in a broker epoch: topic "rewound <topic>", partition
+# -2 - p, max_offset the epoch (negative partitions are never taken for acked offsets).
+REWOUND_PREFIX = "rewound "
+
+
+def rewound_key(tp: TopicPartition) -> tuple[str, int]:
+    return (f"{REWOUND_PREFIX}{tp.topic}", -2 - tp.partition)
 
 
 async def current_epoch(session: AsyncSession, tables: MessagingTables) -> int:
@@ -212,7 +220,10 @@ class OutboxRelay:
                 if await self.publish_pending() == self.batch_size:
                     continue
             except asyncio.CancelledError:
-                raise
+                if not cancelled_from_inside(stop):
+                    raise
+                log.warning("outbox relay: the Kafka producer raised CancelledError; retrying")
+                await asyncio.sleep(1)
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(1)
@@ -245,7 +256,8 @@ class Consumer:
         self.kafka: AIOKafkaConsumer | None = None  # the running client, for the lag gauge
         self.parked = 0  # events parked until their reference is known
         self.reset_requested = False  # set by the broker watch: the broker lost its data
-        self._rewind = False  # after such a reset: read every assigned partition from its beginning
+        self.epoch_check_every = 2.0  # seconds between looks at the broker epoch (another replica may raise it)
+        self._next_epoch_check = 0.0
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         body = {
@@ -388,17 +400,56 @@ class Consumer:
             consumer = self._client()
             try:
                 await self._consume(consumer, stop, ready)
+            except asyncio.CancelledError:
+                if not cancelled_from_inside(stop):
+                    raise
+                # aiokafka cancels its own futures when a broker connection dies: not a stop, a new client.
+                log.warning("consumer: the Kafka client raised CancelledError; starting a new client")
+                await asyncio.sleep(1)
             finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
+                # Bounded and never raising: aiokafka's stop can hang or raise CancelledError of its own.
+                await bounded(consumer.stop(), "the consumer's Kafka client stop")
             if self.reset_requested and not stop.is_set():
                 # A broker that lost its data has none of our positions nor our group: a new client joins
-                # the group afresh and reads from the beginning (the inbox skips what was applied before).
-                # Offsets committed on the new broker before the loss was noticed came from stale positions
-                # (they may skip its first messages), so the beginning is sought explicitly.
+                # the group afresh, and each partition is read again from its beginning (_rewind_stale).
                 self.reset_requested = False
-                self._rewind = True
                 log.warning("consumer restarted from the beginning after the broker lost its data")
+
+    async def _rewind_stale(self, consumer: AIOKafkaConsumer) -> None:
+        """Read again from its beginning every assigned partition not yet read from the beginning in this
+        broker epoch, and commit that beginning. Offsets the group committed on a new broker before the loss
+        was noticed came from the old broker's numbering (fetch positions kept across the swap, a record of
+        the old broker committed late): resumed from after a rebalance or a restart, they would skip records
+        never read. The mark is per partition and in the database: a replica or a restarted process that
+        takes the partition over in the same epoch rewinds it too, unless it was done."""
+        assignment = consumer.assignment()
+        if not assignment:
+            return
+        broker = self.tables.broker
+        async with self.db.transaction() as session:
+            epoch = await current_epoch(session, self.tables)
+            if epoch == 0:
+                return  # the first broker this service met: its committed offsets are its own
+            done = {(r.topic, r.partition): r.max_offset for r in (await session.execute(
+                select(broker.c.topic, broker.c.partition, broker.c.max_offset).where(
+                    broker.c.topic.startswith(REWOUND_PREFIX), broker.c.partition <= -2))).all()}
+        stale = sorted((tp for tp in assignment if done.get(rewound_key(tp), 0) < epoch),
+                       key=lambda tp: (tp.topic, tp.partition))
+        if not stale:
+            return
+        starts = await consumer.beginning_offsets(stale)
+        for tp in stale:
+            consumer.seek(tp, starts[tp])
+        await consumer.commit({tp: starts[tp] for tp in stale})
+        async with self.db.transaction() as session:
+            stmt = insert(broker).values([{"topic": rewound_key(tp)[0], "partition": rewound_key(tp)[1],
+                                           "max_offset": epoch} for tp in stale])
+            await session.execute(stmt.on_conflict_do_update(
+                index_elements=["topic", "partition"],
+                set_={"max_offset": func.greatest(broker.c.max_offset, stmt.excluded.max_offset),
+                      "updated_at": func.now()}))
+        log.warning("consumer reads partitions again from their beginning in a new broker epoch",
+                    extra={"fields": {"epoch": epoch, "partitions": [f"{tp.topic}[{tp.partition}]" for tp in stale]}})
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
         self.kafka = consumer  # the running client, for the lag gauge (shared/ops_metrics.py)
@@ -413,10 +464,17 @@ class Consumer:
                 await asyncio.sleep(1)
         if ready is not None:
             ready.set()
+        self._next_epoch_check = 0.0  # a new client: look at once
+        loop = asyncio.get_running_loop()
         while not stop.is_set() and not self.reset_requested:
-            if self._rewind and consumer.assignment():
-                await consumer.seek_to_beginning(*consumer.assignment())
-                self._rewind = False
+            if loop.time() >= self._next_epoch_check and consumer.assignment():
+                try:
+                    await self._rewind_stale(consumer)
+                    self._next_epoch_check = loop.time() + self.epoch_check_every
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("could not rewind the consumer's partitions; retrying", exc_info=True)
             try:
                 await self.apply_parked()
             except asyncio.CancelledError:

@@ -28,6 +28,9 @@ class FakeClient:
     async def start(self) -> None:
         return None
 
+    def assignment(self) -> set[TopicPartition]:
+        return set()  # nothing assigned yet: no partition to read again from its beginning (a broker epoch)
+
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
         if self.position >= self.end:
             self.stop.set()
