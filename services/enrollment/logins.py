@@ -26,8 +26,8 @@ from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select, text
 
-from services.enrollment.api import principal_of
 from services.enrollment.models import AuditEntry, LoginFailure, User
+from services.enrollment.service import principal_of
 from shared.auth import CurrentUser, issue_token
 from shared.deps import SessionDep
 from shared.errors import Forbidden, Invalid, Problem, Unauthorized
