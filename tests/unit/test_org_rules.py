@@ -7,18 +7,18 @@ import pytest
 from services.enrollment.domain.orgs import OrgProblem, org_path, staff_org_problem
 from shared.vocab import OrgLevel, Role
 
-C, O, A, U = OrgLevel.CENTRE, OrgLevel.OFFICE, OrgLevel.AGENCY_POINT, OrgLevel.UNIT
+C, OF, A, U = OrgLevel.CENTRE, OrgLevel.OFFICE, OrgLevel.AGENCY_POINT, OrgLevel.UNIT
 
 
 @pytest.mark.parametrize(("level", "named", "parent", "expected"), [
     (C, False, None, ["NEW"]),
     (C, True, None, "validation_failed"),  # the centre has no parent, not even an unknown one
     (C, True, (C, ["ZX"]), "validation_failed"),
-    (O, False, (C, ["ZX"]), ["ZX", "NEW"]),
-    (O, True, None, "parent_not_found"),
-    (A, True, (O, ["ZX", "BSC"]), ["ZX", "BSC", "NEW"]),
+    (OF, False, (C, ["ZX"]), ["ZX", "NEW"]),
+    (OF, True, None, "parent_not_found"),
+    (A, True, (OF, ["ZX", "BSC"]), ["ZX", "BSC", "NEW"]),
     (U, True, (A, ["ZX", "BSC", "DBD"]), ["ZX", "BSC", "DBD", "NEW"]),
-    (U, True, (O, ["ZX", "BSC"]), "bad_parent_level"),  # a unit sits under an agency point, not an office
+    (U, True, (OF, ["ZX", "BSC"]), "bad_parent_level"),  # a unit sits under an agency point, not an office
     (A, True, (C, ["ZX"]), "bad_parent_level"),
 ])
 def test_a_new_org_sits_directly_under_the_level_above(level: OrgLevel, named: bool,
@@ -32,9 +32,9 @@ def test_a_new_org_sits_directly_under_the_level_above(level: OrgLevel, named: b
 
 
 @pytest.mark.parametrize(("role", "level", "expected"), [
-    (Role.ADMIN, None, None), (Role.MEMBER, None, None), (Role.FINANCE, C, None), (Role.FINANCE, O, None),
+    (Role.ADMIN, None, None), (Role.MEMBER, None, None), (Role.FINANCE, C, None), (Role.FINANCE, OF, None),
     (Role.FINANCE, None, "org_required"), (Role.UNIT_AGENT, U, None), (Role.UNIT_AGENT, A, "role_level_mismatch"),
-    (Role.AGENCY_REVIEWER, A, None), (Role.OFFICE_REVIEWER, O, None), (Role.OFFICE_REVIEWER, C, "role_level_mismatch"),
+    (Role.AGENCY_REVIEWER, A, None), (Role.OFFICE_REVIEWER, OF, None), (Role.OFFICE_REVIEWER, C, "role_level_mismatch"),
     (Role.CENTRE_REVIEWER, C, None), (Role.BUREAU, None, "org_required"),
 ])
 def test_a_staff_account_belongs_to_an_org_of_its_roles_level(role: Role, level: OrgLevel | None,
