@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "ClaimStatus", "EnrolmentStatus", "InstructionStatus",
+__all__ = ["ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "BatchStatus", "ClaimStatus", "EnrolmentStatus", "InstructionStatus",
            "OrgLevel", "Role", "RosterStatus"]
 
 
@@ -86,3 +86,13 @@ class EnrolmentStatus(StrEnum):
     PENDING = "pending"
     COVERED = "covered"
     WITHDRAWN = "withdrawn"
+
+
+class BatchStatus(StrEnum):
+    """A payment batch: cut (``awaiting_release``), released by a second officer, ``settled`` when the bank's
+    results are in for every line, or ``voided`` (its lines go back to pending)."""
+
+    AWAITING_RELEASE = "awaiting_release"
+    RELEASED = "released"
+    SETTLED = "settled"
+    VOIDED = "voided"
