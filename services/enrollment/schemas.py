@@ -152,3 +152,115 @@ class MemberOut(BaseModel):
     member_type: Literal["in_service", "retired"]
     unit: str
     coverages: list[CoverageOut]
+
+
+# --- member lifecycle (lifecycle.py, transfers.py) ---------------------------------------------------------
+class WithdrawalOut(BaseModel):
+    member_id: str
+    withdrawn_on: date
+    periods: list[str]  # the periods whose aid rights end that day
+    refund: MoneyOut  # always 0.00: 第十四条 refunds no fee
+
+
+class FieldWarning(BaseModel):
+    loc: list[str | int]
+    msg: str
+    code: str
+
+
+class ContactOut(BaseModel):
+    member_id: str
+    bank_account: str  # masked
+    bank_name: str
+    phone: str  # masked
+    warnings: list[FieldWarning]
+
+
+class CorrectionOut(BaseModel):
+    member_id: str
+    corrected: list[str]  # the fields changed
+
+
+class AuditOut(BaseModel):
+    actor: str
+    action: str
+    at: str
+    detail: dict[str, Any]
+
+
+class ReleaseOut(BaseModel):
+    release_id: str
+    member_id: str
+    from_unit: str
+    to_unit: str | None
+    reason: str
+    released_at: str
+
+
+class RevealOut(BaseModel):
+    """Only the fields asked for are present (the others are left out, not null)."""
+
+    member_id: str
+    certno: str | None = None
+    phone: str | None = None
+    bank_account: str | None = None
+
+
+# --- fees (fees.py) ----------------------------------------------------------------------------------------
+class RemittanceOut(BaseModel):
+    remittance_id: str
+    period: str
+    office: str
+    amount: MoneyOut
+    reference: str
+    remitted_at: date
+
+
+class UnitRemittanceRow(BaseModel):
+    unit: str
+    name: str
+    rosters: int
+    members: int
+    members_covered: int
+    fees_due: MoneyOut
+    fees_received: MoneyOut
+    unpaid: MoneyOut
+
+
+class OfficeRemittanceRow(BaseModel):
+    office: str
+    name: str
+    units: list[UnitRemittanceRow]
+    fees_due: MoneyOut
+    fees_received: MoneyOut
+    remitted: MoneyOut
+    gap: MoneyOut  # received from units - remitted to the centre
+    status: Literal["matched", "to_remit", "over_remitted"]
+
+
+class RemittanceTotals(BaseModel):
+    fees_due: MoneyOut
+    fees_received: MoneyOut
+    remitted: MoneyOut
+    gap: MoneyOut
+
+
+class RemittanceReportOut(BaseModel):
+    period: str
+    offices: list[OfficeRemittanceRow]
+    totals: RemittanceTotals
+
+
+# --- logins (logins.py) ------------------------------------------------------------------------------------
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int  # seconds
+    role: Role
+    org: str | None
+    member_id: str | None
+
+
+class PasswordChangedOut(BaseModel):
+    username: str
+    changed: bool
