@@ -90,7 +90,7 @@ async def service_client(pg: Postgres) -> AsyncIterator[ServiceClient]:
 @pytest.fixture
 async def rolled_back(service_client: ServiceClient) -> AsyncIterator[ServiceClient]:
     """``service_client``, but each service's work in the test happens inside ONE transaction rolled back at the
-    test's end (one way is polar's tests/fixtures/database.py; this one is written here): the app's
+    test's end (the idea of polar's test database fixture; written here): the app's
     ``Database.sessions`` is bound to a test connection that has begun a transaction, and every session of the
     app (a request's, ``Database.transaction``'s, so ``apply_event``'s too) joins it with a SAVEPOINT, so the
     app's own commit and rollback work as in production while nothing outlives the test. A test then sees only
