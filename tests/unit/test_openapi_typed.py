@@ -1,6 +1,6 @@
 """Every service's OpenAPI document says what comes back (issue #10 "Typed API"): each JSON answer has a response
 schema, files and /metrics declare their media types, and every API route declares its problem+json errors, so a
-mobile team can generate a client from the documents alone (tests/e2e/test_generated_client.py does).
+mobile team can generate a client from the documents alone.
 
 Built from the apps' own ``openapi()``: no database and no broker are needed to read a document.
 """
