@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,6 +31,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel
 
 from shared import guards
 from shared.apidocs import install_api_docs
@@ -42,6 +43,7 @@ from shared.kafka import TopicMismatch, ensure_topics, make_producer
 from shared.messaging import Consumer, Handler, MessagingTables, OutboxRelay
 from shared.observability import correlation_id_var
 from shared.ops_metrics import MetricSource, OpsMetrics
+from shared.schemas import problem_responses
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,16 @@ class ServiceSpec:
     # Routes whose bodies may exceed settings.max_body_bytes: path template -> the setting holding the limit
     # (e.g. "max_roster_bytes"), or a (setting, extra bytes) pair for a multipart envelope around a file.
     body_limits: dict[str, str | tuple[str, int]] = field(default_factory=dict)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    service: str
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]  # database / kafka: "ok", "not started" or "down: <error>"
 
 
 class Metrics:
@@ -171,11 +183,12 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
         response.headers["X-Correlation-ID"] = cid[:100]
         return response
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=HealthOut)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], response_model=ReadyOut,
+             responses={503: {"model": ReadyOut, "description": "数据库或消息代理不可用（checks 逐项说明）"}})
     async def readyz() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
@@ -196,7 +209,9 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                             status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"description": "Prometheus text exposition format",
+                              "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
     async def metrics_endpoint() -> Response:
         relay = getattr(app.state, "relay", None)
         consumer = getattr(app.state, "consumer", None)
@@ -214,7 +229,8 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in spec.routers:
-        app.include_router(router)
+        # Every API route may answer 401 (no or a stale token) and 422 (a field refused): declared once here.
+        app.include_router(router, responses=problem_responses(401, 422))
     return app
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "ClaimStatus", "InstructionStatus", "OrgLevel", "Role"]
+__all__ = ["ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "BatchStatus", "ClaimStatus", "EnrolmentStatus", "InstructionStatus",
+           "OrgLevel", "Role", "RosterStatus"]
 
 
 class OrgLevel(StrEnum):
@@ -69,3 +70,29 @@ class InstructionStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class RosterStatus(StrEnum):
+    """A unit's roster of a period: ``awaiting_payment`` until its fees reach the total (第四条), then ``active``."""
+
+    AWAITING_PAYMENT = "awaiting_payment"
+    ACTIVE = "active"
+
+
+class EnrolmentStatus(StrEnum):
+    """A member's enrolment in a period: ``pending`` until the roster's fees are paid, ``covered`` from then,
+    ``withdrawn`` when the member left before cover or was released."""
+
+    PENDING = "pending"
+    COVERED = "covered"
+    WITHDRAWN = "withdrawn"
+
+
+class BatchStatus(StrEnum):
+    """A payment batch: cut (``awaiting_release``), released by a second officer, ``settled`` when the bank's
+    results are in for every line, or ``voided`` (its lines go back to pending)."""
+
+    AWAITING_RELEASE = "awaiting_release"
+    RELEASED = "released"
+    SETTLED = "settled"
+    VOIDED = "voided"

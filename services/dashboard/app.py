@@ -26,10 +26,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from services.dashboard.figures import health_from_metrics, payout_by_month
+from services.dashboard.schemas import HealthOut, OverviewOut
 from services.dashboard.settings import UPSTREAMS, DashboardSettings
+from services.enrollment.stats import PeriodItem
 from shared.auth import REVIEWER_LEVEL, CurrentUser, Principal
 from shared.errors import Forbidden, Problem, install_error_handlers
 from shared.observability import correlation_id_var
+from shared.schemas import problem_responses
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +120,16 @@ def create_app(settings: DashboardSettings) -> FastAPI:
                            if response.status_code < 500 else 502)
         return response.json()
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=dict[str, str])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "dashboard"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], response_model=dict[str, str])
     async def readyz() -> dict[str, str]:
         return {"status": "ready"}
 
-    @app.post("/api/login", response_model=LoginOut, tags=["dashboard"])
+    @app.post("/api/login", response_model=LoginOut, tags=["dashboard"],
+              responses=problem_responses(401, 403, 422, 429, 502))
     async def login(request: Request, username: Annotated[str, Form(max_length=100)],
                     password: Annotated[str, Form(max_length=200)]) -> Any:
         """The enrollment login (``POST /api/v1/auth/token``), passed through."""
@@ -141,18 +145,20 @@ def create_app(settings: DashboardSettings) -> FastAPI:
             raise Forbidden("看板仅供互助中心、办事处、代办点和财务人员使用。", code="role_not_allowed")
         return body
 
-    @app.get("/api/me", response_model=Me, tags=["dashboard"])
+    @app.get("/api/me", response_model=Me, tags=["dashboard"], responses=problem_responses(401, 403))
     async def me(actor: CurrentUser) -> Any:
         actor = _allowed(actor)
         return {"username": actor.username, "role": actor.role, "org": actor.org, "org_level": actor.org_level,
                 "org_path": list(actor.org_path)}
 
-    @app.get("/api/periods", tags=["dashboard"])
+    @app.get("/api/periods", tags=["dashboard"], response_model=list[PeriodItem],
+             responses=problem_responses(401, 403, 502))
     async def periods(request: Request, actor: CurrentUser) -> Any:
         _allowed(actor)
         return await call(request, "enrollment", "/api/v1/stats/periods")
 
-    @app.get("/api/overview", tags=["dashboard"])
+    @app.get("/api/overview", tags=["dashboard"], response_model=OverviewOut,
+             responses=problem_responses(401, 403, 404, 422, 502))
     async def overview(request: Request, actor: CurrentUser,
                        period: Annotated[str, Query(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")]
                        ) -> dict[str, Any]:
@@ -181,7 +187,7 @@ def create_app(settings: DashboardSettings) -> FastAPI:
             "elapsed_ms": round((time.perf_counter() - started) * 1000),
         }
 
-    @app.get("/api/health", tags=["dashboard"])
+    @app.get("/api/health", tags=["dashboard"], response_model=HealthOut, responses=problem_responses(401, 403))
     async def health(request: Request, actor: CurrentUser) -> dict[str, Any]:
         """Outbox backlog, consumer lag per topic and dead letters of each service, from its /metrics."""
         _allowed(actor)

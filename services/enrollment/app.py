@@ -6,9 +6,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from services.enrollment import fees, history, lifecycle, logins, member_accounts, staff_lists, stats, transfers
-from services.enrollment.api import hasher, router
+from services.enrollment.api import router
 from services.enrollment.loyalty import aid_approved
 from services.enrollment.models import MESSAGING, User
+from services.enrollment.service import hasher
 from shared.db import Database
 from shared.events import TOPIC_CLAIMS, ClaimApproved
 from shared.service import ServiceSpec

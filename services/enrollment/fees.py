@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 
 from services.enrollment.models import IDEMPOTENCY, MESSAGING, AuditEntry, Org, Period, Remittance
+from services.enrollment.schemas import RemittanceOut, RemittanceReportOut
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Invalid, NotFound
@@ -20,6 +21,7 @@ from shared.fields import PositiveMoney, SaneDate
 from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
+from shared.schemas import problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["fees"])
 ZERO = Decimal("0.00")
@@ -33,7 +35,8 @@ class RemittanceIn(BaseModel):
     remitted_at: SaneDate
 
 
-@router.post("/periods/{period}/remittances", status_code=201)
+@router.post("/periods/{period}/remittances", status_code=201, response_model=RemittanceOut,
+             responses=problem_responses(403, 404, 409))
 @idempotent(IDEMPOTENCY, status=201)
 async def record_remittance(request: Request, period: str, body: RemittanceIn, session: SessionDep,
                             actor: Annotated[Principal, require_roles("finance", "admin")]) -> dict:
@@ -58,7 +61,8 @@ async def record_remittance(request: Request, period: str, body: RemittanceIn, s
             "remitted_at": body.remitted_at.isoformat()}
 
 
-@router.get("/periods/{period}/remittance-report")
+@router.get("/periods/{period}/remittance-report", response_model=RemittanceReportOut,
+            responses=problem_responses(403, 404))
 async def remittance_report(period: str, session: SessionDep, actor: Annotated[Principal, require_roles(
         "finance", "admin", "centre_reviewer", "office_reviewer")]) -> dict[str, Any]:
     if await session.get(Period, period) is None:

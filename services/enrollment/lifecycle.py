@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from services.enrollment.domain.roster_rules import PHONE, luhn_ok
 from services.enrollment.models import IDEMPOTENCY, MESSAGING, AuditEntry, Enrolment, Member, Org, Period
+from services.enrollment.schemas import AuditOut, ContactOut, CorrectionOut, WithdrawalOut
 from shared import idnumber
 from shared.auth import CurrentUser, Principal, require_roles
 from shared.deps import SessionDep
@@ -22,6 +23,7 @@ from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_phone
 from shared.messaging import publish
 from shared.rulebook import parse_rulebook
+from shared.schemas import problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["members"])
 
@@ -42,7 +44,8 @@ class WithdrawalIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/members/{member_id}/withdrawal")
+@router.post("/members/{member_id}/withdrawal", response_model=WithdrawalOut,
+             responses=problem_responses(403, 404, 409))
 @idempotent(IDEMPOTENCY)
 async def withdraw(request: Request, member_id: uuid.UUID, body: WithdrawalIn, session: SessionDep,
                    actor: Annotated[Principal, require_roles("unit_agent", "admin")]) -> dict:
@@ -84,7 +87,7 @@ class ContactIn(BaseModel):
         return self
 
 
-@router.patch("/members/{member_id}")
+@router.patch("/members/{member_id}", response_model=ContactOut, responses=problem_responses(403, 404))
 async def change_contact(member_id: uuid.UUID, body: ContactIn, session: SessionDep,
                          actor: Annotated[Principal, require_roles("unit_agent", "admin")]) -> dict:
     """A new bank account or phone, from the member's unit agent: audited, and announced so that payments
@@ -125,7 +128,8 @@ class CorrectionIn(BaseModel):
     member_type: str | None = Field(default=None, pattern="^(in_service|retired)$")
 
 
-@router.post("/members/{member_id}/corrections")
+@router.post("/members/{member_id}/corrections", response_model=CorrectionOut,
+             responses=problem_responses(403, 404, 409))
 async def correct(member_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
                   actor: Annotated[Principal, require_roles("admin")]) -> dict:
     """"参互数据一经确认，不作修改": once the enrolment window has closed, roster data changes only through
@@ -169,7 +173,7 @@ async def correct(member_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
     return {"member_id": str(member.id), "corrected": sorted(changes)}
 
 
-@router.get("/members/{member_id}/audit")
+@router.get("/members/{member_id}/audit", response_model=list[AuditOut], responses=problem_responses(403, 404))
 async def member_audit(member_id: uuid.UUID, session: SessionDep, actor: CurrentUser) -> list[dict]:
     if actor.role not in ("admin", "unit_agent", "agency_reviewer", "office_reviewer", "centre_reviewer"):
         raise Forbidden("无权查看审计记录。", code="role_not_allowed")

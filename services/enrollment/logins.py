@@ -26,11 +26,13 @@ from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select, text
 
-from services.enrollment.api import principal_of
 from services.enrollment.models import AuditEntry, LoginFailure, User
+from services.enrollment.schemas import PasswordChangedOut, TokenOut
+from services.enrollment.service import principal_of
 from shared.auth import CurrentUser, issue_token
 from shared.deps import SessionDep
 from shared.errors import Forbidden, Invalid, Problem, Unauthorized
+from shared.schemas import problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 hasher = PasswordHasher()
@@ -90,7 +92,7 @@ async def _refuse_if_locked(request: Request, username: str) -> None:
                      headers={"Retry-After": str(seconds)})
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", response_model=TokenOut, responses=problem_responses(401, 403, 422, 429))
 async def login(
     request: Request, session: SessionDep, username: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=200)],
@@ -130,7 +132,7 @@ def password_problems(new: str, *, old: str, username: str, min_length: int) -> 
     return problems
 
 
-@router.post("/auth/password")
+@router.post("/auth/password", response_model=PasswordChangedOut, responses=problem_responses(401, 403, 422))
 async def change_password(request: Request, body: PasswordChangeIn, session: SessionDep,
                           actor: CurrentUser) -> dict[str, Any]:
     """The caller changes their own password (every role)."""

@@ -29,7 +29,8 @@ from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Invalid, NotFound
 from shared.masking import mask_certno, mask_phone
-from shared.money import format_money
+from shared.schemas import MoneyOut, Page, problem_responses
+from shared.vocab import EnrolmentStatus, OrgLevel, RosterStatus
 
 router = APIRouter(prefix="/api/v1", tags=["staff lists"])
 STAFF = ("admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent", "finance")
@@ -45,31 +46,23 @@ class MemberRow(BaseModel):
     member_type: str
     unit: str
     period: str | None = None
-    status: str | None = None  # the enrolment's status in ``period``: pending | covered | withdrawn
+    status: EnrolmentStatus | None = None  # the enrolment's status in ``period``
     covered_from: date | None = None
     covered_to: date | None = None
 
-
-class MemberPage(BaseModel):
-    items: list[MemberRow]
-    next_cursor: str | None
 
 
 class RosterRow(BaseModel):
     roster_id: str
     period: str
     unit: str
-    status: str
+    status: RosterStatus
     members: int
-    fee_total: str
-    paid_total: str
+    fee_total: MoneyOut
+    paid_total: MoneyOut
     submitted_by: str
     created_at: datetime
 
-
-class RosterPage(BaseModel):
-    items: list[RosterRow]
-    next_cursor: str | None
 
 
 def encode_cursor(*key: Any) -> str:
@@ -93,7 +86,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
 
 async def unit_in_branch(session: SessionDep, unit: str, actor: Principal) -> Org:
     org = await session.get(Org, unit)
-    if org is None or org.level != "unit":
+    if org is None or org.level != OrgLevel.UNIT:
         raise NotFound("基层工会不存在。", code="unit_not_found")
     actor.require_covers(org.path)
     return org
@@ -103,7 +96,11 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=400)]
 
 
-@router.get("/units/{unit}/members", response_model=MemberPage)
+MemberPage = Page[MemberRow]
+RosterPage = Page[RosterRow]
+
+
+@router.get("/units/{unit}/members", response_model=MemberPage, responses=problem_responses(403, 404))
 async def unit_members(unit: str, session: SessionDep, actor: Annotated[Principal, require_roles(*STAFF)],
                        period: Annotated[str | None, Query(max_length=50)] = None,
                        q: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
@@ -136,14 +133,15 @@ async def unit_members(unit: str, session: SessionDep, actor: Annotated[Principa
         items.append(MemberRow(
             member_id=str(member.id), name=member.name, certno=mask_certno(member.certno),
             phone=mask_phone(member.phone), sex=member.sex, member_type=member.member_type, unit=member.unit,
-            period=enrolment.period if enrolment else None, status=enrolment.status if enrolment else None,
+            period=enrolment.period if enrolment else None,
+            status=EnrolmentStatus(enrolment.status) if enrolment else None,
             covered_from=enrolment.covered_from if enrolment else None,
             covered_to=enrolment.covered_to if enrolment else None))
     last = rows[limit - 1][0] if len(rows) > limit else None
     return MemberPage(items=items, next_cursor=encode_cursor(last.name, str(last.id)) if last else None)
 
 
-@router.get("/units/{unit}/rosters", response_model=RosterPage)
+@router.get("/units/{unit}/rosters", response_model=RosterPage, responses=problem_responses(403, 404))
 async def unit_rosters(unit: str, session: SessionDep, actor: Annotated[Principal, require_roles(*STAFF)],
                        period: Annotated[str | None, Query(max_length=50)] = None,
                        limit: Limit = 50, cursor: Cursor = None) -> RosterPage:
@@ -160,8 +158,8 @@ async def unit_rosters(unit: str, session: SessionDep, actor: Annotated[Principa
         stmt = stmt.where(tuple_(Roster.created_at, Roster.id) < tuple_(*key))
     rows = list((await session.execute(stmt.order_by(Roster.created_at.desc(), Roster.id.desc())
                                        .limit(limit + 1))).scalars())
-    items = [RosterRow(roster_id=str(r.id), period=r.period, unit=r.unit, status=r.status, members=r.member_count,
-                       fee_total=format_money(r.fee_total), paid_total=format_money(r.paid_total),
+    items = [RosterRow(roster_id=str(r.id), period=r.period, unit=r.unit, status=RosterStatus(r.status),
+                       members=r.member_count, fee_total=r.fee_total, paid_total=r.paid_total,
                        submitted_by=r.submitted_by, created_at=r.created_at) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return RosterPage(items=items, next_cursor=encode_cursor(last.created_at.isoformat(), str(last.id)) if last

@@ -30,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment.domain.roster_rules import RosterMember, row_problem
 from services.enrollment.models import AuditEntry, Member, MemberRelease, Org
+from services.enrollment.schemas import ReleaseOut, RevealOut
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.rulebook import Rulebook
+from shared.schemas import problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["members"])
 
@@ -149,7 +151,8 @@ async def own_member(session: AsyncSession, member_id: uuid.UUID, actor: Princip
     return member, org
 
 
-@router.post("/members/{member_id}/release")
+@router.post("/members/{member_id}/release", response_model=ReleaseOut,
+             responses=problem_responses(403, 404, 409))
 async def release(member_id: uuid.UUID, body: ReleaseIn, session: SessionDep,
                   actor: Annotated[Principal, require_roles("unit_agent", "centre_reviewer", "admin")]) -> dict:
     """The member's current unit (or the centre, or the admin) lets them go to another unit: the next roster
@@ -186,7 +189,8 @@ class RevealIn(BaseModel):
     reason: str = Field(min_length=2, max_length=500)
 
 
-@router.post("/members/{member_id}/reveal")
+@router.post("/members/{member_id}/reveal", response_model=RevealOut, response_model_exclude_none=True,
+             responses=problem_responses(403, 404))
 async def reveal(member_id: uuid.UUID, body: RevealIn, session: SessionDep,
                  actor: Annotated[Principal, require_roles("unit_agent", "admin")]) -> dict:
     """Personal data whole, on purpose: for the member's own unit agent and the admin, with a reason, each

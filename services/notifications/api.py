@@ -17,6 +17,7 @@ from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
 from shared.masking import mask_phone
+from shared.schemas import problem_responses
 
 router = APIRouter(prefix="/api/v1")
 STAFF = ("admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
@@ -29,6 +30,27 @@ class DeliveryOut(BaseModel):
     last_error: str | None = None
     to: str | None = None  # masked: the phone as 137****5678, the e-mail as z***@example.com
     sent_at: str | None = None
+
+
+class NotificationOut(BaseModel):
+    notification_id: str
+    member_id: str
+    channel: str
+    to: str | None  # masked phone
+    template: str
+    text: str
+    created_at: str
+    read_at: str | None
+    deliveries: list[DeliveryOut]
+
+
+class StaffNotificationOut(BaseModel):
+    notification_id: str
+    template: str
+    text: str
+    subject: str | None
+    created_at: str
+    read_at: str | None
 
 
 def mask_email(address: str) -> str:
@@ -66,12 +88,14 @@ async def feed(session: SessionDep, member_id: str) -> list[dict[str, Any]]:
     return [out(n, by_notification.get(n.id)) for n in rows]
 
 
-@router.get("/me/notifications", tags=["notifications"])
+@router.get("/me/notifications", tags=["notifications"], response_model=list[NotificationOut],
+            responses=problem_responses(403))
 async def my_notifications(session: SessionDep, actor: Annotated[Principal, require_roles("member")]) -> list:
     return await feed(session, actor.member_id or "")
 
 
-@router.post("/me/notifications/{notification_id}/read", tags=["notifications"])
+@router.post("/me/notifications/{notification_id}/read", tags=["notifications"], response_model=NotificationOut,
+             responses=problem_responses(403, 404))
 async def mark_read(notification_id: uuid.UUID, session: SessionDep,
                     actor: Annotated[Principal, require_roles("member")]) -> dict:
     n = await session.get(Notification, notification_id)
@@ -81,7 +105,8 @@ async def mark_read(notification_id: uuid.UUID, session: SessionDep,
     return out(n)
 
 
-@router.get("/notifications", tags=["notifications"])
+@router.get("/notifications", tags=["notifications"], response_model=list[NotificationOut],
+            responses=problem_responses(403, 404))
 async def member_notifications(member_id: str, session: SessionDep,
                                actor: Annotated[Principal, require_roles(*STAFF)]) -> list:
     recipient = await session.get(Recipient, member_id)
@@ -90,7 +115,8 @@ async def member_notifications(member_id: str, session: SessionDep,
     return await feed(session, member_id)
 
 
-@router.get("/staff/notifications", tags=["notifications"])
+@router.get("/staff/notifications", tags=["notifications"], response_model=list[StaffNotificationOut],
+            responses=problem_responses(403))
 async def staff_notifications(session: SessionDep, actor: Annotated[Principal, require_roles(*STAFF)],
                               unread: bool = False) -> list[dict[str, Any]]:
     """Messages for the caller's organisation and role (what to fix, what is overdue), newest first."""
@@ -116,14 +142,16 @@ class PreferencesOut(BaseModel):
     always_sent: list[str]  # templates sent on every channel whatever the preferences (they need action)
 
 
-@router.get("/me/notification-preferences", tags=["notifications"], response_model=PreferencesOut)
+@router.get("/me/notification-preferences", tags=["notifications"], response_model=PreferencesOut,
+            responses=problem_responses(403))
 async def my_preferences(session: SessionDep, actor: Annotated[Principal, require_roles("member")]) -> PreferencesOut:
     pref = await session.get(Preference, actor.member_id or "")
     return PreferencesOut(sms=pref.sms if pref else True, email=pref.email if pref else True,
                           always_sent=sorted(MANDATORY_TEMPLATES))
 
 
-@router.put("/me/notification-preferences", tags=["notifications"], response_model=PreferencesOut)
+@router.put("/me/notification-preferences", tags=["notifications"], response_model=PreferencesOut,
+            responses=problem_responses(403))
 async def set_preferences(body: PreferencesIn, session: SessionDep,
                           actor: Annotated[Principal, require_roles("member")]) -> PreferencesOut:
     """Turn SMS or e-mail off (or on again). The app's feed is always on; a failed transfer and a change of

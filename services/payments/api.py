@@ -16,13 +16,41 @@ from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.masking import mask_account
 from shared.money import format_money
+from shared.schemas import MoneyOut, problem_responses
 from shared.scope import in_branch, text_in_branch
 
 router = APIRouter(prefix="/api/v1")
+
+
+class HoldOut(BaseModel):
+    reason: str
+    confirmed_by: str | None
+    confirmed_at: str | None
+    note: str | None
+
+
+class InstructionOut(BaseModel):
+    instruction_id: str
+    claim_id: str
+    member_id: str
+    period: str
+    amount: MoneyOut
+    payee_name: str | None
+    account: str | None  # masked for every role: the bank gets it whole in the released file
+    bank_name: str | None
+    status: InstructionStatus
+    attempt: int
+    kind: str
+    adjustment_id: str | None
+    batch_id: str | None
+    failure_reason: str | None
+    hold: HoldOut | None
+    created_at: str
 STAFF = ("finance", "admin", "centre_reviewer", "office_reviewer", "agency_reviewer", "unit_agent")
 
 
-@router.get("/payment-instructions", tags=["payments"])
+@router.get("/payment-instructions", tags=["payments"], response_model=list[InstructionOut],
+            responses=problem_responses(403))
 async def list_instructions(session: SessionDep, actor: Annotated[Principal, require_roles(*STAFF)],
                             claim_id: str | None = None, member_id: str | None = None,
                             status: str | None = None) -> list[dict]:
@@ -62,7 +90,8 @@ class ConfirmHoldIn(BaseModel):
     reason: str = Field(min_length=2, max_length=500)
 
 
-@router.post("/payment-instructions/{instruction_id}/confirm-hold", tags=["payments"])
+@router.post("/payment-instructions/{instruction_id}/confirm-hold", tags=["payments"], response_model=InstructionOut,
+             responses=problem_responses(403, 404, 409))
 async def confirm_hold(instruction_id: uuid.UUID, body: ConfirmHoldIn, session: SessionDep,
                        actor: Annotated[Principal, require_roles("finance")]) -> dict:
     """A finance officer confirms a payment to a just-changed account (e.g. called the member at the number

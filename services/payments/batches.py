@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -24,6 +24,8 @@ from shared.events import TOPIC_PAYMENTS, PaymentBatchReleased
 from shared.idempotency import idempotent
 from shared.messaging import publish
 from shared.money import format_money
+from shared.schemas import MoneyOut, problem_responses
+from shared.vocab import BatchStatus
 
 router = APIRouter(prefix="/api/v1", tags=["batches"])
 FINANCE = ("finance",)
@@ -46,6 +48,56 @@ class ResultIn(BaseModel):
 RESULTS = TypeAdapter(list[ResultIn])
 
 
+class BatchOut(BaseModel):
+    batch_id: str
+    format: Literal["pain001", "bank_csv"]
+    status: BatchStatus
+    count: int
+    total: MoneyOut
+    execution_date: date
+    cut_by: str | None
+    cut_at: str
+    released_by: str | None
+    released_at: str | None
+    voided_reason: str | None
+
+
+class BatchCut(BaseModel):
+    batch_id: str
+    format: Literal["pain001", "bank_csv"]
+    count: int
+    total: MoneyOut
+    status: BatchStatus
+    sha256: str  # of the file, as validated at the cut
+
+
+class AppliedLine(BaseModel):
+    instruction_id: str
+    status: Literal["paid", "failed"]
+    reason: str | None = None
+
+
+class IgnoredLine(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    instruction_id: str
+    reason: str  # unknown_instruction | not_in_batch | not_final | already_settled
+
+
+class ResultsOut(BaseModel):
+    batch_id: str
+    batch_status: BatchStatus
+    applied: list[AppliedLine]
+    ignored: list[IgnoredLine]
+    paid: int
+    failed: int
+    paid_total: MoneyOut
+
+
+FILE_TYPES: dict[int | str, dict[str, Any]] = {200: {"description": "The bank file: ISO 20022 pain.001 XML or the bank's CSV, as a download",
+                    "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}},
+                                "text/csv": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
 def batch_out(batch: Batch) -> dict[str, Any]:
     return {
         "batch_id": str(batch.id), "format": batch.format, "status": batch.status, "count": batch.count,
@@ -64,7 +116,8 @@ async def load_batch(session: AsyncSession, batch_id: uuid.UUID, *, lock: bool =
     return batch
 
 
-@router.post("/payment-batches", status_code=201)
+@router.post("/payment-batches", status_code=201, response_model=BatchCut,
+             responses=problem_responses(403, 409, 500))
 @idempotent(IDEMPOTENCY, status=201)
 async def cut_batch(request: Request, body: CutIn, session: SessionDep,
                     actor: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
@@ -110,7 +163,7 @@ async def cut_batch(request: Request, body: CutIn, session: SessionDep,
             "status": "awaiting_release", "sha256": built.sha256}
 
 
-@router.get("/payment-batches")
+@router.get("/payment-batches", response_model=list[BatchOut], responses=problem_responses(403))
 async def list_batches(session: SessionDep, _: Annotated[Principal, require_fund_wide(*FINANCE)],
                        status: str | None = None) -> list[dict[str, Any]]:
     stmt = select(Batch).order_by(Batch.cut_at.desc()).limit(200)
@@ -119,7 +172,7 @@ async def list_batches(session: SessionDep, _: Annotated[Principal, require_fund
     return [batch_out(b) for b in (await session.execute(stmt)).scalars().all()]
 
 
-@router.get("/payment-batches/{batch_id}")
+@router.get("/payment-batches/{batch_id}", response_model=BatchOut, responses=problem_responses(403, 404))
 async def get_batch(batch_id: uuid.UUID, session: SessionDep,
                     _: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
     batch = await load_batch(session, batch_id)
@@ -128,7 +181,8 @@ async def get_batch(batch_id: uuid.UUID, session: SessionDep,
     return {**batch_out(batch), "lines_by_status": by_status}
 
 
-@router.post("/payment-batches/{batch_id}/release")
+@router.post("/payment-batches/{batch_id}/release", response_model=BatchOut,
+             responses=problem_responses(403, 404, 409))
 async def release_batch(batch_id: uuid.UUID, session: SessionDep,
                         actor: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
     """Four eyes: the officer who cut a batch cannot release it (segregation of duties over the fund)."""
@@ -144,7 +198,8 @@ async def release_batch(batch_id: uuid.UUID, session: SessionDep,
     return batch_out(batch)
 
 
-@router.get("/payment-batches/{batch_id}/file")
+@router.get("/payment-batches/{batch_id}/file", response_class=Response,
+            responses={**FILE_TYPES, **problem_responses(403, 404, 409)})
 async def batch_file(batch_id: uuid.UUID, session: SessionDep,
                      _: Annotated[Principal, require_fund_wide(*FINANCE)]) -> Response:
     """The file exactly as validated at the cut; only for a released batch (a file is money leaving)."""
@@ -188,7 +243,8 @@ async def _read_results(request: Request) -> list[tuple[str, str, str]]:
     return [(r.instruction_id, r.status, r.reason) for r in parsed]
 
 
-@router.post("/payment-batches/{batch_id}/results")
+@router.post("/payment-batches/{batch_id}/results", response_model=ResultsOut,
+             responses=problem_responses(403, 404, 409, 415))
 async def record_results(batch_id: uuid.UUID, request: Request, session: SessionDep,
                          _: Annotated[Principal, require_fund_wide(*FINANCE)]) -> dict[str, Any]:
     """The bank's per-line results, JSON ``[{instruction_id, status, reason}]`` or a pain.002 report. Each line

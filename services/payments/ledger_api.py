@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,13 +20,76 @@ from shared.errors import Conflict, Invalid, NotFound
 from shared.fields import PositiveMoney
 from shared.idempotency import idempotent
 from shared.money import format_money
+from shared.schemas import MoneyOut, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["ledger"])
 BOOKS = ("finance", "admin")
 ZERO = Decimal("0.00")
+Reconciled = Literal["matched", "short", "over"]
 
 
-@router.get("/ledger/periods/{period}")
+class StatementOut(BaseModel):
+    period: str
+    fees_received: MoneyOut
+    aid_approved: MoneyOut
+    aid_paid: MoneyOut
+    aid_approved_unpaid: MoneyOut
+    recoveries_due: MoneyOut
+    recovered: MoneyOut
+    balance: MoneyOut  # fees received - aid paid + recovered: the period's money at the fund's bank
+    postings_sum: MoneyOut  # 0.00 when the books balance
+    entries: int
+    accounts: dict[str, MoneyOut]
+
+
+class UnitFeesOut(BaseModel):
+    unit: str
+    office: str | None
+    members_covered: int
+    roster_fees: MoneyOut
+    received: MoneyOut
+    difference: MoneyOut
+    status: Reconciled
+
+
+class OfficeFeesOut(BaseModel):
+    office: str | None
+    roster_fees: MoneyOut
+    received: MoneyOut
+    difference: MoneyOut
+    status: Reconciled
+    remitted: MoneyOut
+    remittance_difference: MoneyOut
+    remittance_status: Reconciled
+
+
+class FeesTotalsOut(BaseModel):
+    roster_fees: MoneyOut
+    received: MoneyOut
+    difference: MoneyOut
+    status: Reconciled
+
+
+class ReconciliationOut(BaseModel):
+    period: str
+    units: list[UnitFeesOut]
+    offices: list[OfficeFeesOut]
+    totals: FeesTotalsOut
+
+
+class RecoveryOut(BaseModel):
+    recovery_id: str
+    claim_id: str
+    member_id: str
+    period: str
+    amount_due: MoneyOut
+    amount_recovered: MoneyOut
+    outstanding: MoneyOut
+    reason: str
+    created_at: str
+
+
+@router.get("/ledger/periods/{period}", response_model=StatementOut, responses=problem_responses(403))
 async def period_statement(period: str, session: SessionDep,
                            _: Annotated[Principal, require_fund_wide(*BOOKS)]) -> dict[str, Any]:
     """``balance`` is the period's money at the fund's bank: fees received - aid paid + recovered."""
@@ -44,7 +107,8 @@ def _status(difference: Decimal) -> str:
     return "matched" if difference == 0 else "short" if difference < 0 else "over"
 
 
-@router.get("/ledger/periods/{period}/fees-reconciliation")
+@router.get("/ledger/periods/{period}/fees-reconciliation", response_model=ReconciliationOut,
+            responses=problem_responses(403))
 async def fees_reconciliation(period: str, session: SessionDep,
                               _: Annotated[Principal, require_fund_wide(*BOOKS)]) -> dict[str, Any]:
     """Fees received per unit and office (roster.fees_received) against the roster data (the fees of the members
@@ -105,7 +169,7 @@ def recovery_out(r: Recovery) -> dict[str, Any]:
             "created_at": r.created_at.isoformat()}
 
 
-@router.get("/recoveries")
+@router.get("/recoveries", response_model=list[RecoveryOut], responses=problem_responses(403))
 async def list_recoveries(session: SessionDep, _: Annotated[Principal, require_fund_wide(*BOOKS)],
                           claim_id: str | None = None, period: str | None = None) -> list[dict[str, Any]]:
     stmt = select(Recovery).order_by(Recovery.created_at).limit(1000)
@@ -122,7 +186,8 @@ class ReceiptIn(BaseModel):
     reference: str = Field(min_length=1, max_length=100)
 
 
-@router.post("/recoveries/{recovery_id}/receipts", status_code=201)
+@router.post("/recoveries/{recovery_id}/receipts", status_code=201, response_model=RecoveryOut,
+             responses=problem_responses(403, 404, 409))
 @idempotent(IDEMPOTENCY, status=201)
 async def record_recovery_receipt(request: Request, recovery_id: uuid.UUID, body: ReceiptIn, session: SessionDep,
                                   _: Annotated[Principal, require_fund_wide("finance")]) -> dict[str, Any]:
