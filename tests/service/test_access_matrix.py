@@ -361,7 +361,8 @@ REQUESTS: dict[tuple[str, str], Builder] = {
                                                                                    "reason": "matrix"}),
     ("claims", "GET /api/v1/claims/overdue"): get(lambda w, p: "/api/v1/claims/overdue"),
     ("claims", "POST /api/v1/settlements"): send("POST", lambda w, p: "/api/v1/settlements", lambda w, p: [
-        {**plausible_settlement(), "certno": p.certno}]),
+        {**plausible_settlement(), "certno": p.certno, "insutype": "310",
+         "setl_time": f"{TODAY - timedelta(days=10)} 09:30:00"}]),
     ("claims", "POST /api/v1/claims"): send(  # implausible on purpose: 422 once the caller may claim for them
         "POST", lambda w, p: "/api/v1/claims", lambda w, p: claim_body(p, {
             **plausible_settlement(), "psn_part_amt": "99999999.00"})),
