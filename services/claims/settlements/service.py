@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +28,7 @@ from services.claims.settlements.reading import Item
 from services.claims.settlements.reversals import receive_reversal
 from shared.auth import Principal
 
-BATCH = 5000
+BATCH = 10000
 MAX_REJECTED = 1000  # the first refusals are listed, all are counted
 
 MEMBERS_SQL = """
@@ -38,16 +39,17 @@ INSERT_SQL = """
 WITH kept AS (
   INSERT INTO settlements (setl_id, certno, record, mdtrt_id, is_reversal, setl_date, insutype, med_type,
                           medfee_sumamt, psn_part_amt)
-  SELECT s, c, r::jsonb, m, false, d, i, t, f, p
+  SELECT s, c, r::jsonb, m, false, d, i, t, f::numeric, p::numeric
   FROM unnest($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::date[], $6::varchar[], $7::varchar[],
-              $8::numeric[], $9::numeric[]) AS x(s, c, r, m, d, i, t, f, p)
+              $8::text[], $9::text[]) AS x(s, c, r, m, d, i, t, f, p)
+  WHERE NOT EXISTS (SELECT 1 FROM settlements k WHERE k.setl_id = x.s)  -- a resend: its JSON is not even parsed
   ON CONFLICT (setl_id) DO NOTHING
   RETURNING 1)
 SELECT count(*) FROM kept
 """
 RECEIPTS_SQL = """
 INSERT INTO feed_receipts (sender_org, digest, setl_date, insutype, medfee_sumamt, psn_part_amt)
-SELECT $1, g, d, i, f, p FROM unnest($2::bytea[], $3::date[], $4::varchar[], $5::numeric[], $6::numeric[])
+SELECT $1, g, d, i, f::numeric, p::numeric FROM unnest($2::bytea[], $3::date[], $4::varchar[], $5::text[], $6::text[])
   AS x(g, d, i, f, p)
 ON CONFLICT DO NOTHING
 """
@@ -89,24 +91,26 @@ async def write_batch(conn: Any, actor: Principal, batch: list[tuple[Checked, st
     certnos = list({checked.certno for checked, _ in batch if checked.certno})
     branch = None if actor.role == "admin" else list(actor.branch)
     members = {row[0] for row in await conn.fetch(MEMBERS_SQL, certnos, branch)}
-    kept = [(c, text) for c, text in batch if c.certno in members]
+    kept = [(i, c, text) for i, (c, text) in enumerate(batch) if c.certno in members]
     tally.not_members += len(batch) - len(kept)
+    medfee = [str(c.medfee_sumamt) for c, _ in batch]
+    person = [str(c.psn_part_amt) for c, _ in batch]
     await conn.execute(RECEIPTS_SQL, actor.org, [digest(c.setl_id) for c, _ in batch],
-                       [c.setl_date for c, _ in batch], [c.insutype for c, _ in batch],
-                       [c.medfee_sumamt for c, _ in batch], [c.psn_part_amt for c, _ in batch])
+                       [c.setl_date for c, _ in batch], [c.insutype for c, _ in batch], medfee, person)
     if not kept:
         return
-    inserted = await conn.fetchval(INSERT_SQL, [c.setl_id for c, _ in kept], [c.certno for c, _ in kept],
-                                   [text for _, text in kept], [c.mdtrt_id for c, _ in kept],
-                                   [c.setl_date for c, _ in kept], [c.insutype for c, _ in kept],
-                                   [c.med_type for c, _ in kept], [c.medfee_sumamt for c, _ in kept],
-                                   [c.psn_part_amt for c, _ in kept])
+    inserted = await conn.fetchval(INSERT_SQL, [c.setl_id for _, c, _ in kept], [c.certno for _, c, _ in kept],
+                                   [text for _, _, text in kept], [c.mdtrt_id for _, c, _ in kept],
+                                   [c.setl_date for _, c, _ in kept], [c.insutype for _, c, _ in kept],
+                                   [c.med_type for _, c, _ in kept], [medfee[i] for i, _, _ in kept],
+                                   [person[i] for i, _, _ in kept])
     tally.accepted += inserted
     tally.duplicates += len(kept) - inserted
 
 
 async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[list[Item]]) -> Tally:
     tally = Tally()
+    today = date.today()
     conn = await driver_connection(session)
     batch: list[tuple[Checked, str]] = []
     writing: asyncio.Task[None] | None = None
@@ -127,7 +131,7 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
                 if isinstance(record, Refusal):
                     tally.refuse(line, index, record)
                     continue
-                checked = check_record(record)
+                checked = check_record(record, today)
                 if isinstance(checked, Refusal):
                     tally.refuse(line, index, checked)
                     continue
