@@ -114,12 +114,17 @@ def main() -> None:
         stack.stop()
 
 
+def bench_certnos(members: int) -> list[str]:
+    """The certnos of the members bench/claims_http.py's ``setup_world`` covered (its roster starts at 7,000,000)."""
+    return [unique_certno(7_000_000 + i) for i in range(members)]
+
+
 def world_certnos(stack: Stack, members: int = 200) -> list[str]:
     """The bench world of bench/claims_http.py (centre QC ... unit QU), its members' certnos."""
     from bench.claims_http import setup_world
 
     setup_world(stack, members)
-    return [unique_certno(7_000_000 + i) for i in range(members)]
+    return bench_certnos(members)
 
 
 if __name__ == "__main__":

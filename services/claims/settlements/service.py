@@ -19,14 +19,21 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.claims.domain.bureau import exclusion
 from services.claims.domain.feed import Checked, Refusal, check_record
+from services.claims.models import BureauTotal, Claim, Coverage, FeedReceipt, Settlement
 from services.claims.settlements.reading import Item
 from services.claims.settlements.reversals import receive_reversal
 from shared.auth import Principal
+from shared.masking import mask_certno
+from shared.scope import array_in_branch
 
 BATCH = 10000
 MAX_REJECTED = 1000  # the first refusals are listed, all are counted
@@ -166,3 +173,115 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
             except BaseException:  # the feed's own error is the one that matters
                 pass
     return tally
+
+
+# --- unclaimed records (issue #12 item 4) -----------------------------------------------------------------
+async def unclaimed(session: AsyncSession, actor: Principal, *, period: str | None, unit: str | None, limit: int,
+                    cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Covered members' settlements with no live claim, in the caller's branch, by setl_id: settled (at
+    discharge) inside the member's cover, not reversed. For unions that call the member rather
+    than wait for an application (Mianxian did this by hand)."""
+    day = Settlement.setl_date  # settled at discharge
+    live_claim = select(Claim.id).where(Claim.setl_id == Settlement.setl_id, Claim.status != "rejected").exists()
+    query = (select(Settlement, Coverage)
+             .join(Coverage, Coverage.certno == Settlement.certno)
+             .where(Settlement.is_reversal.is_(False), Settlement.reversed_at.is_(None), ~live_claim,
+                    or_(day.is_(None), day.between(Coverage.coverage_from, Coverage.coverage_to)))
+             .ext(distinct_on(Settlement.setl_id))
+             .order_by(Settlement.setl_id, Coverage.period.desc())
+             .limit(limit + 1))
+    if actor.role != "admin":
+        query = query.where(array_in_branch(Coverage.unit_path, actor.branch))
+    if period:
+        query = query.where(Coverage.period == period)
+    if unit:
+        query = query.where(Coverage.unit == unit)
+    if cursor:
+        query = query.where(Settlement.setl_id > cursor)
+    rows = (await session.execute(query)).all()
+    items = [unclaimed_item(settlement, coverage) for settlement, coverage in rows[:limit]]
+    return items, (rows[limit - 1][0].setl_id if len(rows) > limit else None)
+
+
+def unclaimed_item(settlement: Settlement, coverage: Coverage) -> dict[str, Any]:
+    record = settlement.record
+    excluded = exclusion(record)
+    return {"setl_id": settlement.setl_id, "member_id": coverage.member_id, "period": coverage.period,
+            "unit": coverage.unit, "name": mask_name(coverage.name), "certno": mask_certno(coverage.certno),
+            "insutype": settlement.insutype or record.get("insutype"),
+            "med_type": settlement.med_type or record.get("med_type"),
+            "setl_date": settlement.setl_date, "begndate": record.get("begndate"), "enddate": record.get("enddate"),
+            "medfee_sumamt": settlement.medfee_sumamt, "psn_part_amt": settlement.psn_part_amt,
+            "exclusion": str(excluded) if excluded else None}
+
+
+def mask_name(name: str) -> str:
+    """The family name and a star for each other character (王*, 欧阳**)."""
+    return name[:1] + "*" * (len(name) - 1) if name else name
+
+
+# --- daily totals (issue #12 item 5) ------------------------------------------------------------------------
+async def record_totals(session: AsyncSession, actor: Principal, totals: list[DailyTotal]) -> None:
+    for total in totals:
+        stmt = insert(BureauTotal).values(
+            sender_org=actor.org, setl_date=total.date, insutype=total.insutype, count=total.count,
+            medfee_sumamt=total.medfee_sumamt, psn_part_amt=total.psn_part_amt)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=[BureauTotal.sender_org, BureauTotal.setl_date, BureauTotal.insutype],
+            set_={"count": stmt.excluded.count, "medfee_sumamt": stmt.excluded.medfee_sumamt,
+                  "psn_part_amt": stmt.excluded.psn_part_amt, "received_at": func.now()}))
+    await session.flush()
+
+
+async def reconcile(session: AsyncSession, actor: Principal, days: list[date]) -> list[Reconciled]:
+    """The bureau's totals for each (day, insutype) of ``days`` against every sound record it sent for them
+    (members' and others', counted by feed_receipts): matched, or the differences. A mismatch is resolved by
+    sending the detail file again: the records missing are added, those already here change nothing."""
+    stated = (await session.execute(select(BureauTotal).where(
+        BureauTotal.sender_org == actor.org, BureauTotal.setl_date.in_(days)))).scalars().all()
+    received = {(d, i): (n, f, p) for d, i, n, f, p in (await session.execute(
+        select(FeedReceipt.setl_date, FeedReceipt.insutype, func.count(),
+               func.coalesce(func.sum(FeedReceipt.medfee_sumamt), 0),
+               func.coalesce(func.sum(FeedReceipt.psn_part_amt), 0))
+        .where(FeedReceipt.sender_org == actor.org, FeedReceipt.setl_date.in_(days))
+        .group_by(FeedReceipt.setl_date, FeedReceipt.insutype))).all()}
+    out = []
+    for total in sorted(stated, key=lambda t: (t.setl_date, t.insutype)):
+        count, medfee, person = received.get((total.setl_date, total.insutype), (0, Decimal("0"), Decimal("0")))
+        out.append(Reconciled(date=total.setl_date, insutype=total.insutype, count=total.count,
+                              medfee_sumamt=total.medfee_sumamt, psn_part_amt=total.psn_part_amt,
+                              received_count=count, received_medfee_sumamt=Decimal(medfee),
+                              received_psn_part_amt=Decimal(person)))
+    return out
+
+
+@dataclass
+class DailyTotal:
+    date: date
+    insutype: str
+    count: int
+    medfee_sumamt: Decimal
+    psn_part_amt: Decimal
+
+
+@dataclass
+class Reconciled:
+    date: date
+    insutype: str
+    count: int
+    medfee_sumamt: Decimal
+    psn_part_amt: Decimal
+    received_count: int
+    received_medfee_sumamt: Decimal
+    received_psn_part_amt: Decimal
+
+    @property
+    def differences(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if self.count != self.received_count:
+            found["count"] = self.count - self.received_count
+        if self.medfee_sumamt != self.received_medfee_sumamt:
+            found["medfee_sumamt"] = self.medfee_sumamt - self.received_medfee_sumamt
+        if self.psn_part_amt != self.received_psn_part_amt:
+            found["psn_part_amt"] = self.psn_part_amt - self.received_psn_part_amt
+        return found
