@@ -161,13 +161,15 @@ async def test_ndjson_lines_with_nul_nan_or_not_an_object_are_named(service_clie
     _, client, member = await setup(service_client)
     good = json.dumps(stay(member), ensure_ascii=False)
     body = "\n".join([good, good.replace("𠮷䶮", "\\u0000"), good.replace('"15000.00"', "NaN"), "[1, 2]", "",
-                      good.replace("𠮷䶮", "\\ud800")]).encode()
+                      good.replace("𠮷䶮", "\\ud800"), good.replace('"01"', "1e999999"),
+                      json.dumps(stay(member), ensure_ascii=False)[:-1] + ', "note": {"x": [1e-999999, 2.5]}}']).encode()
     r = await client.post("/api/v1/settlements", content=body,
                           headers={**bureau(member.branch), "Content-Type": "application/x-ndjson"})
     assert r.status_code == 200, r.text
     assert [(x["line"], x["code"]) for x in r.json()["rejected"]] == [
-        (2, "invalid_text"), (3, "invalid_json"), (4, "settlement_record_invalid"), (6, "invalid_json")]
-    assert (r.json()["received"], r.json()["accepted"]) == (5, 1)
+        (2, "invalid_text"), (3, "invalid_json"), (4, "settlement_record_invalid"), (6, "invalid_json"),
+        (7, "invalid_number")]
+    assert (r.json()["received"], r.json()["accepted"]) == (7, 2)  # line 8's tiny number is kept as 0.0
 
 
 async def test_records_of_non_members_are_counted_not_kept_but_count_in_the_totals(

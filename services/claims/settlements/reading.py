@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -172,7 +173,23 @@ def ndjson_record(raw: bytes) -> tuple[dict[str, Any] | Refusal, str | None]:
         return Refusal("line", "invalid_json", f"不是有效的 JSON：{str(exc)[:120]}"), None
     if not isinstance(value, dict):
         return Refusal("line", "settlement_record_invalid", "每行应是一个 JSON 对象"), None
-    return value, raw.decode("utf-8")
+    if all(type(v) is str for v in value.values()):  # the usual line: kept as sent
+        return value, raw.decode("utf-8")
+    # Numbers: 1e999999 reads as infinity here and overflows PostgreSQL's numeric; kept re-written instead.
+    if not _finite(value):
+        return Refusal("line", "invalid_number", "含有超出范围的数字（如 1e999999），无法保存"), None
+    return value, json.dumps(value, ensure_ascii=False)
+
+
+def _finite(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value) and (value == 0 or 1e-300 < abs(value) < 1e300)
+    if kind is dict:
+        return all(_finite(v) for v in value.values())
+    if kind is list:
+        return all(_finite(v) for v in value)
+    return True
 
 
 async def records(content_type: str, stream: AsyncIterator[bytes]) -> AsyncIterator[list[Item]]:
