@@ -270,3 +270,13 @@ async def test_daily_totals_match_or_name_the_difference_until_the_detail_is_sen
                for t in r.json()["totals"])
     r = await client.get("/api/v1/settlements/totals", params={"date": str(day)}, headers=member.branch.unit_agent())
     assert r.status_code == 403
+
+
+async def test_ndjson_sent_to_a_json_route_is_refused_not_a_5xx(service_client: ServiceClient) -> None:
+    """NDJSON bodies are no longer buffered by the input guard (only the feed reads them, line by line): any
+    other route given one answers 4xx, whatever it holds."""
+    _, client, member = await setup(service_client)
+    for body in (b'{"member_id": "M1\\u0000"}\n{"a": 1}\n', b"\x00\xff" * 1000):
+        r = await client.post("/api/v1/claims", content=body,
+                              headers={**member.branch.unit_agent(), "Content-Type": "application/x-ndjson"})
+        assert 400 <= r.status_code < 500, r.text
