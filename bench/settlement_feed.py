@@ -5,7 +5,9 @@ changes). The records are of the bench world's covered members, with one in twen
 members (counted, not kept) and one in a thousand malformed (refused with their line). Peak RSS of the claims
 process is read from /proc (VmHWM) before and after.
 
-Alone: ``python -m bench.settlement_feed`` (its own stack; BENCH_FEED_RECORDS to change the count)."""
+In ``make bench`` (bench/run.py, into bench-results/bench.json as ``settlement_feed_1m``), or alone:
+``python -m bench.settlement_feed`` (its own stack, enrollment and claims only; BENCH_FEED_RECORDS to change
+the count), into bench-results/settlement_feed.json with the machine's load average at the start."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import os
 import tempfile
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -109,7 +111,12 @@ def main() -> None:
             stack.start_service(n)
         stack.wait_ready(["enrollment", "claims"])
         certnos = world_certnos(stack)
-        print(json.dumps(run(stack, certnos), ensure_ascii=False, indent=2))
+        result = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                  "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
+                  "settlement_feed": run(stack, certnos)}
+        out = Path(__file__).resolve().parents[1] / "bench-results" / "settlement_feed.json"
+        out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        print(json.dumps(result, ensure_ascii=False, indent=2))
     finally:
         stack.stop()
 
