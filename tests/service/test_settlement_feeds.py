@@ -280,3 +280,13 @@ async def test_ndjson_sent_to_a_json_route_is_refused_not_a_5xx(service_client: 
         r = await client.post("/api/v1/claims", content=body,
                               headers={**member.branch.unit_agent(), "Content-Type": "application/x-ndjson"})
         assert 400 <= r.status_code < 500, r.text
+
+
+async def test_a_totals_day_is_yyyy_mm_dd_text(service_client: ServiceClient) -> None:
+    _, client, member = await setup(service_client)
+    for day in ("0", "20261101", "2026-02-30", str(TODAY + timedelta(days=1))):
+        r = await client.get("/api/v1/settlements/totals", params={"date": day}, headers=bureau(member.branch))
+        assert r.status_code == 422, (day, r.text)
+    r = await client.post("/api/v1/settlements/totals", headers=bureau(member.branch), json={"totals": [
+        {"date": 0, "insutype": "310", "count": 1, "medfee_sumamt": "1.00", "psn_part_amt": "1.00"}]})
+    assert r.status_code == 422, r.text

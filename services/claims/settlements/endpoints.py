@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from services.claims.settlements import service
 from services.claims.settlements.reading import Item, array_records, records
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
-from shared.fields import Money, Text
+from shared.fields import Money, PastDate, Text
 from shared.money import format_money
 from shared.schemas import MoneyOut, Page, problem_responses
 
@@ -112,8 +113,18 @@ async def unclaimed_settlements(
 
 
 # --- daily totals (issue #12 item 5) ------------------------------------------------------------------------
+def _iso_day(value: object) -> object:
+    """Only yyyy-MM-dd text is a day here (pydantic would read 0 as 1970-01-01)."""
+    if isinstance(value, date) or (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise ValueError("日期应为 yyyy-MM-dd")
+
+
+SettledDay = Annotated[PastDate, BeforeValidator(_iso_day)]
+
+
 class DailyTotalIn(BaseModel):
-    date: date
+    date: SettledDay
     insutype: Annotated[str, Field(pattern=r"^\d{3}$")]
     count: Annotated[int, Field(ge=0, le=100_000_000)]
     medfee_sumamt: Money
@@ -176,7 +187,7 @@ async def receive_totals(body: TotalsIn, session: SessionDep,
 
 @router.get("/settlements/totals", tags=["settlements"], response_model=TotalsResult,
             responses=problem_responses(403, 422))
-async def read_totals(date_: Annotated[date, Query(alias="date")], session: SessionDep,
+async def read_totals(date_: Annotated[SettledDay, Query(alias="date")], session: SessionDep,
                       actor: Annotated[Principal, require_roles("bureau", "admin")]) -> TotalsResult:
     """The totals the bureau sent for a day, compared again with what has been received since."""
     return _results(await service.reconcile(session, actor, [date_]))
