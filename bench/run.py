@@ -1,6 +1,8 @@
 """``make bench``: speed figures, written to ``bench-results/bench.json`` (never asserted in tests: these
 machines are shared and noisy; compare ratios within one run). Roster uploads (issue #3), the claims engine
-and re-assessment (issue #4), claims through the running services, and a 100,000-line payment batch (#5).
+and re-assessment (issue #4), claims through the running services, and a 100,000-line payment batch (#5);
+the bureau's 1,000,000-record settlement feed, gzip NDJSON uploaded to the claims service (#12,
+``bench/settlement_feed.py``).
 
 Enrollment (issue #3): a 200,000-row CSV roster and a 50,000-row XLSX roster, upload to stored with every
 check done, against PostgreSQL ``COPY`` of the same rows into a plain table in the same run as the reference.
@@ -26,6 +28,7 @@ from bench import claims_period as claims_period_bench
 from bench import history_import as history_bench
 from bench import logins as logins_bench
 from bench import payments as payments_bench
+from bench import settlement_feed as feed_bench
 from bench.people import rows
 from bench.roster_upload import Uploader
 from deploy.infra import free_port, wipe
@@ -85,6 +88,7 @@ def main() -> None:
             stack.start_service(name)
         stack.wait_ready()
         claims_http = claims_bench.run(stack, CLAIM_MEMBERS, CLAIMS)
+        settlement_feed = feed_bench.run(stack, feed_bench.bench_certnos(CLAIM_MEMBERS))
     finally:
         stack.stop()
     copy_rate = CSV_ROWS / copy_seconds
@@ -102,6 +106,7 @@ def main() -> None:
         "claims_period_correction_through_the_service": period_correction,
         "payments_batch_100k": payments_batch,
         "claims_http_submission_to_in_review": claims_http,
+        "settlement_feed_1m": settlement_feed,
         "login_timing": logins,
     }
     (out_dir / "bench.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")

@@ -15,9 +15,11 @@ parsing and authentication:
     Text nobody can store: a NUL (PostgreSQL text cannot hold one) or an unpaired surrogate (not UTF-8) in
     the path, a query parameter, a form field or anywhere in a JSON / NDJSON body (keys included) is a 422
     naming the field; JSON nested deeper than ``max_json_depth`` (64) is a 422 (100,000 levels would blow the
-    parser's stack); NaN and infinite numbers are a 422. JSON bodies are read whole here (already bounded by
-    ``BodyLimit``), checked, and handed on unchanged. Multipart bodies are not buffered here: their text
-    fields are typed with ``shared.fields.Text``.
+    parser's stack); NaN and infinite numbers are a 422. JSON bodies are read whole here (bounded by
+    ``BodyLimit`` and by ``max_buffered_bytes``, 64 MiB: a route may stream more, never buffer it), checked,
+    and handed on unchanged. Multipart and NDJSON bodies are not buffered here: the routes that take them read
+    them as streams and check every line themselves (the bureau feed, services/claims/settlements); the text
+    fields of forms are typed with ``shared.fields.Text``.
 """
 
 from __future__ import annotations
@@ -236,9 +238,11 @@ def check_pairs(pairs: Iterable[tuple[str, str]], where: str) -> Problem | None:
 
 
 class InputGuard:
-    def __init__(self, app: ASGIApp, *, max_depth: int, routes: Callable[[], Iterable[Any]]) -> None:
+    def __init__(self, app: ASGIApp, *, max_depth: int, routes: Callable[[], Iterable[Any]],
+                 max_buffered_bytes: int = 64 * 1024 * 1024) -> None:
         self.app = app
         self.max_depth = max_depth
+        self.max_buffered_bytes = max_buffered_bytes
         self.routes = routes  # the app's path templates, to name a path parameter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -257,12 +261,16 @@ class InputGuard:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
+        buffered = 0
         try:
             while True:
                 message = await receive()
                 if message["type"] != "http.request":
                     break
                 chunks.append(message.get("body", b""))
+                buffered += len(chunks[-1])
+                if buffered > self.max_buffered_bytes:
+                    raise RequestRefused(too_large(self.max_buffered_bytes))
                 if not message.get("more_body", False):
                     break
         except RequestRefused as exc:
@@ -308,8 +316,9 @@ def _body_kind(content_type: str, length: str | None, encoding: str | None) -> s
         return None  # no body
     if content_type == FORM_TYPE:
         return "form"
-    if (content_type in JSON_TYPES or content_type.endswith("+json") or content_type in NDJSON_TYPES
-            or not content_type):
+    if content_type in NDJSON_TYPES:
+        return None  # streamed by its route, which checks each line (never buffered whole)
+    if content_type in JSON_TYPES or content_type.endswith("+json") or not content_type:
         return "json"
     return None
 

@@ -54,7 +54,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_roster_bytes: int = 20 * 1024 * 1024  # roster files (CSV/XLSX) and roster JSON
     max_document_bytes: int = 10 * 1024 * 1024  # one claim document (the multipart envelope gets 64 KiB more)
-    max_feed_bytes: int = 64 * 1024 * 1024  # bureau settlement feeds (JSON array or NDJSON)
+    # bureau settlement feeds: NDJSON and files are streamed (memory stays flat), so they may be large; a JSON
+    # array is read whole and stays within 64 MiB (shared/guards.py InputGuard.max_buffered_bytes)
+    max_feed_bytes: int = 8 * 1024 * 1024 * 1024
     max_json_depth: int = 64
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -74,6 +75,40 @@ class Settlement(Base):
     mdtrt_id: Mapped[str | None] = mapped_column(String(60), index=True)
     is_reversal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     reversed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    # Read from the record as it is checked (services/claims/domain/feed.py), for the lists and totals that
+    # would otherwise read every record's JSON (issue #12); null on records kept before.
+    setl_date: Mapped[date | None] = mapped_column(Date)
+    insutype: Mapped[str | None] = mapped_column(String(10))
+    med_type: Mapped[str | None] = mapped_column(String(10))
+    medfee_sumamt: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    psn_part_amt: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+
+
+class FeedReceipt(Base):
+    """Every sound settlement a bureau sent, member or not, as the figures its daily totals count (NHSA
+    3201/3202 reconciliation): no person, no name, no certno, only a digest of the setl_id (to count a record
+    sent twice once), the day, the scheme and two sums. Non-members' records themselves are never kept (PIPL)."""
+
+    __tablename__ = "feed_receipts"
+    sender_org: Mapped[str] = mapped_column(String(50), primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    setl_date: Mapped[date] = mapped_column(Date)
+    insutype: Mapped[str] = mapped_column(String(10))
+    medfee_sumamt: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    psn_part_amt: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+
+
+class BureauTotal(Base):
+    """A bureau's daily totals for one (day, insutype) and the last comparison with what it sent."""
+
+    __tablename__ = "bureau_totals"
+    sender_org: Mapped[str] = mapped_column(String(50), primary_key=True)
+    setl_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    insutype: Mapped[str] = mapped_column(String(10), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    medfee_sumamt: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    psn_part_amt: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
 
 

@@ -156,7 +156,8 @@ def dash_world(dash_stack: Stack) -> DashWorld:
     # One settlement the bureau sent before the claim: that claim is "built from bureau data".
     bureau_setl = f"S-{uuid.uuid4().hex[:12]}"
     api.login("bureau", PASSWORD).post("claims", "/api/v1/settlements", json=[{
-        **settlement(bureau_setl, "3000.00"), "certno": u1_people[0]["certno"]}])
+        **settlement(bureau_setl, "3000.00"), "certno": u1_people[0]["certno"], "insutype": "310",
+        "setl_time": f"{date.today() - timedelta(days=20)} 10:00:00"}])
     plan = {"paid": (u1[0], "3000.00", 20, bureau_setl), "failed": (u1[1], "5000.00", 12, None),
             "awaiting": (u1[2], "2500.00", 6, None), "in_review": (u1[3], "2000.00", 3, None),
             "other_office": (u3[0], "4000.00", 4, None)}

@@ -74,6 +74,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("enrollment", "POST /api/v1/members/{member_id}/reveal"):           "YY  NN  NN  NN  YN  NN  NN  NN",
     ("claims", "GET /api/v1/claims/overdue"):                            "YY  YY  YY  YY  NN  NN  NN  NN",
     ("claims", "POST /api/v1/settlements"):                              "YY  NN  NN  NN  NN  NN  YE  NN",
+    # The bureau's daily totals are its own (per sending organisation): no branch object to be outside of.
+    ("claims", "POST /api/v1/settlements/totals"):                       "YY  NN  NN  NN  NN  NN  YY  NN",
+    ("claims", "GET /api/v1/settlements/totals"):                        "YY  NN  NN  NN  NN  NN  YY  NN",
+    # Records with no claim, for the staff who call the member; masked, in the caller's branch.
+    ("claims", "GET /api/v1/settlements/unclaimed"):                     "YY  YE  YE  YE  YE  NN  NN  NN",
     ("claims", "POST /api/v1/claims"):                                   "YY  NN  NN  NN  YN  NN  NN  YN",
     ("claims", "GET /api/v1/claims/{claim_id}"):                         "YY  YN  YN  YN  YN  YN  NN  YN",
     ("claims", "GET /api/v1/claims"):                                    "YY  YE  YE  YE  YE  YE  NN  YE",
@@ -280,6 +285,11 @@ async def build_world(service_client: ServiceClient) -> World:
                                               files={"file": ("id.jpg", jpeg(), "image/jpeg")},
                                               data={"doc_type": "id_card"}))
         place.document_id = document["document_id"]
+        # A bureau record of the member with no claim on it (GET /settlements/unclaimed lists it)
+        feed = await ok(await claims.post("/api/v1/settlements", headers=admin, json=[{
+            **plausible_settlement(), "certno": place.certno, "insutype": "310",
+            "setl_time": f"{TODAY - timedelta(days=10)} 09:30:00"}]))
+        assert feed["accepted"] == 1, feed
         for app in (payments, notes):
             assert await apply_event(app, ClaimApproved(
                 claim_id=place.claim_id, member_id=place.member_id, period=w.period, plan="inpatient",
@@ -363,7 +373,15 @@ REQUESTS: dict[tuple[str, str], Builder] = {
                                                                                    "reason": "matrix"}),
     ("claims", "GET /api/v1/claims/overdue"): get(lambda w, p: "/api/v1/claims/overdue"),
     ("claims", "POST /api/v1/settlements"): send("POST", lambda w, p: "/api/v1/settlements", lambda w, p: [
-        {**plausible_settlement(), "certno": p.certno}]),
+        {**plausible_settlement(), "certno": p.certno, "insutype": "310",
+         "setl_time": f"{TODAY - timedelta(days=10)} 09:30:00"}]),
+    ("claims", "POST /api/v1/settlements/totals"): send("POST", lambda w, p: "/api/v1/settlements/totals", lambda w, p: {
+        "totals": [{"date": str(TODAY - timedelta(days=10)), "insutype": "310", "count": 1,
+                    "medfee_sumamt": "15000.00", "psn_part_amt": "5000.00"}]}),
+    ("claims", "GET /api/v1/settlements/totals"): get(lambda w, p: "/api/v1/settlements/totals",
+                                                      date=lambda w, p: str(TODAY - timedelta(days=10))),
+    ("claims", "GET /api/v1/settlements/unclaimed"): get(lambda w, p: "/api/v1/settlements/unclaimed",
+                                                         unit=lambda w, p: p.unit),
     ("claims", "POST /api/v1/claims"): send(  # implausible on purpose: 422 once the caller may claim for them
         "POST", lambda w, p: "/api/v1/claims", lambda w, p: claim_body(p, {
             **plausible_settlement(), "psn_part_amt": "99999999.00"})),
@@ -433,6 +451,7 @@ FILTERED: dict[tuple[str, str], Callable[[Place, Any], bool]] = {
     ("claims", "GET /api/v1/review-queue"): lambda p, body: p.claim_id in {c["claim_id"] for c in body},
     ("claims", "GET /api/v1/claims"): lambda p, body: p.claim_id in {c["claim_id"] for c in body["items"]},
     ("claims", "GET /api/v1/claims.csv"): lambda p, body: p.claim_id in body,  # the CSV's text
+    ("claims", "GET /api/v1/settlements/unclaimed"): lambda p, body: bool(body["items"]),
     ("enrollment", "GET /api/v1/members"): lambda p, body: [m["member_id"] for m in body] == [p.member_id],
     ("claims", "GET /api/v1/coverages"): lambda p, body: {c["member_id"] for c in body} == {p.member_id},
     ("payments", "GET /api/v1/payment-instructions"): lambda p, body: [i["claim_id"] for i in body] == [p.claim_id],

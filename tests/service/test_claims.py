@@ -448,7 +448,8 @@ def bureau(branch: Branch) -> dict[str, str]:
 
 
 def settlement(setl_id: str | None, member: Member | None = None, **extra: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {"med_type": "21", "medfee_sumamt": "30000.00", "psn_part_amt": "12000.00",
+    record: dict[str, Any] = {"med_type": "21", "insutype": "310", "setl_time": "2026-03-05 14:20:00",
+                              "medfee_sumamt": "30000.00", "psn_part_amt": "12000.00",
                               "fulamt_ownpay_amt": "1000.00", **extra}
     if member is not None:
         record["certno"] = member.certno

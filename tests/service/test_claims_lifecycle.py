@@ -129,7 +129,10 @@ async def test_a_settlement_re_sent_with_its_reversal_flag_reverses_a_claim_in_r
     app, client, member = await setup(service_client)
     created = await submit(client, member, base="5000.00")
     claim = await get_claim(client, created["claim_id"], member.token())
-    r = await client.post("/api/v1/settlements", json=[{"setl_id": claim["setl_id"], "certno": member.certno}],
+    r = await client.post("/api/v1/settlements", json=[{"setl_id": claim["setl_id"], "certno": member.certno,
+                                                        "insutype": "310", "med_type": "21",
+                                                        "setl_time": "2026-03-05 14:20:00",
+                                                        "medfee_sumamt": "18000.00", "psn_part_amt": "5000.00"}],
                           headers=bureau(member.branch))
     assert r.json()["accepted"] == 1
     r = await client.post("/api/v1/settlements", json=[{"setl_id": claim["setl_id"], "refd_setl_flag": "1"}],

@@ -202,7 +202,7 @@ async def test_nan_in_a_settlement_is_422(service_client: ServiceClient) -> None
                           headers={**BUREAU, "Content-Type": "application/json"})
     refused(r, 422, "not_a_number", ["body", 0, "medfee_sumamt"])
     setl_id = f"S{uuid.uuid4().hex}"
-    r = await client.post("/api/v1/settlements", json=[settlement(setl_id, psn_part_amt="NaN")], headers=BUREAU)
+    r = await client.post("/api/v1/settlements", json=[settlement(setl_id, member, psn_part_amt="NaN")], headers=BUREAU)
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 0 and "psn_part_amt" in r.json()["rejected"][0]["reason"]
 

@@ -90,12 +90,12 @@ async def test_a_plausible_settlement_with_every_part_is_routed(service_client: 
 async def test_a_bureau_record_that_does_not_add_up_is_refused_and_not_kept(service_client: ServiceClient) -> None:
     app, client, member = await setup(service_client)
     good, bad = f"S{uuid.uuid4().hex}", f"S{uuid.uuid4().hex}"
+    stay = {"certno": member.certno, "insutype": "310", "med_type": "21", "setl_time": "2026-03-05 14:20:00"}
     records = [
-        {"setl_id": good, "certno": member.certno, "medfee_sumamt": "900.00", "fund_pay_sumamt": "600.00",
-         "psn_part_amt": "300.00"},
-        {"setl_id": bad, "certno": member.certno, "medfee_sumamt": "900.00", "fund_pay_sumamt": "0.00",
+        {"setl_id": good, **stay, "medfee_sumamt": "900.00", "fund_pay_sumamt": "600.00", "psn_part_amt": "300.00"},
+        {"setl_id": bad, **stay, "medfee_sumamt": "900.00", "fund_pay_sumamt": "0.00",
          "psn_part_amt": "99999999.00"},  # within the money bound (shared/fields.py), beyond the bill
-        {"setl_id": f"S{uuid.uuid4().hex}", "certno": member.certno, "medfee_sumamt": "NaN"},
+        {"setl_id": f"S{uuid.uuid4().hex}", **stay, "medfee_sumamt": "NaN", "psn_part_amt": "300.00"},
     ]
     r = await client.post("/api/v1/settlements", json=records, headers=bureau(member.branch))
     assert r.status_code == 200, r.text
