@@ -22,13 +22,6 @@ from shared.settings import SETTINGS_BY_SERVICE
 SERVICES = ["enrollment", "claims", "payments", "notifications", "dashboard"]
 METHODS = ("get", "post", "put", "patch", "delete")
 
-# Claims' routes gain their response models from helper c10's reshape (branch c10, issue #10). Until that is
-# merged they are listed here, "METHOD /path"; the lead EMPTIES this set at merge, and the test then holds claims
-# to the same rule as every other service. A route listed here that has become typed fails the test, so the list
-# cannot outlive its reason.
-CLAIMS_PENDING_C10: set[str] = {
-    "POST /api/v1/settlements",
-}
 
 
 def openapi(service: str) -> dict[str, Any]:
@@ -91,10 +84,6 @@ def untyped(document: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_route_declares_what_it_answers(service: str) -> None:
     faults = untyped(openapi(service))
-    if service == "claims":
-        pending = {f.split(":")[0] for f in faults}
-        assert CLAIMS_PENDING_C10 <= pending, f"typed now, strike from CLAIMS_PENDING_C10: {CLAIMS_PENDING_C10 - pending}"
-        faults = [f for f in faults if f.split(":")[0] not in CLAIMS_PENDING_C10]
     assert faults == []
 
 
