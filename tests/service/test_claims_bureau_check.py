@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,9 +17,10 @@ from tests.service.test_claims import TODAY, Member, bureau, claim_body, setup
 
 def record(member: Member, setl_id: str, *, base: str = "5000.00", own_pay: str = "1000.00") -> dict[str, Any]:
     """A bureau record whose base (psn_part_amt - fulamt_ownpay_amt) is `base`, with its stay and diagnosis."""
-    psn_part = float(base) + float(own_pay)
+    psn_part = Decimal(base) + Decimal(own_pay)
     discharge = TODAY - timedelta(days=12)
     return {"setl_id": setl_id, "mdtrt_id": f"MD{setl_id}", "certno": member.certno, "med_type": "21",
+            "insutype": "310", "setl_time": f"{discharge.isoformat()} 10:30:00",
             "medfee_sumamt": f"{psn_part * 3:.2f}", "fund_pay_sumamt": f"{psn_part * 2:.2f}",
             "psn_part_amt": f"{psn_part:.2f}", "fulamt_ownpay_amt": own_pay,
             "begndate": f"{(discharge - timedelta(days=9)).isoformat()} 08:30:00",
