@@ -458,15 +458,6 @@ async def get_member(member_id: uuid.UUID, session: SessionDep, actor: CurrentUs
     return await member_out(session, member, actor)
 
 
-@router.get("/me", tags=["members"])
-async def me(session: SessionDep, actor: Annotated[Principal, require_roles("member")]) -> dict:
-    """The member's own record, masked like everyone's (they know their own data; a stolen token need not)."""
-    member = await session.get(Member, uuid.UUID(actor.member_id)) if actor.member_id else None
-    if member is None:
-        raise NotFound("参互人员不存在。", code="member_not_found")
-    return await member_out(session, member, actor)
-
-
 @router.get("/periods/{period}/summary", tags=["periods"])
 async def period_summary(period: str, session: SessionDep,
                          _: Annotated[Principal, require_fund_wide("admin", "finance", "centre_reviewer")]) -> dict:
