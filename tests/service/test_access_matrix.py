@@ -114,6 +114,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("enrollment", "GET /api/v1/units/{unit}/rosters"):                  "YY  YN  YN  YN  YN  YN  NN  NN",
     # The unit agent makes its members' app accounts (a second one for the same member: 409).
     ("enrollment", "POST /api/v1/units/{unit}/member-accounts"):         "YY  NN  NN  NN  YN  NN  NN  NN",
+    # The member's own claims and bureau records for the app (issue #13): theirs only, nobody else's.
+    ("claims", "GET /api/v1/me/claims"):                                 "NN  NN  NN  NN  NN  NN  NN  YY",
+    ("claims", "GET /api/v1/me/settlements"):                            "NN  NN  NN  NN  NN  NN  NN  YY",
 }
 # fmt: on
 # Open to anyone, token or not: health, readiness, metrics (no personal data) and login itself.
@@ -420,6 +423,8 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("enrollment", "POST /api/v1/units/{unit}/member-accounts"): send(
         "POST", lambda w, p: f"/api/v1/units/{p.unit}/member-accounts", lambda w, p: {
             "member_id": p.member_id, "username": f"m-{uuid.uuid4().hex[:10]}", "password": "correct-horse-9"}),
+    ("claims", "GET /api/v1/me/claims"): get(lambda w, p: "/api/v1/me/claims"),
+    ("claims", "GET /api/v1/me/settlements"): get(lambda w, p: "/api/v1/me/settlements"),
 }
 
 
