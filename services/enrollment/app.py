@@ -12,6 +12,7 @@ from services.enrollment import (
     logins,
     member_accounts,
     member_app,
+    member_signup,
     staff_lists,
     stats,
     transfers,
@@ -40,7 +41,8 @@ def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
         name="enrollment", title="Huzhu enrollment 参互登记", settings=settings or EnrollmentSettings(),
         tables=MESSAGING,
         routers=[router, lifecycle.router, fees.router, history.router, transfers.router, logins.router, stats.router,
-                 staff_lists.router, member_accounts.router, member_app.router],
+                 staff_lists.router, member_accounts.router, member_app.router,
+                 member_signup.router],
         on_start=ensure_admin, handlers={ClaimApproved.TYPE: aid_approved}, consumes=[TOPIC_CLAIMS],
         metric_sources=stats.METRICS,
         # roster files and the history of a period run on paper are spreadsheets of a whole unit or office

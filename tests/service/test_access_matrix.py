@@ -121,7 +121,10 @@ MATRIX: dict[tuple[str, str], str] = {
 # fmt: on
 # Open to anyone, token or not: health, readiness, metrics (no personal data) and login itself.
 PUBLIC = {(s, f"GET {p}") for s in SERVICES for p in ("/healthz", "/readyz", "/metrics")} | {
-    ("enrollment", "POST /api/v1/auth/token")}
+    ("enrollment", "POST /api/v1/auth/token"),
+    # A member's own sign-up (issue #13): no account yet; the same answer whoever asks, rate-limited
+    # (tests/service/test_member_signup.py).
+    ("enrollment", "POST /api/v1/member-accounts/signup"), ("enrollment", "POST /api/v1/member-accounts/signup/confirm")}
 # The caller's own account, whatever the role: tested in test_security_logins.py.
 SELF = {("enrollment", "POST /api/v1/auth/password")}
 # The member's own record (GET /me, member role only): tested in test_personal_data.py.
