@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.notifications import signup
+from services.notifications import receipts, signup
 from services.notifications.api import router
 from services.notifications.delivery import delivery_sweeper
 from services.notifications.handlers import HANDLERS
@@ -16,7 +16,7 @@ def spec(settings: NotificationsSettings | None = None) -> ServiceSpec:
     settings = settings or NotificationsSettings()
     return ServiceSpec(
         name="notifications", title="Huzhu notifications 消息通知", settings=settings,
-        tables=MESSAGING, routers=[router], handlers={**HANDLERS, MemberSignupCode.TYPE: signup.signup_code},
+        tables=MESSAGING, routers=[router, receipts.router], handlers={**HANDLERS, MemberSignupCode.TYPE: signup.signup_code},
         consumes=[TOPIC_ENROLLMENT, TOPIC_CLAIMS, TOPIC_PAYMENTS],
         # The delivery worker: SMS and e-mail are sent here, never in the consumer's transaction.
         sweepers=[delivery_sweeper], sweep_interval=settings.delivery_interval_s,

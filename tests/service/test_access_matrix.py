@@ -124,7 +124,9 @@ PUBLIC = {(s, f"GET {p}") for s in SERVICES for p in ("/healthz", "/readyz", "/m
     ("enrollment", "POST /api/v1/auth/token"),
     # A member's own sign-up (issue #13): no account yet; the same answer whoever asks, rate-limited
     # (tests/service/test_member_signup.py).
-    ("enrollment", "POST /api/v1/member-accounts/signup"), ("enrollment", "POST /api/v1/member-accounts/signup/confirm")}
+    ("enrollment", "POST /api/v1/member-accounts/signup"), ("enrollment", "POST /api/v1/member-accounts/signup/confirm"),
+    # The SMS provider's delivery receipts: no token of ours, a secret in the URL (test_sms_receipts.py).
+    ("notifications", "POST /api/v1/sms/receipts/{token}")}
 # The caller's own account, whatever the role: tested in test_security_logins.py.
 SELF = {("enrollment", "POST /api/v1/auth/password")}
 # The member's own record (GET /me, member role only): tested in test_personal_data.py.
