@@ -136,3 +136,10 @@ def test_member1_signs_up_sees_the_cover_claims_a_bureau_record_and_follows_it_t
     [paid_mail] = wait_for("the paid e-mail", lambda: [m for m in mail.messages
                                                        if m["To"] == email and "已转入" in m.get_content()])
     assert "660.00 元" in paid_mail.get_content() and certno not in paid_mail.get_content()
+    # The feed shows each delivery: the SMS delivered (the local endpoint's receipt), the e-mail sent.
+    wait_for("the SMS receipt", lambda: [n for n in member.get("notifications", "/api/v1/me/notifications")
+                                         if n["template"] == "payment_paid" and {
+                                             d["channel"]: d["status"] for d in n["deliveries"]} == {
+                                             "in_app": "delivered", "sms": "delivered", "email": "sent"}])
+    # The code was never in any feed.
+    assert all("验证码" not in n["text"] for n in member.get("notifications", "/api/v1/me/notifications"))
