@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -52,6 +53,8 @@ class Stack:
     sms_port: int = 0
     mail: MailSink | None = None
     sms: SmsSink | None = None
+    # The secret in the URL of the SMS delivery receipts the local endpoint sends back (issue #13).
+    receipt_token: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -75,7 +78,8 @@ class Stack:
         if name == "notifications":
             env.update({"NOTIFICATIONS_SMTP_HOST": "127.0.0.1", "NOTIFICATIONS_SMTP_PORT": str(self.smtp_port),
                         "NOTIFICATIONS_SMS_PROVIDER": "local",
-                        "NOTIFICATIONS_SMS_ENDPOINT": f"http://127.0.0.1:{self.sms_port}/sms"})
+                        "NOTIFICATIONS_SMS_ENDPOINT": f"http://127.0.0.1:{self.sms_port}/sms",
+                        "NOTIFICATIONS_SMS_RECEIPT_TOKEN": self.receipt_token})
         for key in ("JWT_SECRET", "ADMIN_PASSWORD"):
             if f"HUZHU_{key}" in os.environ:
                 env[f"{prefix}{key}"] = os.environ[f"HUZHU_{key}"]
@@ -97,7 +101,8 @@ class Stack:
         self.smtp_port, self.sms_port = self.smtp_port or free_port(), self.sms_port or free_port()
         self.mail = MailSink(self.smtp_port, self.home / "mail")
         self.mail.start()
-        self.sms = SmsSink(self.sms_port, self.home / "sms")
+        self.sms = SmsSink(self.sms_port, self.home / "sms", receipts_url=f"{self.url('notifications')}"
+                           f"/api/v1/sms/receipts/{self.receipt_token}")
         self.sms.start()
         self.broker = Broker(self.kafka_port)
         self.broker.start(self.home / "logs" / "broker.log")

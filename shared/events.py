@@ -95,6 +95,18 @@ class MemberCovered(EventPayload):
     KEY = "member_id"
 
 
+class MemberSignupCode(EventPayload):
+    """A member signing up in the app asked for a code, and their ID number and phone matched the roster: the
+    code goes by SMS to that phone only (notifications), never in the app feed or by e-mail (issue #13)."""
+
+    TYPE = "member.signup_code"
+    member_id: str
+    phone: str
+    code: str
+    expires_at: datetime
+    KEY = "member_id"
+
+
 class CoverageEnded(EventPayload):
     TYPE = "member.coverage_ended"
     member_id: str
@@ -298,7 +310,7 @@ class PaymentFailed(EventPayload):
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
-        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected,
+        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected, MemberSignupCode,
         LoyaltyGranted, FeesReceived, FeesRemitted,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
         PaymentInstructionCreated, PaymentBatchReleased, PaymentSettled, PaymentFailed,

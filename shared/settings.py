@@ -138,6 +138,9 @@ class NotificationsSettings(ServiceSettings):
     sms_template_code: str = ""  # Aliyun TemplateCode / Tencent TemplateId: one template with a {text} variable
     sms_app_id: str = ""  # Tencent SmsSdkAppId
     sms_region: str = ""
+    # Delivery receipts (services/notifications/receipts.py): the provider calls back
+    # POST /api/v1/sms/receipts/{token}; empty turns receipts off (the route answers 404).
+    sms_receipt_token: str = ""
     # E-mail through SMTP (aiosmtplib); `make run` starts a local aiosmtpd server (deploy/messagesinks.py).
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.claims import calendar, documents, overdue, settlements, stats
+from services.claims import calendar, documents, member_claims, overdue, settlements, stats
 from services.claims.api import router
 from services.claims.handlers import HANDLERS
 from services.claims.models import MESSAGING
@@ -16,9 +16,12 @@ def spec(settings: ClaimsSettings | None = None) -> ServiceSpec:
         name="claims", title="Huzhu claims 补助申请与审批", settings=settings or ClaimsSettings(),
         tables=MESSAGING,
         # overdue first: /claims/overdue must be matched before /claims/{claim_id}
-        routers=[overdue.router, settlements.router, router, documents.router, calendar.router, stats.router],
+        routers=[overdue.router, settlements.router, router, documents.router, calendar.router, stats.router,
+                 member_claims.router],
         # payment.paid also stamps the dashboard's read model (stats.py)
-        handlers={**HANDLERS, PaymentSettled.TYPE: stats.recording_paid_at(HANDLERS[PaymentSettled.TYPE])},
+        # payment events are also kept for the member's timeline (member_claims.py)
+        handlers=member_claims.recording_payments(
+            {**HANDLERS, PaymentSettled.TYPE: stats.recording_paid_at(HANDLERS[PaymentSettled.TYPE])}),
         consumes=[TOPIC_ENROLLMENT, TOPIC_PAYMENTS],
         sweepers=[overdue.overdue_sweeper], sweep_interval=60.0, metric_sources=stats.METRICS,
         body_limits={"/api/v1/settlements": "max_feed_bytes",

@@ -146,7 +146,3 @@ async def get_member(member_id: uuid.UUID, session: SessionDep, actor: CurrentUs
     return await service.get_member(session, member_id, actor)
 
 
-@router.get("/me", tags=["members"], response_model=MemberOut, responses=problem_responses(401, 403, 404))
-async def me(session: SessionDep, actor: Annotated[Principal, require_roles(Role.MEMBER)]) -> MemberOut:
-    """The member's own record, masked like everyone's (they know their own data; a stolen token need not)."""
-    return await service.own_record(session, actor)

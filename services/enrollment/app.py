@@ -5,7 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from services.enrollment import fees, history, lifecycle, logins, member_accounts, staff_lists, stats, transfers
+from services.enrollment import (
+    fees,
+    history,
+    lifecycle,
+    logins,
+    member_accounts,
+    member_app,
+    member_signup,
+    staff_lists,
+    stats,
+    transfers,
+)
 from services.enrollment.api import router
 from services.enrollment.loyalty import aid_approved
 from services.enrollment.models import MESSAGING, User
@@ -31,7 +42,8 @@ def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
         name="enrollment", title="Huzhu enrollment 参互登记", settings=settings or EnrollmentSettings(),
         tables=MESSAGING,
         routers=[router, lifecycle.router, fees.router, history.router, transfers.router, logins.router, stats.router,
-                 staff_lists.router, member_accounts.router],
+                 staff_lists.router, member_accounts.router, member_app.router,
+                 member_signup.router],
         on_start=ensure_admin, handlers={ClaimApproved.TYPE: aid_approved}, consumes=[TOPIC_CLAIMS],
         metric_sources=stats.METRICS,
         # roster files and the history of a period run on paper are spreadsheets of a whole unit or office

@@ -384,9 +384,3 @@ async def find_members(session: AsyncSession, certno: str, actor: Principal) -> 
 async def get_member(session: AsyncSession, member_id: uuid.UUID, actor: Principal) -> MemberOut:
     return await member_out(session, await visible_member(session, await session.get(Member, member_id), actor))
 
-
-async def own_record(session: AsyncSession, actor: Principal) -> MemberOut:
-    member = await session.get(Member, uuid.UUID(actor.member_id)) if actor.member_id else None
-    if member is None:
-        raise NotFound("参互人员不存在。", code="member_not_found")
-    return await member_out(session, member)

@@ -121,11 +121,19 @@ MATRIX: dict[tuple[str, str], str] = {
     ("enrollment", "GET /api/v1/units/{unit}/rosters"):                  "YY  YN  YN  YN  YN  YN  NN  NN",
     # The unit agent makes its members' app accounts (a second one for the same member: 409).
     ("enrollment", "POST /api/v1/units/{unit}/member-accounts"):         "YY  NN  NN  NN  YN  NN  NN  NN",
+    # The member's own claims and bureau records for the app (issue #13): theirs only, nobody else's.
+    ("claims", "GET /api/v1/me/claims"):                                 "NN  NN  NN  NN  NN  NN  NN  YY",
+    ("claims", "GET /api/v1/me/settlements"):                            "NN  NN  NN  NN  NN  NN  NN  YY",
 }
 # fmt: on
 # Open to anyone, token or not: health, readiness, metrics (no personal data) and login itself.
 PUBLIC = {(s, f"GET {p}") for s in SERVICES for p in ("/healthz", "/readyz", "/metrics")} | {
-    ("enrollment", "POST /api/v1/auth/token")}
+    ("enrollment", "POST /api/v1/auth/token"),
+    # A member's own sign-up (issue #13): no account yet; the same answer whoever asks, rate-limited
+    # (tests/service/test_member_signup.py).
+    ("enrollment", "POST /api/v1/member-accounts/signup"), ("enrollment", "POST /api/v1/member-accounts/signup/confirm"),
+    # The SMS provider's delivery receipts: no token of ours, a secret in the URL (test_sms_receipts.py).
+    ("notifications", "POST /api/v1/sms/receipts/{token}")}
 # The caller's own account, whatever the role: tested in test_security_logins.py.
 SELF = {("enrollment", "POST /api/v1/auth/password")}
 # The member's own record (GET /me, member role only): tested in test_personal_data.py.
@@ -442,6 +450,8 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("enrollment", "POST /api/v1/units/{unit}/member-accounts"): send(
         "POST", lambda w, p: f"/api/v1/units/{p.unit}/member-accounts", lambda w, p: {
             "member_id": p.member_id, "username": f"m-{uuid.uuid4().hex[:10]}", "password": "correct-horse-9"}),
+    ("claims", "GET /api/v1/me/claims"): get(lambda w, p: "/api/v1/me/claims"),
+    ("claims", "GET /api/v1/me/settlements"): get(lambda w, p: "/api/v1/me/settlements"),
 }
 
 

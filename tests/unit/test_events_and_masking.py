@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -29,6 +29,7 @@ from shared.events import (
     MemberContactChanged,
     MemberCovered,
     MemberDetailsCorrected,
+    MemberSignupCode,
     PaymentBatchReleased,
     PaymentFailed,
     PaymentInstructionCreated,
@@ -53,6 +54,7 @@ SAMPLES: list[EventPayload] = [
                   member_type="retired", unit="U1", unit_path=["C1", "O1", "A1", "U1"], bank_account=ACCOUNT,
                   bank_name="富滇银行昆明分行", phone=PHONE, renewing=True, fee=Decimal("120.00")),
     CoverageEnded(member_id="M1", period="yn-18", ended_on=date(2022, 6, 30), reason="退出基本医保"),
+    MemberSignupCode(member_id="M1", phone=PHONE, code="048213", expires_at=datetime(2026, 11, 23, 12, 10, tzinfo=UTC)),
     MemberDetailsCorrected(member_id="M1", name="王芳", certno=CERTNO, sex="female", member_type="retired"),
     ClaimAdjusted(adjustment_id="A1", claim_id="C2", member_id="M1", period="yn-18", amount=Decimal("-260.00"),
                   aid_amount=Decimal("100.00"), reason="前一次住院申请被撤销，重新核算"),
