@@ -35,16 +35,10 @@ def bureau_record(member: dict[str, Any]) -> dict[str, Any]:
             "fund_pay_sumamt": "7000.00", "psn_part_amt": "3000.00", "fulamt_ownpay_amt": "0.00"}
 
 
-def submit_claim_for(agent: Session, member_id: str, record: dict[str, Any]) -> dict[str, Any]:
-    """The claim on a bureau record. Today the unit agent types the figures of the record; once intake takes
-    the member's one-tap claim, this becomes the member's
-    ``POST /api/v1/claims {"member_id", "plan": "inpatient", "setl_id"}`` (issue #13 item 3)."""
-    return dict(agent.post("claims", "/api/v1/claims", json={
-        "member_id": member_id, "plan": "inpatient", "admission_date": record["begndate"],
-        "discharge_date": record["enddate"],
-        "diagnosis": {"icd10": record["dscg_maindiag_code"], "name": record["dscg_maindiag_name"]},
-        "settlement": {k: record[k] for k in ("setl_id", "mdtrt_id", "med_type", "medfee_sumamt", "fund_pay_sumamt",
-                                              "psn_part_amt", "fulamt_ownpay_amt")}}))
+def one_tap_claim(member: Session, record: dict[str, Any]) -> dict[str, Any]:
+    """零跑腿: the member names the bureau's record and the plan; dates, diagnosis and figures come from the record
+    (issue #13 item 3, issue #12 part 3)."""
+    return dict(member.post("claims", "/api/v1/claims", json={"plan": "inpatient", "setl_id": record["setl_id"]}))
 
 
 def jpeg() -> bytes:
@@ -100,8 +94,9 @@ def test_member1_signs_up_sees_the_cover_claims_a_bureau_record_and_follows_it_t
     assert stay["hospital"] == "昆明市第一人民医院" and stay["psn_part_amt"] == "3000.00" and certno not in str(stay)
 
     # The claim on it; the record is then no longer offered.
-    claim = submit_claim_for(agent, member_id, record)
+    claim = one_tap_claim(member, record)
     assert claim["status"] == "in_review" and claim["aid_amount"] == "660.00", claim
+    assert claim["settlement_check"] == {"status": "verified", "differences": {}}, claim
     assert record["setl_id"] not in {s["setl_id"] for s in member.get("claims", "/api/v1/me/settlements")}
     # A photo of the bank card from the phone.
     r = httpx.post(f"{stack.url('claims')}/api/v1/claims/{claim['claim_id']}/documents", timeout=30,
