@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from shared.observability import current_correlation_id
 
@@ -24,6 +24,14 @@ TOPIC_PAYMENTS = "payments.events"
 TOPIC_DEAD_LETTER = "huzhu.dead-letter"
 ALL_TOPICS = (TOPIC_ENROLLMENT, TOPIC_CLAIMS, TOPIC_PAYMENTS, TOPIC_DEAD_LETTER)
 
+
+
+def _no_empty(value: object) -> object:
+    return None if value == "" else value
+
+
+#: A payment event's adjustment: None for the claim's own aid (older producers sent "", read as None).
+AdjustmentRef = Annotated[str | None, BeforeValidator(_no_empty)]
 
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -272,7 +280,7 @@ class PaymentInstructionCreated(EventPayload):
     member_id: str
     attempt: int
     amount: Money
-    adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
+    adjustment_id: AdjustmentRef = None  # None for the claim's own aid; a top-up carries its adjustment's id
     KEY = "claim_id"
 
 
@@ -282,7 +290,7 @@ class PaymentSettled(EventPayload):
     claim_id: str
     member_id: str
     amount: Money
-    adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
+    adjustment_id: AdjustmentRef = None  # None for the claim's own aid; a top-up carries its adjustment's id
     attempt: int = 0  # the instruction's attempt (0 from older producers: the claim's live attempt)
     KEY = "claim_id"
 
@@ -302,7 +310,7 @@ class PaymentFailed(EventPayload):
     claim_id: str
     member_id: str
     reason: str
-    adjustment_id: str = ""  # empty for the claim's own aid; a top-up carries its adjustment's id
+    adjustment_id: AdjustmentRef = None  # None for the claim's own aid; a top-up carries its adjustment's id
     attempt: int = 0  # the instruction's attempt (0 from older producers: the claim's live attempt)
     KEY = "claim_id"
 

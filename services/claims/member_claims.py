@@ -82,15 +82,15 @@ def payment_row(envelope: Envelope, event: EventPayload) -> dict[str, Any] | Non
     common = {"at": envelope.occurred_at}
     if isinstance(event, PaymentInstructionCreated):
         return {**common, "claim_id": event.claim_id, "instruction_id": event.instruction_id,
-                "attempt": event.attempt, "adjustment_id": event.adjustment_id, "kind": PaymentKind.INSTRUCTION,
+                "attempt": event.attempt, "adjustment_id": event.adjustment_id or "", "kind": PaymentKind.INSTRUCTION,
                 "amount": event.amount, "reason": None}
     if isinstance(event, PaymentSettled):
         return {**common, "claim_id": event.claim_id, "instruction_id": event.instruction_id,
-                "attempt": event.attempt, "adjustment_id": event.adjustment_id, "kind": PaymentKind.PAID,
+                "attempt": event.attempt, "adjustment_id": event.adjustment_id or "", "kind": PaymentKind.PAID,
                 "amount": event.amount, "reason": None}
     if isinstance(event, PaymentFailed):
         return {**common, "claim_id": event.claim_id, "instruction_id": event.instruction_id,
-                "attempt": event.attempt, "adjustment_id": event.adjustment_id, "kind": PaymentKind.FAILED,
+                "attempt": event.attempt, "adjustment_id": event.adjustment_id or "", "kind": PaymentKind.FAILED,
                 "amount": None, "reason": event.reason}
     return None
 
