@@ -4,19 +4,23 @@ enums of ``shared.vocab``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.claims.domain.clock import claim_clock
 from services.claims.domain.settlement import is_amount
 from services.claims.models import Claim, ClaimAdjustment, ClaimStep
 from shared.errors import Invalid
 from shared.fields import Money, PastDate, SaneDate, money_problem
 from shared.schemas import MoneyOut
 from shared.vocab import ClaimStatus, InstructionStatus, OrgLevel
+
+#: A claim in one of these has had its final approval (the clock's second mark).
+FOLLOWS_APPROVAL = (ClaimStatus.APPROVED, ClaimStatus.PAYMENT_FAILED, ClaimStatus.PAID)
 
 
 # --- input ---------------------------------------------------------------------------------------------------
@@ -175,6 +179,14 @@ class ClaimSubmittedOut(BaseModel):
     settlement_check: SettlementCheckOut | None = None
 
 
+class ClockOut(BaseModel):
+    """Whole days from the discharge to the claim's submission, final approval and payment (null until reached)."""
+
+    days_to_submission: int | None
+    days_to_approval: int | None
+    days_to_payment: int | None
+
+
 class ClaimOut(BaseModel):
     claim_id: str
     member_id: str
@@ -201,9 +213,15 @@ class ClaimOut(BaseModel):
     submitted_by: str
     submitter_org: str | None
     created_at: datetime | None
+    clock: ClockOut
 
     @classmethod
-    def of(cls, claim: Claim, steps: list[ClaimStep], adjustments: list[ClaimAdjustment]) -> ClaimOut:
+    def of(cls, claim: Claim, steps: list[ClaimStep], adjustments: list[ClaimAdjustment],
+           paid_at: datetime | None = None) -> ClaimOut:
+        approved_at = max((s.at for s in steps if s.decision == "approve" and s.level == claim.final_level),
+                          default=None) if claim.status in FOLLOWS_APPROVAL else None
+        clock = claim_clock(claim.discharge_date, claim.created_at, approved_at,
+                            paid_at if claim.status == ClaimStatus.PAID else None)
         return cls(
             claim_id=str(claim.id), member_id=claim.member_id, period=claim.period, plan=claim.plan,
             status=ClaimStatus(claim.status), aid_amount=claim.aid_amount, base=claim.base,
@@ -224,7 +242,7 @@ class ClaimOut(BaseModel):
                                status=InstructionStatus(claim.payment_status) if claim.payment_status else None)
             if claim.payment_instruction_id else None,
             unit=claim.unit, submitted_by=claim.submitted_by, submitter_org=claim.submitter_org,
-            created_at=claim.created_at)
+            created_at=claim.created_at, clock=ClockOut(**asdict(clock)))
 
 
 def level_of(level: str | None) -> OrgLevel | None:

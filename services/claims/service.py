@@ -41,6 +41,7 @@ from services.claims.repository import (
 )
 from services.claims.schemas import ClaimFacts, ClaimIn, ClaimOut, Diagnosis, SecondAidIn, SettlementIn
 from services.claims.settlements import settlement_reversed
+from services.claims.stats import ClaimPaidAt
 from services.claims.waiting import member_unknown, period_not_yet_known
 from shared import idnumber
 from shared.auth import Principal
@@ -325,5 +326,7 @@ async def decide_claim(session: AsyncSession, claim_id: uuid.UUID, actor: Princi
 
 
 async def claim_view(session: AsyncSession, claim: Claim) -> ClaimOut:
-    return ClaimOut.of(claim, await steps_of(session, claim), await adjustments_of(session, claim))
+    paid_at = (await session.execute(select(ClaimPaidAt.paid_at).where(
+        ClaimPaidAt.claim_id == str(claim.id)))).scalar_one_or_none()
+    return ClaimOut.of(claim, await steps_of(session, claim), await adjustments_of(session, claim), paid_at)
 

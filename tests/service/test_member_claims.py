@@ -5,9 +5,10 @@ documents, and the stays no live claim uses yet; the member's own only, no ident
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from services.claims.domain.approval import day_of
 from shared.events import PaymentFailed, PaymentInstructionCreated, PaymentSettled
 from tests.conftest import ServiceClient, apply_event, token_for
 from tests.service.test_claims import bureau, claim_body, decide, settlement, setup, short
@@ -21,6 +22,12 @@ async def test_a_claim_followed_from_submission_to_paid_after_a_failed_transfer(
     created = await client.post("/api/v1/claims", json=body, headers=branch.unit_agent())
     assert created.status_code == 201, created.text
     claim_id = created.json()["claim_id"]
+    staff_view = (await client.get(f"/api/v1/claims/{claim_id}", headers=branch.unit_agent())).json()
+    discharge = date.fromisoformat(staff_view["discharge_date"])
+    submitted_day = day_of(datetime.fromisoformat(staff_view["created_at"]))
+    # the claim's clock (issue #12 §7): days from the discharge, null until a step is reached
+    assert staff_view["clock"] == {"days_to_submission": (submitted_day - discharge).days,
+                                   "days_to_approval": None, "days_to_payment": None}
 
     [mine] = (await client.get("/api/v1/me/claims", headers=member.token())).json()
     assert mine["status"] == "in_review" and mine["status_text"] == "审核中"
@@ -59,6 +66,12 @@ async def test_a_claim_followed_from_submission_to_paid_after_a_failed_transfer(
 
     [mine] = (await client.get("/api/v1/me/claims", headers=member.token())).json()
     assert mine["status"] == "paid" and mine["missing_documents"] == []
+    staff_view = (await client.get(f"/api/v1/claims/{claim_id}", headers=branch.unit_agent())).json()
+    final_approval = max(s["at"] for s in staff_view["approval"]["steps"] if s["decision"] == "approve")
+    assert staff_view["clock"] == {
+        "days_to_submission": (submitted_day - discharge).days,
+        "days_to_approval": (day_of(datetime.fromisoformat(final_approval)) - discharge).days,
+        "days_to_payment": (day_of(now + timedelta(minutes=4)) - discharge).days}  # payment.paid's occurred_at
     kinds = [e["kind"] for e in mine["timeline"]]
     assert kinds == ["submitted", "returned", "resubmitted", "level_approved", "approved", "payment_instruction",
                      "payment_failed", "payment_instruction", "paid"]
