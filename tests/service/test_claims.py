@@ -398,11 +398,11 @@ async def test_a_discharge_outside_the_coverage_is_refused_not_covered(service_c
     assert len(await outbox_events(app, r.json()["claim_id"], "claim.rejected")) == 1
 
 
-async def test_an_outpatient_settlement_is_refused_med_type_not_covered(service_client: ServiceClient) -> None:
+async def test_an_outpatient_settlement_is_refused_as_excluded_outpatient(service_client: ServiceClient) -> None:
     _, client, member = await setup(service_client)
     r = await client.post("/api/v1/claims", json=claim_body(member, med_type="11"),
                           headers=member.branch.unit_agent())
-    await assert_refused(r, "med_type_not_covered")
+    await assert_refused(r, "excluded_outpatient")  # 第十二条第四款
 
 
 async def test_a_settlement_claimed_twice_is_refused_duplicate_settlement(service_client: ServiceClient) -> None:

@@ -95,7 +95,7 @@ async def test_a_claim_refused_at_submission_says_why(service_client: ServiceCli
     assert r.status_code == 201 and r.json()["status"] == "rejected", r.text
     [mine] = (await client.get("/api/v1/me/claims", headers=member.token())).json()
     assert [e["kind"] for e in mine["timeline"]] == ["submitted", "refused"]
-    assert mine["rejection"]["code"] == "med_type_not_covered" and mine["timeline"][1]["reason"]
+    assert mine["rejection"]["code"] == "excluded_outpatient" and mine["timeline"][1]["reason"]
     assert mine["status_text"] == "不予补助" and mine["missing_documents"] == []
 
 

@@ -230,6 +230,23 @@ def test_outpatient_care_is_excluded_where_the_plan_names_its_kinds() -> None:
     med_types = getattr(YUNNAN.plan("inpatient"), "med_types", None)
     assert med_types, "yunnan-18's inpatient plan names the covered kinds of care (第十二条)"
     refusal = screen(replace(BASE, med_type="11"), YUNNAN, IN_WINDOW)  # 11: 普通门诊
+    assert refusal is not None and refusal.code == "excluded_outpatient" and "第十二条第四款" in refusal.detail
+
+
+def test_maternity_is_excluded_as_not_paid_by_basic_insurance() -> None:
+    assert "not_paid_by_basic_insurance" in YUNNAN.exclusions
+    refusal = screen(replace(BASE, med_type="52"), YUNNAN, IN_WINDOW)  # 52: 生育住院
+    assert refusal is not None and refusal.code == "excluded_maternity" and "第十二条第三款" in refusal.detail
+
+
+def test_a_kind_of_care_neither_excluded_nor_named_by_the_plan_is_not_covered() -> None:
+    refusal = screen(replace(BASE, med_type="28"), YUNNAN, IN_WINDOW)  # 28: 日间手术, inpatient care not listed
+    assert refusal is not None and refusal.code == "med_type_not_covered"
+
+
+def test_an_exclusion_the_rulebook_does_not_list_is_left_to_the_plan() -> None:
+    without = YUNNAN.model_copy(update={"exclusions": [e for e in YUNNAN.exclusions if e != "outpatient"]})
+    refusal = screen(replace(BASE, med_type="11"), without, IN_WINDOW)
     assert refusal is not None and refusal.code == "med_type_not_covered"
 
 

@@ -1,5 +1,6 @@
-"""What the bureau's settlement record says about a claim (issue #12 items 3 and 6), pure: no I/O. Not yet wired
-into intake (services/claims/api.py); intake and the feed will call these.
+"""What the bureau's settlement record says about a claim (issue #12 items 3 and 6), pure: no I/O. Intake
+(domain/intake.screen) refuses a claim with the exclusion its med_type shows when the rulebook lists it
+(``RULEBOOK_KEY``); the unclaimed list shows it.
 
 ``exclusion(record)``: the refusal a record shows by itself, 第十二条:
 
@@ -39,6 +40,9 @@ OUTPATIENT_MED_TYPES = frozenset({"11", "12", "13", "14", "15", "19", "41"})
 MATERNITY_MED_TYPES = frozenset({"51", "52", "53"})
 ARTICLE = {Exclusion.OUTPATIENT: "第十二条第四款", Exclusion.MATERNITY: "第十二条第三款",
            Exclusion.WORK_INJURY: "第十二条第三款"}
+#: The rulebook's name (``exclusions:``, 第十二条) under which each exclusion applies.
+RULEBOOK_KEY = {Exclusion.OUTPATIENT: "outpatient", Exclusion.MATERNITY: "not_paid_by_basic_insurance",
+                Exclusion.WORK_INJURY: "not_paid_by_basic_insurance"}
 REASON = {Exclusion.OUTPATIENT: "门诊（含特殊病、慢性病、急诊）结算的医疗费用不予补助",
           Exclusion.MATERNITY: "女职工生育的医疗费用不予补助",
           Exclusion.WORK_INJURY: "工伤的医疗费用不予补助"}

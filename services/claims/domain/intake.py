@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from services.claims.domain.bureau import ARTICLE, REASON, RULEBOOK_KEY, exclusion
 from shared.rulebook import Rulebook
 
 __all__ = ["CoverageFacts", "IntakeFacts", "Refusal", "RulebookMissing", "screen"]
@@ -67,8 +68,11 @@ def screen(facts: IntakeFacts, rulebook: Rulebook | None, today: date) -> Refusa
     window = rulebook.windows.claims
     if not window.from_ <= today <= window.to:  # 第十一条 补助办理时间
         return Refusal("claim_window_closed", f"本期补助受理时间为 {window.from_} 至 {window.to}。")
+    excluded = exclusion({"med_type": facts.med_type})
+    if excluded is not None and RULEBOOK_KEY[excluded] in rulebook.exclusions:  # 第十二条 as the rulebook lists it
+        return Refusal(excluded.value, f"{REASON[excluded]}（{ARTICLE[excluded]}），医疗类别 {facts.med_type}。")
     med_types = getattr(rulebook.plan(facts.plan), "med_types", None)
-    if med_types is not None and facts.med_type not in med_types:  # 第十二条(四) outpatient excluded
+    if med_types is not None and facts.med_type not in med_types:  # 第六条: only the kinds of care the plan names
         return Refusal("med_type_not_covered", f"医疗类别 {facts.med_type} 不在本项目补助范围内。")
     if facts.settlement_claimed:
         return Refusal("duplicate_settlement", "该结算单已申请过补助。")
