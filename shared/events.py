@@ -30,8 +30,14 @@ def _no_empty(value: object) -> object:
     return None if value == "" else value
 
 
-#: A payment event's adjustment: None for the claim's own aid (older producers sent "", read as None).
-AdjustmentRef = Annotated[str | None, BeforeValidator(_no_empty)]
+def _wire(value: str | None) -> str:
+    return value or ""
+
+
+#: A payment event's adjustment: None in code for the claim's own aid. On the wire it stays "" (the event
+#: contract of earlier releases), so a consumer not yet upgraded reads a new producer's events during a rolling
+#: deploy instead of dead-lettering them; "" read from the wire becomes None.
+AdjustmentRef = Annotated[str | None, BeforeValidator(_no_empty), PlainSerializer(_wire, return_type=str)]
 
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
