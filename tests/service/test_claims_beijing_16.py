@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from shared.events import MemberCovered, PeriodPublished
 from shared.rulebook import load_rulebook
 from tests.conftest import RULEBOOKS, ServiceClient, apply_event
-from tests.service.test_claims import TODAY, Member, claim_body, cover, get_claim, short
+from tests.service.test_claims import TODAY, Member, claim_body, cover, decide, get_claim, short
 
 
 async def beijing_member(app: FastAPI) -> Member:
@@ -62,3 +62,20 @@ async def test_a_per_day_allowance_pays_the_rate_for_days_past_the_deductible_un
     body["settlement"]["med_type"] = "11"  # type: ignore[index]
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
     assert r.json()["rejection"]["code"] == "med_type_not_covered"
+
+
+async def test_rejecting_an_earlier_allowance_stay_frees_its_paid_days_for_the_later_stay(
+        service_client: ServiceClient) -> None:
+    app, client = await service_client("claims")
+    member = await beijing_member(app)
+    first = await client.post("/api/v1/claims", json=allowance_body(member, 10, 300), headers=member.branch.unit_agent())
+    second = await client.post("/api/v1/claims", json=allowance_body(member, 200, 20),
+                               headers=member.branch.unit_agent())
+    assert (first.json()["aid_amount"], second.json()["aid_amount"]) == ("350.00", "8650.00")
+    r = await decide(client, first.json()["claim_id"], member.branch.agency_reviewer(), "reject", reason="材料不实")
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    later = await get_claim(client, second.json()["claim_id"], member.token())
+    # Alone, the 197 counted days are paid up to the period's 180: 9000.00, a top-up of 350.00.
+    assert later["aid_amount"] == "9000.00"
+    [adjustment] = later["adjustments"]
+    assert (adjustment["amount"], adjustment["cause"]) == ("350.00", "late_rejection")
