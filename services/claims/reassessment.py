@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.claims.domain.benefits import Stay, assess_per_day_period
 from services.claims.domain.reassess import (
     BandedStay,
     FixedStay,
@@ -32,7 +33,7 @@ from services.claims.repository import rulebook_of
 from shared.auth import Principal
 from shared.events import TOPIC_CLAIMS, ClaimAdjusted
 from shared.messaging import publish, publish_many
-from shared.rulebook import BandedPlan, FixedPlan, Rulebook
+from shared.rulebook import BandedPlan, FixedPlan, PerDayPlan, Rulebook
 from shared.vocab import ClaimStatus, Role
 
 # A claim counts towards the member's period once it is live: its base raises the next stay's total.
@@ -110,6 +111,10 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
         sex = coverage.sex if coverage else ""
         results = reassess_fixed(plan, [FixedStay(str(c.id), str(c.diagnosis.get("icd10", "")), sex,
                                                   c.aid_amount or ZERO) for c in claims])
+    elif isinstance(plan, PerDayPlan):  # seed 002 住院津贴: the period's paid days follow the live stays
+        days = assess_per_day_period(plan, [Stay(str(c.id), c.admission_date, c.discharge_date) for c in claims])
+        results = [Reassessed(str(c.id), c.aid_amount or ZERO, d.aid_amount, ZERO, d.explanation)
+                   for c, d in zip(claims, days, strict=True)]
     else:  # second aid is decided claim by claim by the centre
         return []
     adjustments = []
@@ -143,7 +148,7 @@ async def reassess_period(session: AsyncSession, period: str, reason: str) -> in
     for plan in rulebook.plans:
         if isinstance(plan, BandedPlan):
             count += await _reassess_banded_period(session, rulebook, plan, period, reason)
-        elif isinstance(plan, FixedPlan):
+        elif isinstance(plan, FixedPlan | PerDayPlan):
             members = (await session.execute(select(Claim.member_id).where(
                 Claim.period == period, Claim.plan == plan.code, Claim.status.in_(LIVE)).distinct())).scalars()
             for member_id in list(members):

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.claims.calendar import load_calendar
 from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, assess_second_aid, settlement_base
 from services.claims.domain.approval import ClaimState, Decision, Transition, day_of, decide, submitted
+from services.claims.domain.benefits import assess_per_day
 from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
 from services.claims.domain.routing import review_path
 from services.claims.domain.settlement import check_settlement
@@ -50,7 +51,7 @@ from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.events import TOPIC_CLAIMS
 from shared.messaging import publish
 from shared.money import format_money
-from shared.rulebook import BandedPlan, FixedPlan, Rulebook, SecondAidPlan
+from shared.rulebook import BandedPlan, FixedPlan, PerDayPlan, Rulebook, SecondAidPlan
 from shared.vocab import ClaimStatus, Role
 
 ZERO = Decimal("0.00")
@@ -227,8 +228,14 @@ async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, covera
         # once_per: period (seed 004) counts aid paid: an earlier stay that paid nothing does not use it up.
         return Assessed(assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_paid > 0),
                         ZERO)
+    if isinstance(plan, PerDayPlan):
+        # seed 002 住院津贴: the period's paid days so far are the live aid over the one rate (aid = rate x days).
+        prior_days = int((Decimal(prior_aid or 0) / plan.rate_per_day).to_integral_value())
+        day = assess_per_day(plan, body.admission_date, body.discharge_date, prior_days)
+        total = Decimal(prior_aid or 0) + day.aid_amount
+        return Assessed(Assessment(day.aid_amount, ZERO, total, day.explanation), ZERO)
     if not isinstance(plan, SecondAidPlan):
-        # per_day and graded plans load (rulebooks/beijing-2014.yaml) and the pure engine computes them
+        # graded plans load (rulebooks/beijing-2014.yaml) and the pure engine computes them
         # (domain/benefits.py), but claims on them are not taken yet (issue #16): refused, never a 500.
         raise Invalid(f"暂不受理“{plan.name}”这类保障计划的申请（{plan.kind}）。", code="plan_kind_not_supported",
                       errors=[{"loc": ["body", "plan"], "msg": f"plan kind {plan.kind} is not claimable yet"}])
