@@ -22,6 +22,24 @@ from shared.errors import Conflict, Invalid, NotFound
 router = APIRouter(prefix="/api/v1", tags=["member accounts"])
 
 
+async def check_new_account(session: SessionDep, request: Request, member: Member, username: str, password: str,
+                            *, has_account: tuple[str, str]) -> None:
+    """The checks of a new member account, made by the unit agent or by the member's own sign-up: the password
+    policy of logins.py, one account per member (``has_account``: the message and the body field to name), a
+    username not taken."""
+    problems = password_problems(password, old="", username=username,
+                                 min_length=request.app.state.settings.password_min_length)
+    if problems:
+        raise Invalid("密码不符合要求：" + "；".join(problems) + "。", code="password_too_weak",
+                      errors=[{"loc": ["body", "password"], "msg": p} for p in problems])
+    if (await session.execute(select(User.id).where(User.member_id == member.id))).first():
+        message, field = has_account
+        raise Conflict(message, code="member_has_account", errors=[{"loc": ["body", field], "msg": "已有账号"}])
+    if (await session.execute(select(User.id).where(User.username == username))).first():
+        raise Conflict(f"用户名 {username} 已存在。", code="username_taken",
+                       errors=[{"loc": ["body", "username"], "msg": "用户名已存在"}])
+
+
 class MemberAccountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     member_id: uuid.UUID
@@ -46,17 +64,8 @@ async def create_member_account(unit: str, body: MemberAccountIn, request: Reque
     if member is None or member.unit != org.code:
         raise NotFound("本单位没有这名参互人员。", code="member_not_found",
                        errors=[{"loc": ["body", "member_id"], "msg": "不是本单位的参互人员"}])
-    problems = password_problems(body.password, old="", username=body.username,
-                                 min_length=request.app.state.settings.password_min_length)
-    if problems:
-        raise Invalid("密码不符合要求：" + "；".join(problems) + "。", code="password_too_weak",
-                      errors=[{"loc": ["body", "password"], "msg": p} for p in problems])
-    if (await session.execute(select(User.id).where(User.member_id == member.id))).first():
-        raise Conflict("这名参互人员已有账号。", code="member_has_account",
-                       errors=[{"loc": ["body", "member_id"], "msg": "已有账号"}])
-    if (await session.execute(select(User.id).where(User.username == body.username))).first():
-        raise Conflict(f"用户名 {body.username} 已存在。", code="username_taken",
-                       errors=[{"loc": ["body", "username"], "msg": "用户名已存在"}])
+    await check_new_account(session, request, member, body.username, body.password,
+                            has_account=("这名参互人员已有账号。", "member_id"))
     user = User(username=body.username, password_hash=await asyncio.to_thread(hasher.hash, body.password),
                 role="member", org=org.code, member_id=member.id)
     session.add(user)

@@ -31,13 +31,13 @@ from sqlalchemy import DateTime, Integer, String, func, or_, select, text, updat
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.enrollment.logins import Locked, hasher, password_problems
-from services.enrollment.member_accounts import MemberAccountOut
+from services.enrollment.logins import Locked, hasher
+from services.enrollment.member_accounts import MemberAccountOut, check_new_account
 from services.enrollment.models import MESSAGING, AuditEntry, Base, Enrolment, Member, User
 from shared import idnumber
 from shared.db import utcnow
 from shared.deps import SessionDep
-from shared.errors import Conflict, Invalid
+from shared.errors import Invalid
 from shared.events import TOPIC_ENROLLMENT, MemberSignupCode
 from shared.messaging import publish
 from shared.schemas import problem_responses
@@ -159,17 +159,8 @@ async def confirm_signup(body: SignupConfirmIn, request: Request, session: Sessi
         raise wrong
     member = await session.get(Member, row.member_id)
     assert member is not None
-    problems = password_problems(body.password, old="", username=body.username,
-                                 min_length=request.app.state.settings.password_min_length)
-    if problems:
-        raise Invalid("密码不符合要求：" + "；".join(problems) + "。", code="password_too_weak",
-                      errors=[{"loc": ["body", "password"], "msg": p} for p in problems])
-    if (await session.execute(select(User.id).where(User.member_id == member.id))).first():
-        raise Conflict("您已有账号，请直接登录；忘记密码请联系本单位工会。", code="member_has_account",
-                       errors=[{"loc": ["body", "certno"], "msg": "已有账号"}])
-    if (await session.execute(select(User.id).where(User.username == body.username))).first():
-        raise Conflict(f"用户名 {body.username} 已存在。", code="username_taken",
-                       errors=[{"loc": ["body", "username"], "msg": "用户名已存在"}])
+    await check_new_account(session, request, member, body.username, body.password,
+                            has_account=("您已有账号，请直接登录；忘记密码请联系本单位工会。", "certno"))
     used = (await session.execute(update(SignupRequest).where(SignupRequest.id == row.id,
                                                               SignupRequest.used_at.is_(None))
                                   .values(used_at=func.now()).returning(SignupRequest.id))).first()
