@@ -55,6 +55,19 @@ class MemberAccountOut(BaseModel):
     unit: str
 
 
+async def add_account(session: SessionDep, member: Member, username: str, password: str, *, by: str,
+                      action: str) -> MemberAccountOut:
+    """Store a checked new account (``check_new_account``) linked to the member, in the member's unit, audited."""
+    user = User(username=username, password_hash=await asyncio.to_thread(hasher.hash, password),
+                role="member", org=member.unit, member_id=member.id)
+    session.add(user)
+    session.add(AuditEntry(actor=by, action=action, subject=str(member.id),
+                           detail={"username": username, "unit": member.unit}))
+    await session.flush()
+    return MemberAccountOut(user_id=str(user.id), username=user.username, role="member", member_id=str(member.id),
+                            unit=member.unit)
+
+
 @router.post("/units/{unit}/member-accounts", status_code=201, response_model=MemberAccountOut)
 async def create_member_account(unit: str, body: MemberAccountIn, request: Request, session: SessionDep,
                                 actor: Annotated[Principal, require_roles("unit_agent", "admin")]
@@ -66,11 +79,5 @@ async def create_member_account(unit: str, body: MemberAccountIn, request: Reque
                        errors=[{"loc": ["body", "member_id"], "msg": "不是本单位的参互人员"}])
     await check_new_account(session, request, member, body.username, body.password,
                             has_account=("这名参互人员已有账号。", "member_id"))
-    user = User(username=body.username, password_hash=await asyncio.to_thread(hasher.hash, body.password),
-                role="member", org=org.code, member_id=member.id)
-    session.add(user)
-    session.add(AuditEntry(actor=actor.username, action="member_account.create", subject=str(member.id),
-                           detail={"username": body.username, "unit": org.code}))
-    await session.flush()
-    return MemberAccountOut(user_id=str(user.id), username=user.username, role="member", member_id=str(member.id),
-                            unit=org.code)
+    return await add_account(session, member, body.username, body.password, by=actor.username,
+                             action="member_account.create")

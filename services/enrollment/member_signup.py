@@ -17,7 +17,6 @@ HMAC under the service's secret.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import math
@@ -31,9 +30,9 @@ from sqlalchemy import DateTime, Integer, String, func, or_, select, text, updat
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.enrollment.logins import Locked, hasher
-from services.enrollment.member_accounts import MemberAccountOut, check_new_account
-from services.enrollment.models import MESSAGING, AuditEntry, Base, Enrolment, Member, User
+from services.enrollment.logins import Locked
+from services.enrollment.member_accounts import MemberAccountOut, add_account, check_new_account
+from services.enrollment.models import MESSAGING, Base, Enrolment, Member
 from shared import idnumber
 from shared.db import utcnow
 from shared.deps import SessionDep
@@ -166,11 +165,5 @@ async def confirm_signup(body: SignupConfirmIn, request: Request, session: Sessi
                                   .values(used_at=func.now()).returning(SignupRequest.id))).first()
     if used is None:  # the same code confirmed twice at once: the first one wins
         raise wrong
-    user = User(username=body.username, password_hash=await asyncio.to_thread(hasher.hash, body.password),
-                role="member", org=member.unit, member_id=member.id)
-    session.add(user)
-    session.add(AuditEntry(actor=body.username, action="member_account.signup", subject=str(member.id),
-                           detail={"username": body.username, "unit": member.unit}))
-    await session.flush()
-    return MemberAccountOut(user_id=str(user.id), username=user.username, role="member", member_id=str(member.id),
-                            unit=member.unit)
+    return await add_account(session, member, body.username, body.password, by=body.username,
+                             action="member_account.signup")
