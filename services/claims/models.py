@@ -117,8 +117,9 @@ class Claim(Base):
     __table_args__ = (
         # The same settlement is claimed once: a second claim on it is refused (duplicate_settlement).
         # Second aid (二次补助) is claimed on the same settlement as the first aid: one live claim per plan.
+        # A claim naming no settlement (second aid per period, a graded sum: issue #16) has setl_id ''.
         Index("uq_claims_live_setl_id_plan", "setl_id", "plan", unique=True,
-              postgresql_where=text("status <> 'rejected'")),
+              postgresql_where=text("status <> 'rejected' AND setl_id <> ''")),
         Index("ix_claims_member_period", "member_id", "period", "plan"),
         Index("ix_claims_due", "status", "due_date"),
         Index("ix_claims_queue", "status", "current_level", "level_entered_at"),

@@ -66,9 +66,22 @@ class SecondAidIn(BaseModel):
     years_of_participation: int | None = Field(default=None, ge=0, le=80)
 
 
+class BeneficiaryIn(BaseModel):
+    """The person a `beneficiary: child` plan pays for (seed 002 子女意外伤害): the member's child, by name and ID
+    number (the birth date, hence the age on the event date, comes from the number)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    certno: str = Field(min_length=15, max_length=18)
+
+
 class ClaimIn(BaseModel):
     """A claim as submitted. With ``setl_id`` of a settlement the bureau has sent, the rest may be left out and
-    is taken from the record (issue #12); a member may leave out who they are (one-tap claim)."""
+    is taken from the record (issue #12); a member may leave out who they are (one-tap claim).
+
+    Two kinds of claim name no settlement (issue #16): second aid for the member's whole period (``period``,
+    ``other_assistance``; seed 000) and a graded sum (``grade``, ``event_date``, ``beneficiary`` for a child's
+    plan; seed 002)."""
 
     model_config = ConfigDict(extra="forbid")
     member_id: str | None = Field(default=None, max_length=40)
@@ -80,11 +93,22 @@ class ClaimIn(BaseModel):
     diagnosis: Diagnosis | None = None
     settlement: SettlementIn | None = None
     second_aid: SecondAidIn | None = None
+    period: str | None = Field(default=None, min_length=1, max_length=50)  # second aid for the member's period
+    other_assistance: Money | None = None  # other union assistance (工会救助) recorded for the period, seed 000
+    grade: str | None = Field(default=None, min_length=1, max_length=50)  # a graded plan's grade code
+    event_date: PastDate | None = None  # the day of the accident (graded plans)
+    beneficiary: BeneficiaryIn | None = None  # the child, for a `beneficiary: child` plan
+
+    @property
+    def names_no_settlement(self) -> bool:
+        """Second aid per period or a graded sum: claimed without a settlement (issue #16)."""
+        return self.settlement is None and self.setl_id is None and (
+            self.period is not None or self.grade is not None or self.event_date is not None)
 
     @model_validator(mode="after")
     def _check(self) -> ClaimIn:
-        if self.settlement is None and self.setl_id is None:
-            raise ValueError("settlement 或 setl_id 必须提供一个")
+        if self.settlement is None and self.setl_id is None and not self.names_no_settlement:
+            raise ValueError("settlement 或 setl_id 必须提供一个（二次补助按期申请时给出 period，分级给付时给出 grade 和 event_date）")
         if self.settlement is not None and self.setl_id is not None and self.settlement.setl_id != self.setl_id:
             raise ValueError("setl_id 与 settlement.setl_id 不一致")
         if self.admission_date and self.discharge_date and self.discharge_date < self.admission_date:

@@ -125,6 +125,9 @@ async def resolve(session: AsyncSession, given: ClaimIn, actor: Principal) -> tu
 async def submit(session: AsyncSession, db: Database, grace_seconds: int, given: ClaimIn, actor: Principal
                  ) -> Claim:
     """A new claim: refused at intake (第三/十一/十二/十三条) or assessed and routed to its first level (第十条)."""
+    if given.names_no_settlement:  # second aid per period, a graded sum (issue #16)
+        from services.claims.plan_claims import submit_without_settlement
+        return await submit_without_settlement(session, db, grace_seconds, given, actor)
     body, check, record_certno = await resolve(session, given, actor)
     coverage = await coverage_on(session, body.member_id, body.certno, body.discharge_date)
     known = [coverage] if coverage else (await coverages_of(session, body.member_id) if body.member_id else [])
@@ -235,10 +238,9 @@ async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, covera
         total = Decimal(prior_aid or 0) + day.aid_amount
         return Assessed(Assessment(day.aid_amount, ZERO, total, day.explanation), ZERO)
     if not isinstance(plan, SecondAidPlan):
-        # graded plans load (rulebooks/beijing-2014.yaml) and the pure engine computes them
-        # (domain/benefits.py), but claims on them are not taken yet (issue #16): refused, never a 500.
-        raise Invalid(f"暂不受理“{plan.name}”这类保障计划的申请（{plan.kind}）。", code="plan_kind_not_supported",
-                      errors=[{"loc": ["body", "plan"], "msg": f"plan kind {plan.kind} is not claimable yet"}])
+        # A graded sum (seed 002 意外伤害) names its grade and event date, not a settlement (plan_claims.py).
+        raise Invalid(f"“{plan.name}”按等级给付，请写明 grade 和 event_date，不填结算单。", code="grade_required",
+                      errors=[{"loc": ["body", "grade"], "msg": "缺少必填项"}])
     return await assess_second_aid_claim(session, claim, plan, body)
 
 
@@ -267,7 +269,11 @@ async def assess_second_aid_claim(session: AsyncSession, claim: Claim, plan: Sec
     else:
         sources["years_of_participation"] = "given"
     second = {"remaining_amount": format_money(remaining), "years_of_participation": years, "sources": sources}
-    return Assessed(assess_second_aid(plan, remaining, years), ZERO, second)
+    # max_aid caps the member's second aid in the period across their second-aid claims (seed 000 "最高不超过50万元").
+    prior = (await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
+        Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == claim.plan,
+        Claim.status.in_(LIVE)))).scalar_one()
+    return Assessed(assess_second_aid(plan, remaining, years, Decimal(prior or 0)), ZERO, second)
 
 
 # --- approval ---------------------------------------------------------------------------------------------

@@ -1,0 +1,285 @@
+"""Claims that name no settlement (issue #16): second aid for a member's whole period (seed 000) and graded sums
+(seed 002 意外伤害, 子女意外伤害).
+
+The same path as a settlement's claim (``service.submit``): find the coverage, screen it (``domain.intake``),
+assess it with the pure engine, route it, write it with its step and events in the request's one transaction.
+Such a claim carries ``setl_id`` '' and ``med_type`` '' and an empty ``settlement``; its stay dates are the
+event date (graded) or the first admission and last discharge of the stays it counts (second aid).
+
+Second aid, as this module reads seed 000 ("在基本医疗保险、大病补充保险、医疗救助、医疗互助活动补助和工会救助保障后，
+个人自负剩余费用仍超过10万元（含）的 … 给予不同比例的二次补助，最高不超过50万元"; "在完成第一次补助后 … 进行二次补助申请"):
+- the stays counted are those of the member's claims in the period on any other plan whose first aid is decided
+  (approved, paid or payment failed): psn_part_amt once per settlement, minus the aid of those claims as it is
+  now (every adjustment included). Claims still in review or returned are not counted yet (the first aid is not
+  complete; the answer names how many), and rejected, reversed or revoked claims never count. Settlements the
+  bureau sent that nobody claimed are not counted: their first aid has not been assessed.
+- minus `other_assistance` (工会救助 recorded for the period, given with the claim).
+- the member's second aid in the period is the rate of ``domain.aid.assess_second_aid`` on that remaining, at
+  most `max_aid`; a later second-aid claim in the same period gets what that total has grown by since the live
+  second-aid claims before it, never more than the rest of `max_aid`.
+- years of participation: the distinct periods claims knows the member was covered in (``Coverage``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.claims.calendar import load_calendar
+from services.claims.domain.aid import Assessment, assess_second_aid
+from services.claims.domain.approval import day_of, submitted
+from services.claims.domain.benefits import ADULT_AGE, age_on, assess_graded
+from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
+from services.claims.domain.routing import review_path
+from services.claims.domain.second_aid import PeriodStay, remaining_for_period
+from services.claims.models import Claim, ClaimRightRevocation, Coverage
+from services.claims.reassessment import DECIDED, LIVE
+from services.claims.repository import coverage_on, coverages_of, rulebook_for
+from services.claims.schemas import ClaimIn
+from services.claims.service import record, state_of, write
+from services.claims.waiting import member_unknown, period_not_yet_known
+from shared import idnumber
+from shared.auth import Principal
+from shared.db import Database
+from shared.errors import Forbidden, Invalid, NotFound
+from shared.masking import mask_certno
+from shared.money import format_money
+from shared.rulebook import GradedPlan, Rulebook, SecondAidPlan
+from shared.vocab import ClaimStatus, Role
+
+__all__ = ["submit_without_settlement"]
+
+ZERO = Decimal("0.00")
+
+
+def _invalid(field: str, msg: str, detail: str, code: str = "validation_failed") -> Invalid:
+    return Invalid(detail, code=code, errors=[{"loc": ["body", *field.split(".")], "msg": msg}])
+
+
+@dataclass(frozen=True)
+class Assessed:
+    assessment: Assessment
+    admission: date
+    discharge: date
+    diagnosis: dict[str, Any]
+    second_aid: dict[str, Any] | None = None
+
+
+async def _coverage(session: AsyncSession, db: Database, grace_seconds: int, given: ClaimIn, actor: Principal
+                    ) -> tuple[Coverage | None, list[Coverage]]:
+    """The member's coverage of the claim's period or event date, and every coverage claims knows of them."""
+    member_id, certno = given.member_id, given.certno
+    if not (member_id or certno):
+        if actor.role == Role.MEMBER and actor.member_id:
+            member_id = actor.member_id
+        else:
+            raise _invalid("member_id", "缺少必填项", "member_id 或 certno 必须提供一个。")
+    if given.period is not None:
+        stmt = select(Coverage).where(Coverage.period == given.period)
+        stmt = stmt.where(Coverage.member_id == member_id) if member_id else \
+            stmt.where(Coverage.certno == idnumber.lookup_form(certno or ""))
+        coverage = (await session.execute(stmt)).scalars().first()
+    else:
+        assert given.event_date is not None
+        coverage = await coverage_on(session, member_id, certno, given.event_date)
+    if coverage is not None:
+        return coverage, [coverage]
+    known = await coverages_of(session, member_id) if member_id else []
+    if not known and member_id is not None:
+        raise await member_unknown(db, f"member:{member_id}", grace_seconds)
+    if not known:
+        raise NotFound("未找到该身份证号的参互记录。", code="member_not_covered")
+    return None, known
+
+
+def _check_reach(actor: Principal, coverage: Coverage | None, known: list[Coverage]) -> None:
+    member_id = known[0].member_id
+    if actor.role == Role.MEMBER and actor.member_id != member_id:
+        raise Forbidden("会员只能为本人申请。", code="not_yourself")
+    if actor.role == Role.UNIT_AGENT:
+        paths = [coverage.unit_path] if coverage is not None else [c.unit_path for c in known]
+        if not any(actor.covers(p) for p in paths):
+            raise Forbidden("只能为本单位的参互人员申请。", code="outside_subtree")
+
+
+async def submit_without_settlement(session: AsyncSession, db: Database, grace_seconds: int, given: ClaimIn,
+                                    actor: Principal) -> Claim:
+    """A second-aid claim for a member's period or a graded claim: refused at intake or assessed and routed."""
+    if given.period is None and (given.grade is None or given.event_date is None):
+        missing = "event_date" if given.grade is not None else "grade"
+        raise _invalid(missing, "缺少必填项", f"分级给付的申请须写明 grade 和 event_date（缺少 {missing}）。")
+    coverage, known = await _coverage(session, db, grace_seconds, given, actor)
+    _check_reach(actor, coverage, known)
+    member_id = known[0].member_id
+    rulebook = await rulebook_for(session, coverage.period) if coverage else None
+    if rulebook is not None and given.plan in {p.code for p in rulebook.plans} and \
+            not isinstance(rulebook.plan(given.plan), SecondAidPlan | GradedPlan):
+        raise _invalid("plan", "该项目须凭结算单申请",
+                       f"“{rulebook.plan(given.plan).name}”须凭医保结算单申请（settlement 或 setl_id）。",
+                       code="settlement_required")
+    now = datetime.now(UTC)
+    day = given.event_date or now.date()
+    facts = IntakeFacts(
+        plan=given.plan, discharge_date=day, med_type="",
+        coverage=CoverageFacts(coverage.period, tuple(coverage.plans), coverage.ended_on) if coverage else None,
+        right_revoked=coverage is not None and await session.get(
+            ClaimRightRevocation, (member_id, coverage.period)) is not None)
+    try:
+        refusal = screen(facts, rulebook, day_of(now))
+    except RulebookMissing as missing:
+        raise period_not_yet_known(missing.period) from None
+    if refusal is not None and refusal.code == "coverage_ended" and given.period is not None:
+        refusal = None  # second aid counts the stays before the member left (第十四条 ends rights from its date)
+    home = coverage or next((c for c in known if actor.covers(c.unit_path)), known[0])
+    claim = Claim(
+        id=uuid.uuid4(), member_id=member_id, period=coverage.period if coverage else None, plan=given.plan,
+        status=ClaimStatus.SUBMITTED, setl_id="", med_type="", admission_date=day, discharge_date=day,
+        diagnosis={}, settlement={}, unit=home.unit, unit_path=list(home.unit_path), submitted_by=actor.username,
+        submitter_org=actor.org if actor.role == Role.UNIT_AGENT else None,
+        submitter_path=list(actor.org_path) if actor.role == Role.UNIT_AGENT else [],
+        rulebook_code=rulebook.code if rulebook else None)
+    path: list[str] = []
+    if refusal is None:
+        assert coverage is not None and rulebook is not None
+        assessed = await _assess(session, claim, rulebook, given, now.date())
+        claim.admission_date, claim.discharge_date = assessed.admission, assessed.discharge
+        claim.diagnosis, claim.second_aid = assessed.diagnosis, assessed.second_aid
+        claim.base = ZERO
+        claim.aid_amount = claim.assessed_aid = assessed.assessment.aid_amount
+        claim.cumulative_base, claim.explanation = assessed.assessment.cumulative_base, assessed.assessment.explanation
+        plan = rulebook.plan(given.plan)
+        path = [plan.decided_by] if isinstance(plan, SecondAidPlan) else \
+            review_path(rulebook.approval, assessed.assessment.aid_amount)  # seed 000: the centre decides
+    state = state_of(claim, [], rulebook, review=path)
+    transition = submitted(state, refusal, now, await load_calendar(session) if refusal is None else None)
+    write(claim, transition)
+    session.add(claim)
+    await session.flush()
+    await record(session, claim, transition, actor)
+    return claim
+
+
+async def _assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, given: ClaimIn, today: date
+                  ) -> Assessed:
+    try:
+        plan = rulebook.plan(given.plan)
+    except KeyError:
+        raise _invalid("plan", "本期没有该项目", f"本期规则书没有项目 {given.plan}。", code="plan_unknown") from None
+    if isinstance(plan, SecondAidPlan):
+        if given.period is None:
+            raise _invalid("period", "缺少必填项", "二次补助按期申请，须写明 period。")
+        return await _second_aid(session, claim, plan, given)
+    if isinstance(plan, GradedPlan):
+        if given.grade is None or given.event_date is None:
+            missing = "grade" if given.grade is None else "event_date"
+            raise _invalid(missing, "缺少必填项", f"{plan.name}的申请须写明 grade 和 event_date。")
+        return await _graded(session, claim, plan, given, today)
+    raise _invalid("plan", "该项目须凭结算单申请",
+                   f"“{plan.name}”须凭医保结算单申请（settlement 或 setl_id），不能按期或按等级申请。",
+                   code="settlement_required")
+
+
+async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, given: ClaimIn) -> Assessed:
+    """二次补助 for the member's period (seed 000), as the module's docstring reads it."""
+    counted = (await session.execute(
+        select(Claim.setl_id, Claim.settlement, Claim.aid_amount, Claim.admission_date, Claim.discharge_date,
+               Claim.status)
+        .where(Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan != plan.code,
+               Claim.status.in_(LIVE)).order_by(Claim.created_at, Claim.id))).all()
+    stays: list[PeriodStay] = []
+    seen: set[str] = set()
+    pending = 0
+    first_aid = ZERO
+    dates: list[date] = []
+    for setl_id, settlement, aid, admission, discharge, status in counted:
+        if not setl_id:
+            continue  # a graded sum is no stay: it has no person's part and is not first aid on one
+        if status not in DECIDED:
+            pending += 1  # "在完成第一次补助后": counted once its first aid is decided
+            continue
+        part = ZERO
+        if setl_id not in seen:  # one stay's person's part once, whatever plans paid on it
+            seen.add(setl_id)
+            part = Decimal(str((settlement or {}).get("psn_part_amt") or "0"))
+            dates += [admission, discharge]
+        stays.append(PeriodStay(psn_part_amt=part, first_aid=Decimal(aid or 0)))
+        first_aid += Decimal(aid or 0)
+    other = given.other_assistance or ZERO
+    remaining = remaining_for_period(stays, other)
+    years = (await session.execute(select(func.count(func.distinct(Coverage.period))).where(
+        Coverage.member_id == claim.member_id))).scalar_one()
+    prior = Decimal((await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
+        Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == plan.code,
+        Claim.status.in_(LIVE)))).scalar_one() or 0)
+    # The member's second aid in the period as of now, then this claim's part of it (max_aid caps the total).
+    total = assess_second_aid(plan, remaining, years)
+    due = max(total.aid_amount - prior, ZERO)
+    room = max(plan.max_aid - prior, ZERO)
+    aid = min(due, room)
+    note = total.explanation
+    if prior > 0:
+        note += f"；本期此前已核二次补助 {format_money(prior)} 元，本次 {format_money(aid)} 元"
+    psn_part = sum((s.psn_part_amt for s in stays), ZERO)
+    second = {
+        "remaining_amount": format_money(remaining), "years_of_participation": years,
+        "psn_part_amt": format_money(psn_part), "first_aid": format_money(first_aid),
+        "other_assistance": format_money(other), "stays": len(seen), "claims_pending_first_aid": pending,
+        "prior_second_aid": format_money(prior),
+        "sources": {"remaining_amount": "本期已核定一次补助的住院：个人负担 - 一次补助 - 其他工会救助",
+                    "years_of_participation": "coverages known to claims"},
+    }
+    first, last = (min(dates), max(dates)) if dates else (claim.admission_date, claim.discharge_date)
+    return Assessed(Assessment(aid, ZERO, prior + aid, note), first, last,
+                    {"icd10": "", "name": plan.name}, second)
+
+
+async def _graded(session: AsyncSession, claim: Claim, plan: GradedPlan, given: ClaimIn, today: date) -> Assessed:
+    """A graded sum (seed 002 意外伤害): the grade's amount within the plan's cap per member and period."""
+    assert given.grade is not None and given.event_date is not None
+    if given.grade not in {g.code for g in plan.grades}:
+        known = "、".join(g.code for g in plan.grades)
+        raise _invalid("grade", f"应为：{known}", f"{plan.name}没有等级 {given.grade}（应为：{known}）。",
+                       code="grade_unknown")
+    birth: date | None = None
+    beneficiary: dict[str, Any] | None = None
+    if plan.beneficiary == "child":
+        child = given.beneficiary
+        if child is None:
+            raise _invalid("beneficiary", "缺少必填项", f"{plan.name}须写明受益子女的姓名和身份证号（beneficiary）。",
+                           code="beneficiary_required")
+        try:
+            number = idnumber.parse(child.certno, today=today)
+        except idnumber.IdNumberError as exc:
+            raise Invalid(f"受益子女的身份证号无效：{exc.message}。", code="invalid_certno", errors=[
+                {"loc": ["body", "beneficiary", "certno"], "msg": exc.message, "reason": exc.problem.value}]) from None
+        birth = number.birth_date
+        if birth > given.event_date:
+            raise _invalid("beneficiary.certno", "事故发生时尚未出生", "事故发生时该子女尚未出生。",
+                           code="beneficiary_not_born")
+        if age_on(birth, given.event_date) >= ADULT_AGE:
+            raise _invalid("beneficiary.certno", f"事故发生时已满 {ADULT_AGE} 周岁",
+                           f"{plan.name}只保障未满 {ADULT_AGE} 周岁的子女（以事故发生当日计）。",
+                           code="beneficiary_not_minor")
+        beneficiary = {"name": child.name, "certno": mask_certno(number.number), "birth_date": birth.isoformat()}
+    elif given.beneficiary is not None:
+        raise _invalid("beneficiary", "本项目保障会员本人", f"{plan.name}保障会员本人，不填写 beneficiary。",
+                       code="beneficiary_not_allowed")
+    # once per yearly cap: the aid of the member's live claims on the plan in the period counts (their
+    # adjustments included), as once_per does for fixed plans.
+    prior = Decimal((await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
+        Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == plan.code,
+        Claim.status.in_(LIVE)))).scalar_one() or 0)
+    result = assess_graded(plan, given.grade, given.event_date, prior, birth)
+    assert result.refusal is None  # grade and age checked above
+    label = next(g.label for g in plan.grades if g.code == given.grade)
+    diagnosis: dict[str, Any] = {"icd10": "", "name": label, "grade": given.grade}
+    if beneficiary is not None:
+        diagnosis["beneficiary"] = beneficiary
+    return Assessed(Assessment(result.aid_amount, ZERO, result.period_total, result.explanation),
+                    given.event_date, given.event_date, diagnosis)
