@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.claims.domain.benefits import Stay, assess_per_day_period
+from services.claims.domain.benefits import Stay, assess_graded, assess_per_day_period
 from services.claims.domain.reassess import (
     BandedStay,
     FixedStay,
@@ -33,7 +33,7 @@ from services.claims.repository import rulebook_of
 from shared.auth import Principal
 from shared.events import TOPIC_CLAIMS, ClaimAdjusted
 from shared.messaging import publish, publish_many
-from shared.rulebook import BandedPlan, FixedPlan, PerDayPlan, Rulebook
+from shared.rulebook import BandedPlan, FixedPlan, GradedPlan, PerDayPlan, Rulebook
 from shared.vocab import ClaimStatus, Role
 
 # A claim counts towards the member's period once it is live: its base raises the next stay's total.
@@ -115,6 +115,16 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
         days = assess_per_day_period(plan, [Stay(str(c.id), c.admission_date, c.discharge_date) for c in claims])
         results = [Reassessed(str(c.id), c.aid_amount or ZERO, d.aid_amount, ZERO, d.explanation)
                    for c, d in zip(claims, days, strict=True)]
+    elif isinstance(plan, GradedPlan):  # seed 002 意外伤害: the period's cap follows the live claims, in order
+        results = []
+        total = ZERO
+        for c in claims:
+            grade = str(c.diagnosis.get("grade", ""))
+            born = (c.diagnosis.get("beneficiary") or {}).get("birth_date")
+            graded = assess_graded(plan, grade, c.admission_date, total,
+                                   date.fromisoformat(born) if born else None)
+            total = graded.period_total
+            results.append(Reassessed(str(c.id), c.aid_amount or ZERO, graded.aid_amount, ZERO, graded.explanation))
     else:  # second aid is decided claim by claim by the centre
         return []
     adjustments = []
@@ -148,7 +158,7 @@ async def reassess_period(session: AsyncSession, period: str, reason: str) -> in
     for plan in rulebook.plans:
         if isinstance(plan, BandedPlan):
             count += await _reassess_banded_period(session, rulebook, plan, period, reason)
-        elif isinstance(plan, FixedPlan | PerDayPlan):
+        elif isinstance(plan, FixedPlan | PerDayPlan | GradedPlan):
             members = (await session.execute(select(Claim.member_id).where(
                 Claim.period == period, Claim.plan == plan.code, Claim.status.in_(LIVE)).distinct())).scalars()
             for member_id in list(members):
