@@ -29,7 +29,7 @@ from services.claims.domain.reassess import (
 )
 from services.claims.domain.routing import LEVELS, review_path
 from services.claims.models import MESSAGING, Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
-from services.claims.repository import rulebook_of
+from services.claims.repository import rulebook_of, term_periods
 from shared.auth import Principal
 from shared.events import TOPIC_CLAIMS, ClaimAdjusted
 from shared.messaging import publish, publish_many
@@ -109,6 +109,12 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
     elif isinstance(plan, FixedPlan):
         coverage = await session.get(Coverage, (member_id, period))
         sex = coverage.sex if coverage else ""
+        term = await term_periods(session, member_id, plan, rulebook, period)
+        if len(term) > 1:  # once_per: term (seed 002): the member's live claims in the whole term, in order
+            claims = list((await session.execute(
+                select(Claim).where(Claim.member_id == member_id, Claim.period.in_(term), Claim.plan == plan_code,
+                                    Claim.status.in_(LIVE))
+                .order_by(Claim.created_at, Claim.id).with_for_update())).scalars().all())
         results = reassess_fixed(plan, [FixedStay(str(c.id), str(c.diagnosis.get("icd10", "")), sex,
                                                   c.aid_amount or ZERO) for c in claims])
     elif isinstance(plan, PerDayPlan):  # seed 002 住院津贴: the period's paid days follow the live stays

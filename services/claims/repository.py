@@ -13,11 +13,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.claims.domain.benefits import term_of
 from services.claims.models import Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
 from shared import idnumber
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
-from shared.rulebook import Rulebook, parse_rulebook
+from shared.rulebook import FixedPlan, Rulebook, parse_rulebook
 from shared.scope import array_in_branch
 from shared.vocab import Role
 
@@ -94,3 +95,22 @@ async def steps_of(session: AsyncSession, claim: Claim) -> list[ClaimStep]:
 async def adjustments_of(session: AsyncSession, claim: Claim) -> list[ClaimAdjustment]:
     return list((await session.execute(select(ClaimAdjustment).where(ClaimAdjustment.claim_id == claim.id)
                                        .order_by(ClaimAdjustment.at))).scalars())
+
+
+async def scheme_periods(session: AsyncSession, scheme: str) -> list[str]:
+    """The scheme's periods claims knows, in order of their coverage's first day (windows.coverage.from; a
+    scheme's periods follow one another, seed 002 "三年"), for terms of several periods."""
+    start = PeriodCopy.rulebook["windows"]["coverage"]["from"].astext
+    return list((await session.execute(select(PeriodCopy.code).where(
+        PeriodCopy.rulebook["scheme"].astext == scheme).order_by(start, PeriodCopy.code))).scalars())
+
+
+async def term_periods(session: AsyncSession, member_id: str, plan: FixedPlan, rulebook: Rulebook, period: str
+                       ) -> tuple[str, ...]:
+    """The periods a fixed plan pays once in for this member: the period, or with `once_per: term` the member's
+    term that holds it (seed 002 "三年90元", ``domain.benefits.term_of``)."""
+    if plan.once_per != "term" or plan.term_periods is None:
+        return (period,)
+    joined = (await session.execute(select(Coverage.period).where(
+        Coverage.member_id == member_id, Coverage.plans.contains([plan.code])))).scalars().all()
+    return term_of(await scheme_periods(session, rulebook.scheme), joined, plan.term_periods, period)

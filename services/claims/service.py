@@ -39,6 +39,7 @@ from services.claims.repository import (
     load_claim,
     rulebook_for,
     steps_of,
+    term_periods,
 )
 from services.claims.schemas import ClaimFacts, ClaimIn, ClaimOut, Diagnosis, SecondAidIn, SettlementIn
 from services.claims.settlements import settlement_reversed
@@ -229,8 +230,15 @@ async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, covera
         return Assessed(assess_banded(plan, prior_base or ZERO, base, prior_aid or ZERO, all_aid or ZERO), base)
     if isinstance(plan, FixedPlan):
         # once_per: period (seed 004) counts aid paid: an earlier stay that paid nothing does not use it up.
-        return Assessed(assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_paid > 0),
-                        ZERO)
+        span = "本期"
+        if plan.once_per == "term":  # seed 002 重大疾病 "三年90元": one payment in the member's term
+            term = await term_periods(session, claim.member_id, plan, rulebook, coverage.period)
+            prior_paid = (await session.execute(select(func.count()).where(
+                Claim.member_id == claim.member_id, Claim.plan == claim.plan, Claim.period.in_(term),
+                Claim.status.in_(LIVE), Claim.aid_amount > 0))).scalar_one()
+            span = f"本保障期（{'、'.join(term)}）"
+        return Assessed(assess_fixed(plan, body.diagnosis.icd10, coverage.sex, already_paid_in_period=prior_paid > 0,
+                                     span=span), ZERO)
     if isinstance(plan, PerDayPlan):
         # seed 002 住院津贴: the period's paid days so far are the live aid over the one rate (aid = rate x days).
         prior_days = int((Decimal(prior_aid or 0) / plan.rate_per_day).to_integral_value())

@@ -163,8 +163,12 @@ def _icd10_key(code: str) -> str:
 _SEXES = {"1": "male", "2": "female", "male": "male", "female": "female", "男": "male", "女": "female"}
 
 
-def assess_fixed(plan: FixedPlan, icd10: str, sex: str, already_paid_in_period: bool) -> Assessment:
-    """A fixed sum for a listed disease (女性馨康, seed 004): the longest matching ICD-10 prefix decides."""
+def assess_fixed(plan: FixedPlan, icd10: str, sex: str, already_paid_in_period: bool, span: str = "本期"
+                 ) -> Assessment:
+    """A fixed sum for a listed disease (女性馨康, seed 004): the longest matching ICD-10 prefix decides.
+
+    `already_paid_in_period` means paid in the span the plan pays once in: the period, or with `once_per: term`
+    the member's term (the caller finds it, ``benefits.term_of``); `span` names it for the explanation."""
 
     def nothing(reason: str) -> Assessment:
         return Assessment(ZERO, ZERO, ZERO, f"{reason}，本次补助 0.00 元")
@@ -175,7 +179,7 @@ def assess_fixed(plan: FixedPlan, icd10: str, sex: str, already_paid_in_period: 
         return nothing(f"{plan.name}仅限{'女性' if wanted == 'female' else '男性'}")
     # once_per: period - one payment per member and period.
     if already_paid_in_period:
-        return nothing(f"{plan.name}本期已给付")
+        return nothing(f"{plan.name}{span}已给付")
     code = _icd10_key(icd10)
     best_prefix = ""
     best = None

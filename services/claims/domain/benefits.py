@@ -7,7 +7,7 @@ see (the member's cover on the day, the stay's medical category against `med_typ
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,6 +25,7 @@ __all__ = [
     "assess_per_day_period",
     "stay_days",
     "term_covers",
+    "term_of",
 ]
 
 ZERO = Decimal("0.00")
@@ -152,3 +153,27 @@ def term_covers(plan: FixedPlan, paid_period_index: int, claim_period_index: int
     """
     length = plan.term_periods if plan.once_per == "term" and plan.term_periods is not None else 1
     return 0 <= claim_period_index - paid_period_index < length
+
+
+def term_of(order: Sequence[str], joined: Collection[str], length: int, period: str) -> tuple[str, ...]:
+    """The periods of the term `period` belongs to, for a member and a `once_per: term` plan (seed 002 重大疾病
+    "三年90元": one fee for three years, one payment in them).
+
+    `order` is the scheme's periods in order, `joined` the periods the member was covered under the plan. A term
+    begins with the member's first period under the plan and spans it and the next `length - 1` periods of the
+    scheme, whether the member renewed in them or not; the first period joined after a term's end begins the
+    next term. A period outside `order` is a term of its own.
+    """
+    if length < 1:
+        raise ValueError(f"a term has at least one period: {length}")
+    index = {code: i for i, code in enumerate(order)}
+    if period not in index:
+        return (period,)
+    start: int | None = None
+    for i in sorted({index[p] for p in joined if p in index} | {index[period]}):
+        if start is None or i >= start + length:
+            start = i
+        if i == index[period]:
+            break
+    assert start is not None
+    return tuple(order[start:start + length])

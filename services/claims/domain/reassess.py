@@ -74,7 +74,8 @@ def reassess_banded_fast(plan: BandedPlan, bases: Sequence[Decimal],
 
 
 def reassess_fixed(plan: FixedPlan, stays: Sequence[FixedStay]) -> list[Reassessed]:
-    """once_per: period (seed 004): the first live stay with a listed diagnosis is paid, later ones 0."""
+    """once_per: period (seed 004): the first live stay with a listed diagnosis is paid, later ones 0; with
+    once_per: term (seed 002) the stays are those of the member's whole term."""
     paid = False
     out = []
     for stay in stays:
