@@ -109,6 +109,17 @@ class MemberCovered(EventPayload):
     KEY = "member_id"
 
 
+class PeriodHistoryRecorded(EventPayload):
+    """People covered in a period run before this system, as the centre's history import recorded them (ID
+    numbers in their 18-digit form; a large import comes as several events). Claims counts these periods in a
+    member's years of participation (seed 000 二次补助 "职工本人参加医疗互助活动年限")."""
+
+    TYPE = "period.history_recorded"
+    period: str
+    certnos: list[str]
+    KEY = "period"
+
+
 class MemberSignupCode(EventPayload):
     """A member signing up in the app asked for a code, and their ID number and phone matched the roster: the
     code goes by SMS to that phone only (notifications), never in the app feed or by e-mail (issue #13)."""
@@ -324,7 +335,7 @@ class PaymentFailed(EventPayload):
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
-        PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected, MemberSignupCode,
+        PeriodPublished, PeriodHistoryRecorded, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected, MemberSignupCode,
         LoyaltyGranted, FeesReceived, FeesRemitted,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
         PaymentInstructionCreated, PaymentBatchReleased, PaymentSettled, PaymentFailed,

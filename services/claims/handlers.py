@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.claims.models import Claim, Coverage, PeriodCopy
+from services.claims.models import Claim, Coverage, HistoryCoverage, PeriodCopy
 from services.claims.reassessment import reassess_period
 from shared.events import (
     CoverageEnded,
@@ -19,6 +19,7 @@ from shared.events import (
     PaymentFailed,
     PaymentInstructionCreated,
     PaymentSettled,
+    PeriodHistoryRecorded,
     PeriodPublished,
 )
 from shared.messaging import Handler, PoisonEvent
@@ -60,6 +61,14 @@ async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload
     await session.execute(update(Coverage).where(
         Coverage.member_id == event.member_id, Coverage.member_version < event.member_version).values(
         name=event.name, certno=event.certno, sex=event.sex, member_version=event.member_version))
+
+
+async def history_recorded(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """People covered in a period run on paper: kept by ID number, for years of participation (seed 000)."""
+    assert isinstance(event, PeriodHistoryRecorded)
+    if event.certnos:
+        await session.execute(insert(HistoryCoverage).values(
+            [{"period": event.period, "certno": c} for c in sorted(set(event.certnos))]).on_conflict_do_nothing())
 
 
 async def coverage_ended(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
@@ -143,6 +152,7 @@ async def payment_failed(session: AsyncSession, _: Envelope, event: EventPayload
 
 HANDLERS: dict[str, Handler] = {
     PeriodPublished.TYPE: period_published,
+    PeriodHistoryRecorded.TYPE: history_recorded,
     MemberCovered.TYPE: member_covered,
     CoverageEnded.TYPE: coverage_ended,
     MemberDetailsCorrected.TYPE: details_corrected,

@@ -63,6 +63,15 @@ class Coverage(Base):
     member_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
 
+class HistoryCoverage(Base):
+    """Who was covered in a period run before this system (enrollment's history import, by ID number only: the
+    paper list names no member): counted in years of participation (second aid, seed 000)."""
+
+    __tablename__ = "history_coverages"
+    period: Mapped[str] = mapped_column(String(50), primary_key=True)
+    certno: Mapped[str] = mapped_column(String(18), primary_key=True, index=True)
+
+
 class Settlement(Base):
     """Settlement records as the bureau sent them (national field names), kept raw."""
 

@@ -17,7 +17,8 @@ Second aid, as this module reads seed 000 ("在基本医疗保险、大病补充
 - the member's second aid in the period is the rate of ``domain.aid.assess_second_aid`` on that remaining, at
   most `max_aid`; a later second-aid claim in the same period gets what that total has grown by since the live
   second-aid claims before it, never more than the rest of `max_aid`.
-- years of participation: the distinct periods claims knows the member was covered in (``Coverage``).
+- years of participation: the distinct periods the member was covered in: claims' coverages and the periods run
+  before this system whose history import names their ID number (``period.history_recorded``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from services.claims.domain.routing import review_path
 from services.claims.domain.second_aid import PeriodStay, remaining_for_period
 from services.claims.models import Claim, ClaimRightRevocation, Coverage
 from services.claims.reassessment import DECIDED, LIVE
-from services.claims.repository import coverage_on, coverages_of, rulebook_for
+from services.claims.repository import coverage_on, coverages_of, rulebook_for, years_of_participation
 from services.claims.schemas import ClaimIn
 from services.claims.service import record, state_of, write
 from services.claims.waiting import member_unknown, period_not_yet_known
@@ -212,8 +213,7 @@ async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, 
         first_aid += Decimal(aid or 0)
     other = given.other_assistance or ZERO
     remaining = remaining_for_period(stays, other)
-    years = (await session.execute(select(func.count(func.distinct(Coverage.period))).where(
-        Coverage.member_id == claim.member_id))).scalar_one()
+    years = await years_of_participation(session, claim.member_id)
     prior = Decimal((await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
         Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == plan.code,
         Claim.status.in_(LIVE)))).scalar_one() or 0)
@@ -232,7 +232,7 @@ async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, 
         "other_assistance": format_money(other), "stays": len(seen), "claims_pending_first_aid": pending,
         "prior_second_aid": format_money(prior),
         "sources": {"remaining_amount": "本期已核定一次补助的住院：个人负担 - 一次补助 - 其他工会救助",
-                    "years_of_participation": "coverages known to claims"},
+                    "years_of_participation": "本系统的参互记录与往期名单（历史导入）"},
     }
     first, last = (min(dates), max(dates)) if dates else (claim.admission_date, claim.discharge_date)
     return Assessed(Assessment(aid, ZERO, prior + aid, note), first, last,

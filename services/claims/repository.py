@@ -9,12 +9,12 @@ import uuid
 from collections import OrderedDict
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.claims.domain.benefits import term_of
-from services.claims.models import Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
+from services.claims.models import Claim, ClaimAdjustment, ClaimStep, Coverage, HistoryCoverage, PeriodCopy
 from shared import idnumber
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
@@ -114,3 +114,12 @@ async def term_periods(session: AsyncSession, member_id: str, plan: FixedPlan, r
     joined = (await session.execute(select(Coverage.period).where(
         Coverage.member_id == member_id, Coverage.plans.contains([plan.code])))).scalars().all()
     return term_of(await scheme_periods(session, rulebook.scheme), joined, plan.term_periods, period)
+
+
+async def years_of_participation(session: AsyncSession, member_id: str) -> int:
+    """The periods the member was covered in (seed 000 "参加医疗互助活动年限"): claims' coverages of them and the
+    periods run before this system whose history import names one of their ID numbers."""
+    certnos = select(Coverage.certno).where(Coverage.member_id == member_id)
+    periods = union(select(Coverage.period).where(Coverage.member_id == member_id),
+                    select(HistoryCoverage.period).where(HistoryCoverage.certno.in_(certnos))).subquery()
+    return int((await session.execute(select(func.count()).select_from(periods))).scalar_one())

@@ -40,6 +40,7 @@ from services.claims.repository import (
     rulebook_for,
     steps_of,
     term_periods,
+    years_of_participation,
 )
 from services.claims.schemas import ClaimFacts, ClaimIn, ClaimOut, Diagnosis, SecondAidIn, SettlementIn
 from services.claims.settlements import settlement_reversed
@@ -271,9 +272,8 @@ async def assess_second_aid_claim(session: AsyncSession, claim: Claim, plan: Sec
         sources["remaining_amount"] = "given"
     years = given.years_of_participation
     if years is None:
-        years = (await session.execute(select(func.count(func.distinct(Coverage.period))).where(
-            Coverage.member_id == claim.member_id))).scalar_one()
-        sources["years_of_participation"] = "coverages known to claims"
+        years = await years_of_participation(session, claim.member_id)
+        sources["years_of_participation"] = "本系统的参互记录与往期名单（历史导入）"
     else:
         sources["years_of_participation"] = "given"
     second = {"remaining_amount": format_money(remaining), "years_of_participation": years, "sources": sources}

@@ -10,8 +10,8 @@ importing again adds the new people, changes what changed, audited per person, a
 only adds (lists arrive per office: a later file does not remove the people of an earlier one). Rows go to
 PostgreSQL by ``COPY`` into a temporary table and then one statement each for the audit and the upsert.
 
-No event is published: only enrollment's own rules read past coverage; the claims service learns coverage
-for claims from ``member.covered``, and a period run on paper has no claims in this system.
+Each import publishes ``period.history_recorded`` with the ID numbers it holds (in chunks): claims has no claims
+on a period run on paper, but counts it in a member's years of participation for second aid (seed 000).
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.enrollment.domain.history_rows import HistoryRow, HistoryTable, check_history, row_error
 from services.enrollment.domain.roster_files import parse_table_file
 from services.enrollment.domain.roster_rules import stored_certno
-from services.enrollment.models import AuditEntry, Period
+from services.enrollment.models import MESSAGING, AuditEntry, Period
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import Conflict, Invalid, NotFound, field_errors
+from shared.events import TOPIC_ENROLLMENT, PeriodHistoryRecorded
+from shared.messaging import publish_many
 from shared.rulebook import Rulebook, parse_rulebook
 
 router = APIRouter(prefix="/api/v1", tags=["periods"])
@@ -206,8 +208,16 @@ async def store_history(session: AsyncSession, rulebook: Rulebook, rows: list[Hi
                              unchanged=len(rows) - added - updated)
     session.add(AuditEntry(actor=actor.username, action="period.history_import", subject=period,
                            detail={"source": source, **result.model_dump(exclude={"period"})}))
+    certnos = sorted({r.certno for r in rows})
+    await publish_many(session, MESSAGING, TOPIC_ENROLLMENT, [
+        PeriodHistoryRecorded(period=period, certnos=certnos[i:i + HISTORY_EVENT_SIZE])
+        for i in range(0, len(certnos), HISTORY_EVENT_SIZE)])
     await session.flush()
     return result
+
+
+#: ID numbers per period.history_recorded event (about 100 KB, well inside the broker's message size).
+HISTORY_EVENT_SIZE = 5000
 
 
 def _count(status: str) -> int:

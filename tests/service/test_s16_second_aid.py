@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from deploy.people import certno as make_certno
 from deploy.people import luhn_account
-from shared.events import MemberCovered, PeriodPublished
+from shared.events import MemberCovered, PeriodHistoryRecorded, PeriodPublished
 from shared.rulebook import load_rulebook
 from tests.conftest import RULEBOOKS, ServiceClient, apply_event
 from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, short
@@ -202,3 +202,24 @@ async def test_second_aid_for_a_period_the_member_was_not_covered_in_is_refused_
     r = await client.post("/api/v1/claims", json={"member_id": member.member_id, "plan": "inpatient",
                                                   "period": member.period}, headers=member.branch.unit_agent())
     assert r.status_code == 422 and r.json()["code"] == "settlement_required"
+
+
+async def test_periods_run_before_the_system_count_as_years_once_their_history_is_imported(
+        service_client: ServiceClient) -> None:
+    app, client = await service_client("claims")
+    member = await member_of(app, name="杨建梅", sex="female", earlier_periods=1)  # two periods claims covers
+    await first_aid(client, member, stay(member, medfee="310380.00", fund="206920.00", psn_part="103460.00",
+                                         own_pay="92460.00", discharge_ago=60))
+    before = await second_aid(client, member)
+    assert before["second_aid"]["years_of_participation"] == 2 and before["aid_amount"] == "30000.00"
+    # The centre imports eight paper periods naming her (one of them twice, one also a period claims covers).
+    paper = [f"yn-{n}-{short()}" for n in range(9, 17)]
+    for code in paper + paper[:1]:
+        assert await apply_event(app, PeriodHistoryRecorded(period=code, certnos=["530102196203151226",
+                                                                                  member.certno]))
+    assert await apply_event(app, PeriodHistoryRecorded(period=member.period, certnos=[member.certno]))
+    r = await decide(client, before["claim_id"], member.branch.centre_reviewer(), "reject", reason="重新申请")
+    assert r.status_code == 200
+    after = await second_aid(client, member)
+    assert after["second_aid"]["years_of_participation"] == 10  # 2 + 8: the 10-year row, 50%
+    assert after["aid_amount"] == "50000.00"

@@ -34,6 +34,7 @@ from shared.events import (
     PaymentFailed,
     PaymentInstructionCreated,
     PaymentSettled,
+    PeriodHistoryRecorded,
     PeriodPublished,
     parse_payload,
 )
@@ -53,6 +54,7 @@ SAMPLES: list[EventPayload] = [
                   coverage_to=date(2022, 12, 31), name="王芳", certno=CERTNO, sex="female",
                   member_type="retired", unit="U1", unit_path=["C1", "O1", "A1", "U1"], bank_account=ACCOUNT,
                   bank_name="富滇银行昆明分行", phone=PHONE, renewing=True, fee=Decimal("120.00")),
+    PeriodHistoryRecorded(period="yn-17", certnos=[CERTNO, "530102196203151226"]),
     CoverageEnded(member_id="M1", period="yn-18", ended_on=date(2022, 6, 30), reason="退出基本医保"),
     MemberSignupCode(member_id="M1", phone=PHONE, code="048213", expires_at=datetime(2026, 11, 23, 12, 10, tzinfo=UTC)),
     MemberDetailsCorrected(member_id="M1", name="王芳", certno=CERTNO, sex="female", member_type="retired"),
