@@ -109,6 +109,14 @@ class ClaimIn(BaseModel):
     def _check(self) -> ClaimIn:
         if self.settlement is None and self.setl_id is None and not self.names_no_settlement:
             raise ValueError("settlement 或 setl_id 必须提供一个（二次补助按期申请时给出 period，分级给付时给出 grade 和 event_date）")
+        if not self.names_no_settlement and any(v is not None for v in (
+                self.period, self.other_assistance, self.grade, self.event_date, self.beneficiary)):
+            raise ValueError("period、other_assistance、grade、event_date、beneficiary 只用于不凭结算单的申请")
+        if self.names_no_settlement and self.period is not None and any(v is not None for v in (
+                self.grade, self.event_date, self.beneficiary)):
+            raise ValueError("二次补助按期申请（period）不填写 grade、event_date、beneficiary")
+        if self.names_no_settlement and self.period is None and self.other_assistance is not None:
+            raise ValueError("other_assistance 只用于二次补助按期申请（period）")
         if self.settlement is not None and self.setl_id is not None and self.settlement.setl_id != self.setl_id:
             raise ValueError("setl_id 与 settlement.setl_id 不一致")
         if self.admission_date and self.discharge_date and self.discharge_date < self.admission_date:

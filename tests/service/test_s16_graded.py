@@ -163,3 +163,20 @@ async def test_the_child_must_be_under_18_on_the_event_date_and_named_with_a_val
     unborn = {"name": "李娜", "certno": child_certno(event + timedelta(days=3))}
     r = await claim(client, member, "child-accident", "death", 30, beneficiary=unborn)
     assert r.status_code == 422 and r.json()["code"] == "beneficiary_not_born"
+
+
+async def test_fields_of_one_kind_of_claim_are_refused_on_another(service_client: ServiceClient) -> None:
+    app, client = await service_client("claims")
+    member = await beijing_member(app)
+    with_settlement = claim_body(member, discharge=TODAY - timedelta(days=20))
+    for extra in ({"grade": "death"}, {"period": member.period}, {"other_assistance": "10.00"}):
+        r = await client.post("/api/v1/claims", json={**with_settlement, **extra}, headers=member.branch.unit_agent())
+        assert r.status_code == 422, (extra, r.text)
+    r = await client.post("/api/v1/claims", json={"member_id": member.member_id, "plan": "accident", "grade": "death",
+                                                  "event_date": (TODAY - timedelta(days=5)).isoformat(),
+                                                  "other_assistance": "10.00"}, headers=member.branch.unit_agent())
+    assert r.status_code == 422
+    r = await client.post("/api/v1/claims", json={"member_id": member.member_id, "plan": "second-aid",
+                                                  "period": member.period, "grade": "death"},
+                          headers=member.branch.unit_agent())
+    assert r.status_code == 422
