@@ -121,6 +121,18 @@ class MemberSignupCode(EventPayload):
     KEY = "member_id"
 
 
+class MemberContactCode(EventPayload):
+    """A member asked in the app to change their phone or bank account (PATCH /me): the code that confirms it
+    goes by SMS to the phone on file before the change, only there, never in a feed or by e-mail (issue #13)."""
+
+    TYPE = "member.contact_code"
+    member_id: str
+    phone: str
+    code: str
+    expires_at: datetime
+    KEY = "member_id"
+
+
 class CoverageEnded(EventPayload):
     TYPE = "member.coverage_ended"
     member_id: str
@@ -325,7 +337,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
         PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected, MemberSignupCode,
-        LoyaltyGranted, FeesReceived, FeesRemitted,
+        MemberContactCode, LoyaltyGranted, FeesReceived, FeesRemitted,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
         PaymentInstructionCreated, PaymentBatchReleased, PaymentSettled, PaymentFailed,
     )
