@@ -322,6 +322,31 @@ class PaymentBatchReleased(EventPayload):
     KEY = "batch_id"
 
 
+class ReleasedLine(BaseModel):
+    """One line of a released batch: whose payment (the claim, and the top-up's adjustment or None) and which
+    attempt of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    claim_id: str
+    instruction_id: str
+    attempt: int
+    adjustment_id: AdjustmentRef = None
+
+
+class PaymentBatchLinesReleased(EventPayload):
+    """The lines of a released batch, ``part`` of ``parts`` (payment.batch_released names none): a batch of
+    100,000 lines goes as many events of at most ``payments.batches.LINES_PER_EVENT`` lines, each far below the
+    broker's and the producer's 1 MB message limit. Claims shows "batch released" in the member's timeline."""
+
+    TYPE = "payment.batch_lines_released"
+    batch_id: str
+    released_at: datetime
+    part: int
+    parts: int
+    lines: list[ReleasedLine]
+    KEY = "batch_id"
+
+
 class PaymentFailed(EventPayload):
     TYPE = "payment.failed"
     instruction_id: str
@@ -339,7 +364,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         PeriodPublished, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected, MemberSignupCode,
         MemberContactCode, LoyaltyGranted, FeesReceived, FeesRemitted,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
-        PaymentInstructionCreated, PaymentBatchReleased, PaymentSettled, PaymentFailed,
+        PaymentInstructionCreated, PaymentBatchReleased, PaymentBatchLinesReleased, PaymentSettled, PaymentFailed,
     )
 }
 

@@ -141,7 +141,7 @@ async def test_only_the_phone_and_a_passbook_account_with_a_warning(service_clie
 
 async def test_details_are_checked_as_the_unit_agents_are(service_client: ServiceClient) -> None:
     _, client = await service_client("enrollment")
-    _, member_id, me, _ = await a_member(client)
+    _, _, me, _ = await a_member(client)
     for body, field in (({"phone": "0871-6543210"}, "phone"), ({"phone": "12345678901"}, "phone"),
                         ({"bank_account": "6217 0000 1234", "bank_name": "富滇银行"}, "bank_account"),
                         ({"bank_account": "123456789", "bank_name": "富滇银行"}, "bank_account")):
