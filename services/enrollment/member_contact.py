@@ -26,7 +26,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import String, func, select, text, update
+from sqlalchemy import String, func, select, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,8 +73,12 @@ def change_code_hash(secret: str, request_id: uuid.UUID, code: str, change: Cont
 
 
 async def me_locked(session: SessionDep, actor: Principal) -> Member:
-    member = await session.get(Member, uuid.UUID(actor.member_id), with_for_update=True) \
-        if actor.member_id else None
+    """The caller's own member row, locked: one member's code requests and changes go one at a time."""
+    try:
+        member_id = uuid.UUID(actor.member_id or "")
+    except ValueError:
+        raise NotFound("参互人员不存在。", code="member_not_found") from None
+    member = await session.get(Member, member_id, with_for_update=True)
     if member is None:
         raise NotFound("参互人员不存在。", code="member_not_found")
     return member
@@ -92,7 +96,6 @@ async def request_contact_code(body: ContactFields, request: Request, session: S
     member = await me_locked(session, actor)  # the lock also counts one member's requests one at a time
     if not member.phone:
         raise Conflict("登记的手机号为空，无法发送验证码，请联系本单位工会经办人修改。", code="no_phone_on_file")
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"contact:{member.id}"})
     since = datetime.now(UTC) - timedelta(hours=1)
     recent = list((await session.execute(
         select(ContactChangeRequest.created_at).where(ContactChangeRequest.member_id == member.id,

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from deploy.people import luhn_account
 from services.enrollment.member_contact import ContactChangeRequest
-from services.enrollment.models import MESSAGING
+from services.enrollment.models import MESSAGING, Member
 from services.notifications.models import Delivery, Notification
 from shared.events import MemberContactCode
 from tests.conftest import ServiceClient, apply_event, token_for
@@ -223,8 +223,9 @@ async def test_another_members_token_or_staff_cannot_change_this_member(service_
     assert await outbox(app, "member.contact_changed", other_found["member_id"]) == []
     assert (await whole(client, str(someone["certno"])))["phone"] == someone["phone"]
     # A member token naming no member, and staff, are refused.
-    nobody = token_for("member", member_id=str(uuid.uuid4()))
-    assert (await client.post(CODE_URL, headers=nobody, json=change)).status_code == 404
+    for nobody in (token_for("member", member_id=str(uuid.uuid4())), token_for("member", member_id="M-1")):
+        assert (await client.post(CODE_URL, headers=nobody, json=change)).status_code == 404
+        assert (await client.patch("/api/v1/me", headers=nobody, json={**change, "code": code})).status_code == 404
     for staff in (agent(path), ADMIN, token_for("finance", path[0], (path[0],), "centre")):
         assert (await client.post(CODE_URL, headers=staff, json=change)).status_code == 403
         assert (await client.patch("/api/v1/me", headers=staff, json={**change, "code": code})).status_code == 403
@@ -251,3 +252,13 @@ async def test_the_contact_code_goes_by_sms_only_and_into_no_feed(service_client
     _, client = await service_client("notifications")
     feed = await client.get("/api/v1/me/notifications", headers=token_for("member", member_id=member_id))
     assert feed.status_code == 200 and "604217" not in feed.text
+
+
+async def test_a_member_with_no_phone_on_file_is_sent_to_their_unit_agent(service_client: ServiceClient) -> None:
+    app, client = await service_client("enrollment")
+    _, member_id, me, _ = await a_member(client)
+    async with app.state.db.transaction() as session:
+        await session.execute(update(Member).where(Member.id == uuid.UUID(member_id)).values(phone=""))
+    r = await client.post(CODE_URL, headers=me, json={"phone": "13811112222"})
+    assert r.status_code == 409 and r.json()["code"] == "no_phone_on_file"
+    assert await outbox(app, MemberContactCode.TYPE, member_id) == []
