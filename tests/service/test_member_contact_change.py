@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,8 +18,8 @@ from sqlalchemy import select, update
 from deploy.people import luhn_account
 from services.enrollment.member_contact import ContactChangeRequest
 from services.enrollment.models import MESSAGING, Member
-from services.notifications.models import Delivery, Notification
-from shared.events import MemberContactCode
+from services.notifications.models import Delivery, Notification, Recipient
+from shared.events import ClaimApproved, MemberContactChanged, MemberContactCode, MemberCovered
 from tests.conftest import ServiceClient, apply_event, token_for
 from tests.service.test_staff_lists import ADMIN, agent, unit_with_members
 
@@ -262,3 +263,50 @@ async def test_a_member_with_no_phone_on_file_is_sent_to_their_unit_agent(servic
     r = await client.post(CODE_URL, headers=me, json={"phone": "13811112222"})
     assert r.status_code == 409 and r.json()["code"] == "no_phone_on_file"
     assert await outbox(app, MemberContactCode.TYPE, member_id) == []
+
+
+async def test_the_members_own_change_holds_the_aid_in_payments_and_is_told_at_the_previous_phone(
+        service_client: ServiceClient) -> None:
+    enrollment, client = await service_client("enrollment")
+    someone, member_id, me, path = await a_member(client)
+    [covered] = await outbox(enrollment, MemberCovered.TYPE, member_id)
+    payments, pay_client = await service_client("payments")
+    notifications, _ = await service_client("notifications")
+    assert await apply_event(payments, MemberCovered.model_validate(covered))
+    assert await apply_event(notifications, MemberCovered.model_validate(covered))
+    claim_id = str(uuid.uuid4())
+    assert await apply_event(payments, ClaimApproved(claim_id=claim_id, member_id=member_id, period=covered["period"],
+                                                     plan="inpatient", aid_amount=Decimal("2460.00"),
+                                                     rulebook_code="yn-18"))
+    finance = token_for("finance", path[0], (path[0],), "centre")
+
+    async def instruction() -> dict[str, Any]:
+        r = await pay_client.get("/api/v1/payment-instructions", params={"claim_id": claim_id}, headers=finance)
+        assert r.status_code == 200, r.text
+        [found] = r.json()
+        return dict(found)
+
+    assert (await instruction())["status"] == "pending"
+    new_account = luhn_account(random.Random(claim_id), prefix="621700")
+    change = {"phone": "13577778888", "bank_account": new_account, "bank_name": "富滇银行昆明分行"}
+    assert (await client.post(CODE_URL, headers=me, json=change)).status_code == 202
+    r = await client.patch("/api/v1/me", headers=me, json={**change, "code": await last_code(enrollment, member_id)})
+    assert r.status_code == 200, r.text
+    [changed] = await outbox(enrollment, MemberContactChanged.TYPE, member_id)
+
+    # Payments: the aid waits on the new account until finance confirms it (issue #9, account_change_hold_days).
+    assert await apply_event(payments, MemberContactChanged.model_validate(changed))
+    held = await instruction()
+    assert (held["status"], held["account"]) == ("held", masked(new_account))
+    # Notifications: the member is told at the phone they had; later messages go to the new one.
+    assert await apply_event(notifications, MemberContactChanged.model_validate(changed))
+    async with notifications.state.db.transaction() as session:
+        [note] = (await session.execute(select(Notification).where(
+            Notification.member_id == member_id, Notification.template == "contact_changed"))).scalars().all()
+        deliveries = (await session.execute(select(Delivery).where(
+            Delivery.notification_id == note.id))).scalars().all()
+        recipient = await session.get(Recipient, member_id)
+    assert [(d.channel, d.address) for d in deliveries if d.channel == "sms"] == [("sms", someone["phone"])]
+    assert recipient is not None and recipient.phone == "13577778888"
+    for secret in (new_account, str(someone["certno"]), "13577778888"):
+        assert secret not in note.text
