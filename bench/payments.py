@@ -82,7 +82,11 @@ async def measure(database_url: str, count: int) -> dict[str, object]:
         if r.status_code != 201:
             raise SystemExit(f"cut failed: {r.status_code} {r.text[:2000]}")
         batch = r.json()
-        await client.post(f"/api/v1/payment-batches/{batch['batch_id']}/release", headers=releaser)
+        released = time.perf_counter()
+        r = await client.post(f"/api/v1/payment-batches/{batch['batch_id']}/release", headers=releaser)
+        release_seconds = time.perf_counter() - released  # with the lines' events (payment.batch_lines_released)
+        if r.status_code != 200:
+            raise SystemExit(f"release failed: {r.status_code} {r.text[:2000]}")
         fetched = time.perf_counter()
         f = await client.get(f"/api/v1/payment-batches/{batch['batch_id']}/file", headers=cutter)
         out = Path(tempfile.gettempdir()) / f"huzhu-bench-{batch['batch_id']}.xml"
@@ -95,6 +99,7 @@ async def measure(database_url: str, count: int) -> dict[str, object]:
     return {"instructions": batch["count"], "format": "pain.001.001.09", "control_sum": batch["total"],
             "control_sum_matches": batch["total"] == f"{seeded_total:.2f}", "file_mib": round(size_mib, 1),
             "cut_build_validate_store_seconds": round(cut_seconds, 3), "fetch_write_seconds": round(write_seconds, 3),
+            "release_seconds": round(release_seconds, 3),
             "seconds": round(total_seconds, 3), "instructions_per_second": round(count / total_seconds),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 

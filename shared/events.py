@@ -132,6 +132,18 @@ class MemberSignupCode(EventPayload):
     KEY = "member_id"
 
 
+class MemberContactCode(EventPayload):
+    """A member asked in the app to change their phone or bank account (PATCH /me): the code that confirms it
+    goes by SMS to the phone on file before the change, only there, never in a feed or by e-mail (issue #13)."""
+
+    TYPE = "member.contact_code"
+    member_id: str
+    phone: str
+    code: str
+    expires_at: datetime
+    KEY = "member_id"
+
+
 class CoverageEnded(EventPayload):
     TYPE = "member.coverage_ended"
     member_id: str
@@ -321,6 +333,31 @@ class PaymentBatchReleased(EventPayload):
     KEY = "batch_id"
 
 
+class ReleasedLine(BaseModel):
+    """One line of a released batch: whose payment (the claim, and the top-up's adjustment or None) and which
+    attempt of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    claim_id: str
+    instruction_id: str
+    attempt: int
+    adjustment_id: AdjustmentRef = None
+
+
+class PaymentBatchLinesReleased(EventPayload):
+    """The lines of a released batch, ``part`` of ``parts`` (payment.batch_released names none): a batch of
+    100,000 lines goes as many events of at most ``payments.batches.LINES_PER_EVENT`` lines, each far below the
+    broker's and the producer's 1 MB message limit. Claims shows "batch released" in the member's timeline."""
+
+    TYPE = "payment.batch_lines_released"
+    batch_id: str
+    released_at: datetime
+    part: int
+    parts: int
+    lines: list[ReleasedLine]
+    KEY = "batch_id"
+
+
 class PaymentFailed(EventPayload):
     TYPE = "payment.failed"
     instruction_id: str
@@ -335,10 +372,10 @@ class PaymentFailed(EventPayload):
 EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
-        PeriodPublished, PeriodHistoryRecorded, MemberCovered, CoverageEnded, MemberContactChanged, MemberDetailsCorrected, MemberSignupCode,
-        LoyaltyGranted, FeesReceived, FeesRemitted,
+        PeriodPublished, PeriodHistoryRecorded, MemberCovered, CoverageEnded, MemberContactChanged,
+        MemberDetailsCorrected, MemberSignupCode, MemberContactCode, LoyaltyGranted, FeesReceived, FeesRemitted,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
-        PaymentInstructionCreated, PaymentBatchReleased, PaymentSettled, PaymentFailed,
+        PaymentInstructionCreated, PaymentBatchReleased, PaymentBatchLinesReleased, PaymentSettled, PaymentFailed,
     )
 }
 

@@ -10,14 +10,16 @@
 
 What claims knows of payments comes from the payment events it already consumes: each one is also written to
 ``claim_payment_events`` (once per instruction, attempt and kind) by ``recording_payments``, so the timeline
-has the dates and the bank's reason. A batch's release names no claims (payment.batch_released carries only the
-batch), so the timeline has no "batch released" entry: the result of the transfer follows it.
+has the dates and the bank's reason. A batch's release is told line by line (payment.batch_lines_released, in
+parts of at most 2,000 lines): each line becomes a ``batch_released`` row of the same table, so the timeline
+shows the day the batch went to the bank. Such a row needs nothing else to exist: a release arriving before the
+instruction's own event (they travel under different keys) is kept, and the timeline orders them by date.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
@@ -44,7 +46,14 @@ from services.claims.models import (
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
-from shared.events import Envelope, EventPayload, PaymentFailed, PaymentInstructionCreated, PaymentSettled
+from shared.events import (
+    Envelope,
+    EventPayload,
+    PaymentBatchLinesReleased,
+    PaymentFailed,
+    PaymentInstructionCreated,
+    PaymentSettled,
+)
 from shared.masking import mask_certno
 from shared.messaging import Handler
 from shared.rulebook import BandedPlan, Plan, parse_rulebook
@@ -53,6 +62,7 @@ from shared.vocab import ClaimStatus
 
 router = APIRouter(prefix="/api/v1", tags=["member app"])
 MAX_ITEMS = 100
+BEIJING = timezone(timedelta(hours=8))
 
 
 # --- claims' read model of payments ---------------------------------------------------------------------------
@@ -73,6 +83,7 @@ class ClaimPaymentEvent(Base):
 
 class PaymentKind(StrEnum):
     INSTRUCTION = "instruction"
+    RELEASED = "batch_released"  # the instruction's batch was released to the bank
     PAID = "paid"
     FAILED = "failed"
 
@@ -108,9 +119,22 @@ def recording_payment(handler: Handler) -> Handler:
     return handle
 
 
+async def batch_released(session: AsyncSession, envelope: Envelope, event: EventPayload) -> None:
+    """A part of a released batch: one ``batch_released`` row per line, once (a replay or a second copy of the
+    part adds nothing); claims not known here yet are kept all the same (their events may come later)."""
+    assert isinstance(event, PaymentBatchLinesReleased)
+    rows = [{"claim_id": line.claim_id[:40], "instruction_id": line.instruction_id[:40], "attempt": line.attempt,
+             "adjustment_id": (line.adjustment_id or "")[:40], "kind": PaymentKind.RELEASED, "amount": None,
+             "reason": None, "at": event.released_at} for line in event.lines]
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(ClaimPaymentEvent).on_conflict_do_nothing(), rows[start:start + 1000])
+
+
 def recording_payments(handlers: dict[str, Handler]) -> dict[str, Handler]:
+    """The payment handlers wrapped to keep their events for the timeline, and the batch releases' lines."""
     payment_types = (PaymentInstructionCreated.TYPE, PaymentSettled.TYPE, PaymentFailed.TYPE)
-    return {t: recording_payment(h) if t in payment_types else h for t, h in handlers.items()}
+    return {**{t: recording_payment(h) if t in payment_types else h for t, h in handlers.items()},
+            PaymentBatchLinesReleased.TYPE: batch_released}
 
 
 # --- response models ----------------------------------------------------------------------------------------
@@ -126,6 +150,7 @@ class TimelineKind(StrEnum):
     ADJUSTED = "adjusted"
     REVERSED = "reversed"
     PAYMENT_INSTRUCTION = "payment_instruction"
+    BATCH_RELEASED = "batch_released"
     PAID = "paid"
     PAYMENT_FAILED = "payment_failed"
 
@@ -244,12 +269,20 @@ def step_entry(step: ClaimStep, claim: Claim) -> TimelineEntry | None:
     return None
 
 
+def zh_day(at: datetime) -> str:
+    day = at.astimezone(BEIJING).date()
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 def payment_entry(event: ClaimPaymentEvent) -> TimelineEntry:
     top_up = "（补发差额）" if event.adjustment_id else ""
     if event.kind == PaymentKind.INSTRUCTION:
         again = f"（第 {event.attempt} 次）" if event.attempt > 1 else ""
         return TimelineEntry(kind=TimelineKind.PAYMENT_INSTRUCTION, at=event.at, amount=event.amount,
                              text=f"已生成付款指令{again}{top_up}，等待银行转账")
+    if event.kind == PaymentKind.RELEASED:
+        return TimelineEntry(kind=TimelineKind.BATCH_RELEASED, at=event.at,
+                             text=f"付款批次已放行{top_up}，{zh_day(event.at)}交银行转账")
     if event.kind == PaymentKind.PAID:
         return TimelineEntry(kind=TimelineKind.PAID, at=event.at, amount=event.amount,
                              text=f"补助已转入您的银行账户{top_up}")

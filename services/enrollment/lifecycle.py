@@ -4,7 +4,7 @@ window closed. Every change is audited (who, when, why, before and after) and an
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, ClassVar, Self
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -69,22 +69,30 @@ async def withdraw(request: Request, member_id: uuid.UUID, body: WithdrawalIn, s
             "periods": [e.period for e in running], "refund": "0.00"}
 
 
-class ContactIn(BaseModel):
+class ContactFields(BaseModel):
+    """The contact details a change may carry, checked alike whoever changes them (the unit agent's PATCH
+    members, the member's own PATCH me): a bank account of digits with its bank's name, a mainland mobile."""
+
     model_config = ConfigDict(extra="forbid")
     bank_account: str | None = Field(default=None, min_length=10, max_length=30, pattern=r"^\d+$")
     bank_name: str | None = Field(default=None, min_length=2, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE.pattern)
-    # Where notifications also send e-mail (kept by the notifications service only); "" removes it.
-    email: str | None = Field(default=None, max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    reason: str = Field(default="", max_length=500)
+    EITHER: ClassVar[tuple[str, ...]] = ("bank_account", "bank_name", "phone")
 
     @model_validator(mode="after")
-    def _something(self) -> ContactIn:
-        if self.bank_account is None and self.bank_name is None and self.phone is None and self.email is None:
-            raise ValueError("bank_account、bank_name、phone、email 至少填一项")
+    def _something(self) -> Self:
+        if all(getattr(self, name) is None for name in self.EITHER):
+            raise ValueError(f"{'、'.join(self.EITHER)} 至少填一项")
         if (self.bank_account is None) != (self.bank_name is None):
             raise ValueError("更换银行账号时必须同时填写开户银行")
         return self
+
+
+class ContactIn(ContactFields):
+    # Where notifications also send e-mail (kept by the notifications service only); "" removes it.
+    email: str | None = Field(default=None, max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    reason: str = Field(default="", max_length=500)
+    EITHER: ClassVar[tuple[str, ...]] = ("bank_account", "bank_name", "phone", "email")
 
 
 @router.patch("/members/{member_id}", response_model=ContactOut, responses=problem_responses(403, 404))
@@ -93,6 +101,15 @@ async def change_contact(member_id: uuid.UUID, body: ContactIn, session: Session
     """A new bank account or phone, from the member's unit agent: audited, and announced so that payments
     sends the next attempt of a failed payment to the new account."""
     member, _ = await member_in_branch(session, member_id, actor)
+    return await apply_contact_change(session, member, body, actor, email=body.email, reason=body.reason)
+
+
+async def apply_contact_change(session: SessionDep, member: Member, body: ContactFields, actor: Principal, *,
+                               email: str | None = None, reason: str = "") -> dict:
+    """Write a checked change of a member's bank account and/or phone (``member`` locked by the caller): the
+    audit row (before and after, masked), the member's new version, ``member.contact_changed`` (payments holds a
+    new account, notifications tells the member at the phone they had), and the answer, masked, with a warning
+    when the account fails the Luhn check (a passbook number may)."""
     previous_phone = member.phone
     before = {"bank_account": mask_account(member.bank_account), "bank_name": member.bank_name,
               "phone": mask_phone(member.phone)}
@@ -103,13 +120,13 @@ async def change_contact(member_id: uuid.UUID, body: ContactIn, session: Session
     after = {"bank_account": mask_account(member.bank_account), "bank_name": member.bank_name,
              "phone": mask_phone(member.phone)}
     session.add(AuditEntry(actor=actor.username, action="member.contact_change", subject=str(member.id),
-                           detail={"before": before, "after": after, "reason": body.reason,
-                                   **({"email_changed": True} if body.email is not None else {})}))
+                           detail={"before": before, "after": after, "reason": reason, "by_role": actor.role,
+                                   **({"email_changed": True} if email is not None else {})}))
     member.version += 1
     await publish(session, MESSAGING, TOPIC_ENROLLMENT, MemberContactChanged(
         member_id=str(member.id), bank_account=member.bank_account, bank_name=member.bank_name,
         phone=member.phone, name=member.name, previous_phone=previous_phone, changed_by=actor.user_id,
-        email=body.email, member_version=member.version))
+        email=email, member_version=member.version))
     warnings = [] if luhn_ok(member.bank_account) else [
         {"loc": ["body", "bank_account"], "msg": "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。",
          "code": "bank_account_luhn"}]

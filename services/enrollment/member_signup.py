@@ -49,17 +49,23 @@ SIGNUP_MAX_ATTEMPTS = 5  # wrong codes before a code is burnt
 PHONE = r"^1\d{10}$"  # a mainland mobile number: the code goes by SMS
 
 
-class SignupRequest(Base):
-    __tablename__ = "signup_requests"
+class CodeRequest:
+    """A code sent by SMS and what became of it (a mixin: sign-up here, a contact change in member_contact.py):
+    the code only as an HMAC, the wrong tries counted, when it expires and when it was used."""
+
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    certno_key: Mapped[str] = mapped_column(String(64))
-    phone_key: Mapped[str] = mapped_column(String(64))
-    member_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # None: matched nobody
     code_hash: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+
+
+class SignupRequest(CodeRequest, Base):
+    __tablename__ = "signup_requests"
+    certno_key: Mapped[str] = mapped_column(String(64))
+    phone_key: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # None: matched nobody
 
 
 class SignupIn(BaseModel):
@@ -88,6 +94,17 @@ def code_hash(secret: str, request_id: uuid.UUID, code: str) -> str:
     return hmac.new(secret.encode(), f"{request_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def refuse_over_limit(recent: list[datetime], per_hour: int, *, code: str, field: str) -> None:
+    """429 with Retry-After once ``per_hour`` requests (``recent``: their times, newest first, at most
+    ``per_hour`` of the last hour) were made: the wait is until the oldest of them is an hour old."""
+    if len(recent) < per_hour:
+        return
+    seconds = max(1, math.ceil((recent[-1] + timedelta(hours=1) - datetime.now(UTC)).total_seconds()))
+    raise Locked(f"验证码请求过于频繁，请 {math.ceil(seconds / 60)} 分钟后再试。", code=code, title="请求过于频繁",
+                 errors=[{"loc": ["body", field], "msg": "请求过于频繁", "retry_after": seconds}],
+                 headers={"Retry-After": str(seconds)})
+
+
 async def refuse_if_too_many(session: SessionDep, certno_key: str, phone_key: str) -> None:
     since = datetime.now(UTC) - timedelta(hours=1)
     recent = list((await session.execute(
@@ -95,12 +112,7 @@ async def refuse_if_too_many(session: SessionDep, certno_key: str, phone_key: st
                                                    SignupRequest.phone_key == phone_key),
                                                SignupRequest.created_at > since)
         .order_by(SignupRequest.created_at.desc()).limit(SIGNUP_REQUESTS_PER_HOUR))).scalars())
-    if len(recent) < SIGNUP_REQUESTS_PER_HOUR:
-        return
-    seconds = max(1, math.ceil((recent[-1] + timedelta(hours=1) - datetime.now(UTC)).total_seconds()))
-    raise Locked(f"验证码请求过于频繁，请 {math.ceil(seconds / 60)} 分钟后再试。", code="signup_too_many", title="请求过于频繁",
-                 errors=[{"loc": ["body", "phone"], "msg": "请求过于频繁", "retry_after": seconds}],
-                 headers={"Retry-After": str(seconds)})
+    refuse_over_limit(recent, SIGNUP_REQUESTS_PER_HOUR, code="signup_too_many", field="phone")
 
 
 @router.post("/member-accounts/signup", status_code=202, response_model=SignupSent,
@@ -127,13 +139,13 @@ async def request_signup_code(body: SignupIn, request: Request, session: Session
                       message="如身份证号和手机号与参互名单一致，验证码已通过短信发送到该手机，10 分钟内有效。")
 
 
-async def count_attempt(request: Request, row_id: uuid.UUID) -> int:
+async def count_attempt(request: Request, model: type[CodeRequest], row_id: uuid.UUID) -> int:
     """Every try counts, in its own committed transaction (the request's is rolled back with a 422), before the
     code is compared: concurrent guesses cannot share one count."""
     async with request.app.state.db.transaction() as session:
-        return int((await session.execute(update(SignupRequest).where(SignupRequest.id == row_id)
-                                          .values(attempts=SignupRequest.attempts + 1)
-                                          .returning(SignupRequest.attempts))).scalar_one())
+        return int((await session.execute(update(model).where(model.id == row_id)
+                                          .values(attempts=model.attempts + 1)
+                                          .returning(model.attempts))).scalar_one())
 
 
 INVALID_CODE = "验证码错误或已过期，请重新获取。"
@@ -151,7 +163,7 @@ async def confirm_signup(body: SignupConfirmIn, request: Request, session: Sessi
     wrong = Invalid(INVALID_CODE, code="signup_code_invalid", errors=[{"loc": ["body", "code"], "msg": INVALID_CODE}])
     if row is None:
         raise wrong
-    attempts = await count_attempt(request, row.id)
+    attempts = await count_attempt(request, SignupRequest, row.id)
     good = row.code_hash is not None and attempts <= SIGNUP_MAX_ATTEMPTS and hmac.compare_digest(
         row.code_hash, code_hash(request.app.state.settings.jwt_secret, row.id, body.code))
     if not good or row.member_id is None:

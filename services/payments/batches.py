@@ -20,9 +20,9 @@ from services.payments.models import IDEMPOTENCY, MESSAGING, Batch, BatchFile, I
 from shared.auth import Principal, require_fund_wide
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, field_errors
-from shared.events import TOPIC_PAYMENTS, PaymentBatchReleased
+from shared.events import TOPIC_PAYMENTS, PaymentBatchLinesReleased, PaymentBatchReleased, ReleasedLine
 from shared.idempotency import idempotent
-from shared.messaging import publish
+from shared.messaging import publish, publish_many
 from shared.money import format_money
 from shared.schemas import MoneyOut, problem_responses
 from shared.vocab import BatchStatus
@@ -31,6 +31,10 @@ router = APIRouter(prefix="/api/v1", tags=["batches"])
 FINANCE = ("finance",)
 CHINA = timezone(timedelta(hours=8))  # banks execute on the Chinese calendar date
 RELEASED = ("released", "settled")
+# Lines named per payment.batch_lines_released event: a line is 140-185 bytes of JSON, so an event is 280-370 KB,
+# far below the producer's max_request_size and the broker's message.max.bytes (1 MB each by default,
+# shared/kafka.py sets neither).
+LINES_PER_EVENT = 2000
 
 
 class CutIn(BaseModel):
@@ -195,7 +199,22 @@ async def release_batch(batch_id: uuid.UUID, session: SessionDep,
     batch.released_at = datetime.now(UTC)
     await publish(session, MESSAGING, TOPIC_PAYMENTS, PaymentBatchReleased(
         batch_id=str(batch.id), count=batch.count, total=batch.total, released_by=actor.username))
+    await publish_many(session, MESSAGING, TOPIC_PAYMENTS, await released_lines(session, batch))
     return batch_out(batch)
+
+
+async def released_lines(session: AsyncSession, batch: Batch) -> list[PaymentBatchLinesReleased]:
+    """The batch's lines, in file order, as events of at most ``LINES_PER_EVENT`` lines each."""
+    assert batch.released_at is not None
+    rows = (await session.execute(
+        select(Instruction.id, Instruction.claim_id, Instruction.attempt, Instruction.adjustment_id)
+        .where(Instruction.batch_id == batch.id).order_by(Instruction.created_at, Instruction.id))).all()
+    lines = [ReleasedLine(claim_id=r.claim_id, instruction_id=str(r.id), attempt=r.attempt,
+                          adjustment_id=r.adjustment_id or None) for r in rows]
+    parts = max(1, -(-len(lines) // LINES_PER_EVENT))
+    return [PaymentBatchLinesReleased(batch_id=str(batch.id), released_at=batch.released_at, part=n + 1,
+                                      parts=parts, lines=lines[n * LINES_PER_EVENT:(n + 1) * LINES_PER_EVENT])
+            for n in range(parts)]
 
 
 @router.get("/payment-batches/{batch_id}/file", response_class=Response,

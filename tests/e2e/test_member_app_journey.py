@@ -119,9 +119,10 @@ def test_member1_signs_up_sees_the_cover_claims_a_bureau_record_and_follows_it_t
     # Followed to paid in the app.
     [paid] = wait_for("the claim paid in /me/claims", lambda: [
         c for c in member.get("claims", "/api/v1/me/claims") if c["claim_id"] == claim["claim_id"]
-        and c["status"] == "paid" and c["timeline"][-1]["kind"] == "paid"])
+        and c["status"] == "paid" and c["timeline"][-1]["kind"] == "paid"
+        and any(e["kind"] == "batch_released" for e in c["timeline"])])  # two keys: the release may come last
     kinds = [e["kind"] for e in paid["timeline"]]
-    assert kinds == ["submitted", "approved", "payment_instruction", "paid"], kinds
+    assert kinds == ["submitted", "approved", "payment_instruction", "batch_released", "paid"], kinds
     assert paid["timeline"][-1]["amount"] == "660.00" and paid["status_text"] == "已付款"
     assert Decimal(paid["aid"]["amount"]) == Decimal("660.00")
 
@@ -140,3 +141,19 @@ def test_member1_signs_up_sees_the_cover_claims_a_bureau_record_and_follows_it_t
                                              "in_app": "delivered", "sms": "delivered", "email": "sent"}])
     # The code was never in any feed.
     assert all("验证码" not in n["text"] for n in member.get("notifications", "/api/v1/me/notifications"))
+
+    # A new phone from the app: a code by SMS to the phone on file, then PATCH /me; the change is told at the
+    # phone the member had.
+    new_phone = "139" + phone[3:] if not phone.startswith("139") else "138" + phone[3:]
+    sent = member.post("enrollment", "/api/v1/me/contact-change", json={"phone": new_phone})
+    assert sent["phone"] == phone[:3] + "****" + phone[-4:]
+    [change_sms] = wait_for("the contact-change code", lambda: [
+        m for m in sms.received if m["phone"] == phone and m["template"] == "contact_code"])
+    match = re.search(r"验证码 (\d{6})", change_sms["text"])
+    assert match is not None
+    changed = member.call("PATCH", "enrollment", "/api/v1/me", json={"phone": new_phone, "code": match.group(1)})
+    assert changed["phone"] == new_phone[:3] + "****" + new_phone[-4:]
+    [told] = wait_for("the contact-changed SMS at the previous phone", lambda: [
+        m for m in sms.received if m["phone"] == phone and m["template"] == "contact_changed"])
+    assert new_phone not in told["text"] and certno not in told["text"]
+    assert all(match.group(1) not in n["text"] for n in member.get("notifications", "/api/v1/me/notifications"))

@@ -137,7 +137,9 @@ PUBLIC = {(s, f"GET {p}") for s in SERVICES for p in ("/healthz", "/readyz", "/m
 # The caller's own account, whatever the role: tested in test_security_logins.py.
 SELF = {("enrollment", "POST /api/v1/auth/password")}
 # The member's own record (GET /me, member role only): tested in test_personal_data.py.
-ME = {("enrollment", "GET /api/v1/me")}
+ME = {("enrollment", "GET /api/v1/me"),
+      # ... and its change of phone or bank account by code (test_member_contact_change.py).
+      ("enrollment", "POST /api/v1/me/contact-change"), ("enrollment", "PATCH /api/v1/me")}
 
 OUTSIDE = {"admin": "centre", "centre_reviewer": "centre", "office_reviewer": "office", "finance": "office",
            "bureau": "office", "agency_reviewer": "agency", "unit_agent": "unit", "member": "unit"}
