@@ -88,10 +88,18 @@ FEE_STATE_ZH = {
 }
 
 
+def own_member_id(actor: Principal) -> uuid.UUID:
+    """The member id the caller's token names; a token naming none (or no valid id) finds no member: 404."""
+    try:
+        return uuid.UUID(actor.member_id or "")
+    except ValueError:
+        raise NotFound("参互人员不存在。", code="member_not_found") from None
+
+
 @router.get("/me", response_model=MeOut, response_model_by_alias=True, responses=problem_responses(403, 404))
 async def me(session: SessionDep, actor: Annotated[Principal, require_roles("member")]) -> MeOut:
     """The member's own record, masked like everyone's, with their fees and loyalty grants."""
-    member = await session.get(Member, uuid.UUID(actor.member_id)) if actor.member_id else None
+    member = await session.get(Member, own_member_id(actor))
     if member is None:
         raise NotFound("参互人员不存在。", code="member_not_found")
     rows = (await session.execute(

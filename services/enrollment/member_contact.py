@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.enrollment.lifecycle import ContactFields, apply_contact_change
+from services.enrollment.member_app import own_member_id
 from services.enrollment.member_signup import CodeRequest, code_hash, count_attempt, key, refuse_over_limit
 from services.enrollment.models import MESSAGING, Base, Member
 from services.enrollment.schemas import ContactOut
@@ -74,11 +75,7 @@ def change_code_hash(secret: str, request_id: uuid.UUID, code: str, change: Cont
 
 async def me_locked(session: SessionDep, actor: Principal) -> Member:
     """The caller's own member row, locked: one member's code requests and changes go one at a time."""
-    try:
-        member_id = uuid.UUID(actor.member_id or "")
-    except ValueError:
-        raise NotFound("参互人员不存在。", code="member_not_found") from None
-    member = await session.get(Member, member_id, with_for_update=True)
+    member = await session.get(Member, own_member_id(actor), with_for_update=True)
     if member is None:
         raise NotFound("参互人员不存在。", code="member_not_found")
     return member

@@ -3,6 +3,7 @@ of each period and where it stands (paid / held / unpaid), loyalty grants (ç¬¬å
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 from services.enrollment.member_app import FeeState, fee_state
@@ -51,3 +52,11 @@ async def test_me_shows_cover_fees_and_loyalty_masked(service_client: ServiceCli
 
     # Not for staff: the route is the member's own.
     assert (await client.get("/api/v1/me", headers=agent(path))).status_code == 403
+
+
+async def test_a_member_token_naming_no_valid_member_finds_no_one_never_a_500(service_client: ServiceClient) -> None:
+    _, client = await service_client("enrollment")
+    for member_id in (None, "", "M-12", "not-a-uuid", str(uuid.uuid4())):
+        r = await client.get("/api/v1/me", headers=token_for("member", member_id=member_id))
+        assert r.status_code == 404, (member_id, r.text)
+        assert r.json()["code"] == "member_not_found"
