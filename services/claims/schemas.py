@@ -276,6 +276,10 @@ class ReviewItemOut(BaseModel):
     documents: list[str]
     missing_documents: list[str]
     missing_documents_zh: list[str]
+    # The claim against the bureau's record, and what the plan's settlement_source (第九条) makes of a claim
+    # the bureau has not sent: a hold before final approval (bureau_required) or a warning (bureau_preferred).
+    settlement_check: SettlementCheckOut | None = None
+    settlement_warning: str | None = None
 
 
 class CoverageOut(BaseModel):
