@@ -17,7 +17,7 @@ from services.claims.models import Claim, ClaimAdjustment, ClaimStep
 from shared.errors import Invalid
 from shared.fields import Money, PastDate, SaneDate, money_problem
 from shared.schemas import MoneyOut
-from shared.vocab import ClaimStatus, InstructionStatus, OrgLevel
+from shared.vocab import ClaimSource, ClaimStatus, InstructionStatus, OrgLevel
 
 #: A claim in one of these has had its final approval (the clock's second mark).
 FOLLOWS_APPROVAL = (ClaimStatus.APPROVED, ClaimStatus.PAYMENT_FAILED, ClaimStatus.PAID)
@@ -214,6 +214,8 @@ class ClaimOut(BaseModel):
     submitter_org: str | None
     created_at: datetime | None
     clock: ClockOut
+    # application, or bureau: made from the bureau's settlement record with no application (auto_claim, 免申即享)
+    source: ClaimSource = ClaimSource.APPLICATION
 
     @classmethod
     def of(cls, claim: Claim, steps: list[ClaimStep], adjustments: list[ClaimAdjustment],
@@ -242,7 +244,8 @@ class ClaimOut(BaseModel):
                                status=InstructionStatus(claim.payment_status) if claim.payment_status else None)
             if claim.payment_instruction_id else None,
             unit=claim.unit, submitted_by=claim.submitted_by, submitter_org=claim.submitter_org,
-            created_at=claim.created_at, clock=ClockOut(**asdict(clock)))
+            created_at=claim.created_at, clock=ClockOut(**asdict(clock)),
+            source=ClaimSource(claim.source or ClaimSource.APPLICATION))
 
 
 def level_of(level: str | None) -> OrgLevel | None:
