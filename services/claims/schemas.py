@@ -388,11 +388,24 @@ class DayBucket(BaseModel):
     count: int
 
 
-class DaysToPayment(BaseModel):
+class DayFigures(BaseModel):
+    """Whole days from discharge (each claim's clock): median, 90th percentile (nearest rank), distribution."""
+
     count: int
     median: float | None
     p90: int | None
     buckets: list[DayBucket]
+
+
+class DaysToSubmission(DayFigures):
+    claims: int
+
+
+class DaysToApproval(DayFigures):
+    approved_claims: int
+
+
+class DaysToPayment(DayFigures):
     paid_claims: int
 
 
