@@ -9,16 +9,21 @@ per-day benefit (issue #12)."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
+from deploy.people import certno as make_certno
+from deploy.people import name as make_name
 from tests.conftest import ServiceClient
 from tests.service.test_a12_settlement_source import cover, publish_period, setup
-from tests.service.test_claims import TODAY, Member, bureau, claim_body, get_claim, outbox_events
+from tests.service.test_claims import TODAY, Branch, Member, bureau, claim_body, get_claim, outbox_events
 from tests.service.test_claims_bureau_check import record
 
 
@@ -111,3 +116,38 @@ async def test_another_branchs_bureau_makes_no_claim_for_a_member_it_does_not_co
     r = await client.post("/api/v1/settlements", json=[record(member, setl())], headers=bureau(stranger.branch))
     assert r.status_code == 200 and (r.json()["not_members"], r.json()["claims_made"]) == (1, 0), r.text
     assert await claims_of(client, member) == []
+
+
+async def test_a_batch_of_records_of_many_members_makes_a_claim_each_in_one_go(service_client: ServiceClient) -> None:
+    """More claims than one INSERT's parameters allow (32,767 / 30 columns): the batch still makes each once.
+    The members' coverages are written straight into claims' copy (as enrollment's member.covered would)."""
+    app, client = await service_client("claims")
+    period = await publish_period(app, auto_claim=True)
+    branch = Branch()
+    rng = random.Random(1207)
+    members = list({m.certno: m for m in (
+        Member(f"M{uuid.uuid4().hex[:12]}", make_certno(rng), period, branch) for _ in range(1200))}.values())
+    async with app.state.db.transaction() as session:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.copy_records_to_table("coverages", records=[
+            (m.member_id, period, ["inpatient"], TODAY - timedelta(days=180), TODAY + timedelta(days=180), m.certno,
+             make_name(rng), "male", branch.unit, branch.path) for m in members],
+            columns=("member_id", "period", "plans", "coverage_from", "coverage_to", "certno", "name", "sex", "unit",
+                     "unit_path"))
+    records = [record(m, setl(), base="5000.00") for m in members]
+    answer = await send(client, members[0], *records)
+    assert (answer["accepted"], answer["claims_made"]) == (len(members), len(members))
+    again = await send(client, members[0], *records)
+    assert (again["duplicates"], again["claims_made"]) == (len(members), 0)
+    async with app.state.db.transaction() as session:
+        made = (await session.execute(text(
+            "SELECT count(*), count(DISTINCT setl_id), min(aid_amount), max(aid_amount) FROM claims "
+            "WHERE period = :p AND source = 'bureau'"), {"p": period})).one()
+        steps = (await session.execute(text(
+            "SELECT count(*) FROM claim_steps s JOIN claims c ON c.id = s.claim_id WHERE c.period = :p"),
+            {"p": period})).scalar_one()
+    assert tuple(made) == (len(members), len(members), Decimal("1260.00"), Decimal("1260.00"))
+    assert steps == len(members)
+    assert len(await outbox_events(app, str((await claims_of(client, members[0]))[0]["claim_id"]),
+                                   "claim.submitted")) == 1

@@ -16,6 +16,7 @@ by the feed (``settlements/service.py`` ``ingest``, :func:`after_batch`) in the 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import String, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.calendar import load_calendar
@@ -67,14 +68,14 @@ async def after_batch(session: AsyncSession, actor: Principal, setl_ids: Sequenc
     outcome.claims_made += await auto_claims(session, actor, ids)
 
 
-def bureau_settlement(record: dict[str, Any], setl_id: str) -> SettlementIn | None:
-    """The record as a claim's settlement, when it is complete enough to assess on (as intake reads it)."""
+def bureau_settlement(record: dict[str, Any], setl_id: str) -> tuple[SettlementIn, dict[str, Decimal]] | None:
+    """The record as a claim's settlement and its amounts, when it is complete enough to assess on (as intake
+    reads it)."""
     try:
         settlement = SettlementIn.model_validate({**record, "setl_id": setl_id})
-        settlement.amounts()
+        return settlement, settlement.amounts()
     except (ValidationError, Invalid):
         return None
-    return settlement
 
 
 def ids_param(ids: list[str]) -> Any:
@@ -98,9 +99,10 @@ async def recheck(session: AsyncSession, setl_ids: list[str]) -> list[str]:
 
 
 async def recheck_claim(session: AsyncSession, claim: Claim, stored: Settlement) -> bool:
-    bureau = bureau_settlement(stored.record, stored.setl_id)
-    if bureau is None:
-        return False  # the feed checked the record's fields; one short of a settlement stays unverified
+    read = bureau_settlement(stored.record, stored.setl_id)
+    if read is None:
+        return False
+    bureau, amounts = read  # the feed checked the record's fields; one short of a settlement stays unverified
     coverage = await session.get(Coverage, (claim.member_id, claim.period)) if claim.period else None
     if coverage is not None and stored.certno and stored.certno != coverage.certno:
         # another person's stay under this setl_id: shown to the reviewer, masked; nothing re-assessed on it
@@ -123,7 +125,7 @@ async def recheck_claim(session: AsyncSession, claim: Claim, stored: Settlement)
     plan = rulebook.plan(claim.plan) if rulebook is not None else None
     if isinstance(plan, BandedPlan):
         try:
-            claim.base = settlement_base(plan, bureau.amounts())
+            claim.base = settlement_base(plan, amounts)
         except KeyError:
             pass  # the record lacks a field of the base: the typed-in base stays, the mismatch shows
     await note(session, claim, check, f"医保部门结算数据到达，核对结果：{'一致' if check.status == 'verified' else '不一致'}。")
@@ -197,7 +199,7 @@ async def auto_claims(session: AsyncSession, actor: Principal, setl_ids: list[st
         return []
     rulebooks = {code: rulebook_of(row) for code in {c.period for c in candidates}
                  if (row := await session.get(PeriodCopy, code)) is not None}
-    histories = await load_histories(session, sorted({c.member_id for c in candidates}))
+    histories, all_aid = await load_histories(session, sorted({c.member_id for c in candidates}))
     now = datetime.now(UTC)
     today = day_of(now)
     calendar = await load_calendar(session)
@@ -205,7 +207,7 @@ async def auto_claims(session: AsyncSession, actor: Principal, setl_ids: list[st
     events: dict[uuid.UUID, tuple[EventPayload, ...]] = {}
     for candidate in candidates:
         rulebook = rulebooks.get(candidate.period)
-        made = make_claim(candidate, rulebook, histories, today) if rulebook is not None else None
+        made = make_claim(candidate, rulebook, histories, all_aid, today) if rulebook is not None else None
         if made is None:
             continue
         claim, path = made
@@ -223,46 +225,89 @@ async def auto_claims(session: AsyncSession, actor: Principal, setl_ids: list[st
         events[claim["id"]] = transition.events
     if not rows:
         return []
-    inserted = set((await session.execute(
-        insert(Claim).values(rows).on_conflict_do_nothing(
-            index_elements=[Claim.setl_id, Claim.plan], index_where=text("status <> 'rejected'"))
-        .returning(Claim.id))).scalars())
+    inserted = await insert_claims(session, rows, now)
     kept = [r for r in rows if r["id"] in inserted]
     if not kept:
         return []
-    await session.execute(insert(ClaimStep), [
-        {"id": uuid.uuid4(), "claim_id": r["id"], "level": "unit", "decision": "submit", "by_user": SYSTEM.user_id,
-         "by_username": FEED, "reason": "医保部门结算数据，免申即享（auto_claim）", "rulebook_code": r["rulebook_code"],
-         "aid_amount": r["aid_amount"], "at": now} for r in kept])
+    raw = await driver_connection(session)
+    await raw.copy_records_to_table("claim_steps", records=[
+        (uuid.uuid4(), r["id"], "unit", "submit", SYSTEM.user_id, FEED, "医保部门结算数据，免申即享（auto_claim）",
+         r["rulebook_code"], r["aid_amount"], now) for r in kept],
+        columns=("id", "claim_id", "level", "decision", "by_user", "by_username", "reason", "rulebook_code",
+                 "aid_amount", "at"))
     await publish_many(session, MESSAGING, TOPIC_CLAIMS, [e for r in kept for e in events[r["id"]]])
     return [str(r["id"]) for r in kept]
 
 
-async def load_histories(session: AsyncSession, members: list[str]) -> dict[tuple[str, str, str], History]:
-    """Each (member, period, plan)'s live base and aid, with the member's aid from the plan in all periods."""
+CLAIM_COLUMNS = ("id", "member_id", "period", "plan", "status", "setl_id", "med_type", "admission_date",
+                 "discharge_date", "diagnosis", "settlement", "settlement_check", "source", "base", "cumulative_base",
+                 "aid_amount", "assessed_aid", "explanation", "rulebook_code", "unit", "unit_path", "review_path",
+                 "current_level", "final_level", "level_entered_at", "due_date", "due_warning", "submitted_by",
+                 "created_at", "updated_at")
+JSON_COLUMNS = ("diagnosis", "settlement", "settlement_check")
+STAGING_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS auto_claims_in (
+  id uuid, member_id text, period text, plan text, status text, setl_id text, med_type text, admission_date date,
+  discharge_date date, diagnosis text, settlement text, settlement_check text, source text, base numeric,
+  cumulative_base numeric, aid_amount numeric, assessed_aid numeric, explanation text, rulebook_code text, unit text,
+  unit_path text[], review_path text[], current_level text, final_level text, level_entered_at timestamptz,
+  due_date date, due_warning text, submitted_by text, created_at timestamptz, updated_at timestamptz
+) ON COMMIT DROP
+"""
+INSERT_STAGED_SQL = f"""
+INSERT INTO claims ({", ".join(CLAIM_COLUMNS)})
+SELECT {", ".join(f"{c}::jsonb" if c in JSON_COLUMNS else c for c in CLAIM_COLUMNS)} FROM auto_claims_in
+ON CONFLICT (setl_id, plan) WHERE status <> 'rejected' DO NOTHING
+RETURNING id
+"""
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, in the session's transaction (for COPY)."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw
+
+
+async def insert_claims(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> set[uuid.UUID]:
+    """The claim rows by COPY into a staging table and one INSERT ... SELECT: a claim the live (setl_id, plan)
+    unique index already holds (sent again, or claimed meanwhile) is skipped. The ids inserted."""
+    raw = await driver_connection(session)
+    await raw.execute(STAGING_SQL)
+    await raw.execute("TRUNCATE auto_claims_in")
+    staged = [tuple(json.dumps(r[c], ensure_ascii=False) if c in JSON_COLUMNS
+                    else now if c in ("created_at", "updated_at") else r.get(c) for c in CLAIM_COLUMNS)
+              for r in rows]
+    await raw.copy_records_to_table("auto_claims_in", records=staged, columns=CLAIM_COLUMNS)
+    return {row["id"] for row in await raw.fetch(INSERT_STAGED_SQL)}
+
+
+async def load_histories(session: AsyncSession, members: list[str]
+                         ) -> tuple[dict[tuple[str, str, str], History], dict[tuple[str, str], Decimal]]:
+    """Each (member, period, plan)'s live base and aid, and each (member, plan)'s aid in all periods."""
     rows = (await session.execute(HISTORY_SQL.bindparams(
         bindparam("members", type_=ARRAY(String)), bindparam("live", type_=ARRAY(String))),
         {"members": members, "live": [str(s) for s in LIVE]})).all()
     all_aid: dict[tuple[str, str], Decimal] = {}
     for row in rows:
         all_aid[(row.member_id, row.plan)] = all_aid.get((row.member_id, row.plan), Decimal("0")) + Decimal(row.aid)
-    histories = {}
-    for row in rows:
-        histories[(row.member_id, row.period, row.plan)] = History(Decimal(row.base), Decimal(row.aid),
-                                                                   all_aid[(row.member_id, row.plan)])
-    return histories
+    histories = {(row.member_id, row.period, row.plan): History(Decimal(row.base), Decimal(row.aid),
+                                                                all_aid[(row.member_id, row.plan)]) for row in rows}
+    return histories, all_aid
 
 
-def make_claim(candidate: Any, rulebook: Rulebook, histories: dict[tuple[str, str, str], History], today: date
-               ) -> tuple[dict[str, Any], list[str]] | None:
+def make_claim(candidate: Any, rulebook: Rulebook, histories: dict[tuple[str, str, str], History],
+               all_aid: dict[tuple[str, str], Decimal], today: date) -> tuple[dict[str, Any], list[str]] | None:
     """The claim row a record makes, with its review path; None when intake would refuse it or it cannot be
     assessed (the record is then listed as unclaimed, for the office to follow up)."""
     record: dict[str, Any] = candidate.record
     plan = next((p for p in auto_plans(rulebook) if p.code == candidate.plan), None)
-    settlement = bureau_settlement(record, candidate.setl_id)
+    read = bureau_settlement(record, candidate.setl_id)
     discharge = bureau_date(record.get("enddate")) or candidate.setl_date
-    if plan is None or settlement is None or discharge is None:
+    if plan is None or read is None or discharge is None:
         return None
+    settlement, amounts = read
     admission = bureau_date(record.get("begndate")) or discharge
     if not candidate.coverage_from <= discharge <= candidate.coverage_to or admission > discharge:
         return None  # 第三条: the discharge date decides the period
@@ -272,12 +317,12 @@ def make_claim(candidate: Any, rulebook: Rulebook, histories: dict[tuple[str, st
     key = (candidate.member_id, candidate.period, plan.code)
     history = histories.get(key)
     if history is None:
-        other = [h.all_aid for (m, _, p), h in histories.items() if m == candidate.member_id and p == plan.code]
-        history = histories[key] = History(all_aid=max(other, default=Decimal("0.00")))
+        history = histories[key] = History(all_aid=all_aid.get((candidate.member_id, plan.code), Decimal("0.00")))
     try:
-        made = assess_record(plan, history, settlement.amounts(), admission, discharge)
+        made = assess_record(plan, history, amounts, admission, discharge)
     except (KeyError, ValueError):
         return None
+    all_aid[(candidate.member_id, plan.code)] = history.all_aid
     aid = made.assessment.aid_amount
     diagnosis = {"icd10": str(record.get("dscg_maindiag_code") or "").strip()[:20],
                  "name": str(record.get("dscg_maindiag_name") or "").strip()[:200]}
