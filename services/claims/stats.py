@@ -9,8 +9,8 @@ discharge to submission, approval and payment are each claim's clock (``domain/c
 this table existed have no row and are left out of the figure (the response says how many are counted).
 
 Bureau data: a claim counts as "built from bureau data" when the bureau sent its settlement
-(``POST /settlements`` stored a row with its ``setl_id``) before or after the claim; claims have no other
-source field.
+(``POST /settlements`` stored a row with its ``setl_id``) before or after the claim, whether someone applied
+(``source: application``) or the record made it (``source: bureau``, a plan's auto_claim).
 """
 
 from __future__ import annotations
