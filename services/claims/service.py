@@ -282,6 +282,7 @@ def state_of(claim: Claim, steps: list[ClaimStep], rulebook: Rulebook | None, re
         deciders=frozenset(s.by_user for s in steps if s.decision != "submit"),
         sla_working_days=rulebook.approval.sla_working_days if rulebook else 5,
         settlement_status=(claim.settlement_check or {}).get("status"),
+        settlement_of_another="certno" in ((claim.settlement_check or {}).get("differences") or {}),
         settlement_source=settlement_source_of(rulebook, claim.plan))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ServiceClient
-from tests.service.test_a12_settlement_source import setup
+from tests.service.test_a12_settlement_source import cover, setup
 from tests.service.test_claims import TODAY, Member, bureau, claim_body, decide, get_claim, outbox_events, short
 from tests.service.test_claims_bureau_check import record
 
@@ -123,3 +123,23 @@ async def test_a_later_stay_of_the_member_follows_the_corrected_base(service_cli
     later = await get_claim(client, two.json()["claim_id"], member.branch.agency_reviewer())
     assert later["aid_amount"] == "2400.00"  # F(10000) - F(2000) = 2760 - 360
     assert later["settlement_check"]["status"] == "unverified"  # its own record has not come
+
+
+async def test_a_record_of_another_persons_stay_under_the_claims_setl_id_holds_it(
+        service_client: ServiceClient) -> None:
+    """The bureau's record says the settlement the claim names is someone else's: the reviewer sees the masked
+    ID numbers, nothing is re-assessed on it, and no final approval is given on it whatever the rulebook says."""
+    app, client, member = await setup(service_client)
+    other = await cover(app, member.period, member.branch)
+    setl_id = f"S{short()}{short()}"
+    r = await client.post("/api/v1/claims", json=typed(member, "5000.00", setl_id), headers=member.branch.unit_agent())
+    assert r.status_code == 201, r.text
+    claim_id = r.json()["claim_id"]
+    answer = await send(client, member, record(other, setl_id, base="90000.00"))
+    assert answer["claims_checked"] == [claim_id]
+    claim = await get_claim(client, claim_id, member.branch.agency_reviewer())
+    shown = claim["settlement_check"]["differences"]["certno"]
+    assert claim["settlement_check"]["status"] == "mismatch" and claim["aid_amount"] == "1260.00"
+    assert shown["bureau"].endswith(other.certno[-4:]) and other.certno not in str(claim)
+    refused = await decide(client, claim_id, member.branch.agency_reviewer())
+    assert refused.status_code == 409 and refused.json()["code"] == "settlement_of_another_person", refused.text

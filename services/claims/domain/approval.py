@@ -75,11 +75,15 @@ class ClaimState:
     sla_working_days: int = 5
     settlement_status: str | None = None  # verified | mismatch | unverified (domain/settlement_check.py)
     settlement_source: str = "paper_allowed"  # the plan's rulebook key (shared/rulebook.py)
+    settlement_of_another: bool = False  # the bureau's record under the claim's setl_id is another person's
 
 
-def settlement_hold(source: str, status: str | None) -> str | None:
-    """Why a claim may not get its final approval yet (第九条), in Chinese, or None: only ``bureau_required``
-    holds, and only a claim the bureau's record has not checked (``unverified``)."""
+def settlement_hold(source: str, status: str | None, of_another: bool = False) -> str | None:
+    """Why a claim may not get its final approval yet (第九条), in Chinese, or None: a record of the claim's
+    settlement that is another person's stay holds it whatever the rulebook says; otherwise only
+    ``bureau_required`` holds, and only a claim the bureau's record has not checked (``unverified``)."""
+    if of_another:
+        return "医保部门推送的该结算单属于另一人，不能按此结算单批准补助，请核查后驳回或更正。"
     if source == "bureau_required" and status == "unverified":
         return "本项目须凭医保部门提供的住院结算数据核定补助（第九条），医保部门尚未推送该结算单，暂不能终审批准。"
     return None
@@ -151,7 +155,7 @@ def decide(state: ClaimState, actor: Principal, decision: Decision, now: datetim
            calendar: WorkCalendar | None = None) -> Transition:
     """The transition of ``decision`` by ``actor`` at ``now`` (see the table above), or the refusal of it as a
     problem: 403 ``not_your_level`` / ``same_person_twice``, 409 ``not_returned`` / ``not_revocable`` /
-    ``settlement_unverified``, 422
+    ``settlement_unverified`` / ``settlement_of_another_person``, 422
     ``reason_required``."""
     if decision.kind == "resubmit":
         return _resubmit(state, decision, now, calendar)
@@ -169,9 +173,10 @@ def decide(state: ClaimState, actor: Principal, decision: Decision, now: datetim
     step = Step(level, decision.kind, decision.reason)
     if decision.kind == "approve":
         if level == state.final_level:
-            hold = settlement_hold(state.settlement_source, state.settlement_status)
+            hold = settlement_hold(state.settlement_source, state.settlement_status, state.settlement_of_another)
             if hold is not None:
-                raise Conflict(hold, code="settlement_unverified")
+                raise Conflict(hold, code="settlement_of_another_person" if state.settlement_of_another
+                               else "settlement_unverified")
             new = replace(state, status=ClaimStatus.APPROVED, current_level=None, due_date=None)
             return Transition(new, step, (ClaimApproved(
                 claim_id=new.claim_id, member_id=new.member_id, period=new.period or "", plan=new.plan,

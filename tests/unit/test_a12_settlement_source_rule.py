@@ -50,6 +50,20 @@ def test_settlement_source_decides_final_approval_of_an_unverified_claim(
         assert refused.value.code == "settlement_unverified" and "第九条" in refused.value.detail
 
 
+@pytest.mark.parametrize("source", ["bureau_required", "bureau_preferred", "paper_allowed"])
+def test_a_claim_whose_bureau_record_is_another_persons_is_never_approved(source: str) -> None:
+    state = ClaimState(claim_id="c3", member_id="M3", period="yn-18", plan="inpatient",
+                       status=ClaimStatus.IN_REVIEW, aid_amount=Decimal("1260.00"), review_path=("agency_point",),
+                       current_level="agency_point", final_level="agency_point", settlement_status="mismatch",
+                       settlement_source=source, settlement_of_another=True)
+    reviewer = Principal(user_id="u-qin", username="覃昱", role="agency_reviewer", org="A530102",
+                         org_level="agency_point", org_path=("C53", "O5301", "A530102"))
+    with pytest.raises(Conflict) as refused:
+        decide(state, reviewer, Decision("approve"), NOW)
+    assert refused.value.code == "settlement_of_another_person"
+    assert decide(state, reviewer, Decision("reject", "结算单属于他人"), NOW).state.status == ClaimStatus.REJECTED
+
+
 def test_a_lower_level_passes_an_unverified_claim_up_even_when_the_bureau_is_required() -> None:
     state = ClaimState(claim_id="c2", member_id="M2", period="yn-18", plan="inpatient",
                        status=ClaimStatus.IN_REVIEW, aid_amount=Decimal("3460.00"),
