@@ -275,7 +275,19 @@ class Band(_Model):
     _serialize = _without_absent(("over", "from"))
 
 
-class BandedPlan(_Model):
+SettlementSource = Literal["bureau_required", "bureau_preferred", "paper_allowed"]
+
+
+class _ClaimablePlan(_Model):
+    """What every plan says about the evidence of a stay (issue #12, seed 003 第九条 "凭医保部门提供的住院结算数
+    据"): ``settlement_source`` is whether a claim whose settlement the bureau has not sent (``unverified``) may
+    be approved: ``bureau_required`` (not until the record arrives), ``bureau_preferred`` (yes, the reviewer is
+    warned) or ``paper_allowed`` (the default: hospital receipts suffice, seed 001's uninsured workers)."""
+
+    settlement_source: SettlementSource = "paper_allowed"
+
+
+class BandedPlan(_ClaimablePlan):
     kind: Literal["banded"]
     code: Text
     name: Text
@@ -289,6 +301,8 @@ class BandedPlan(_Model):
     max_aid_per_period: Money | None = None
     max_aid_per_member: Money | None = None
     fee: Fee | None = None
+    # 免申即享: each accepted bureau record of a covered member with a med_type the plan takes becomes a claim.
+    auto_claim: Flag = False
 
 
 class Eligibility(_Model):
@@ -301,7 +315,7 @@ class Benefit(_Model):
     label: Text
 
 
-class FixedPlan(_Model):
+class FixedPlan(_ClaimablePlan):
     kind: Literal["fixed"]
     code: Text
     name: Text
@@ -317,7 +331,7 @@ class FixedPlan(_Model):
     _serialize = _without_absent(("term_periods",))
 
 
-class PerDayPlan(_Model):
+class PerDayPlan(_ClaimablePlan):
     """住院津贴 (seed 002): rate_per_day x (days - deductible_days), at most max_days_per_period paid days."""
 
     kind: Literal["per_day"]
@@ -329,6 +343,7 @@ class PerDayPlan(_Model):
     rate_per_day: Money
     deductible_days: Count = 0
     max_days_per_period: Annotated[int, Field(strict=True, ge=1)] | None = None
+    auto_claim: Flag = False  # as on banded plans
 
 
 class Grade(_Model):
@@ -337,7 +352,7 @@ class Grade(_Model):
     label: Text
 
 
-class GradedPlan(_Model):
+class GradedPlan(_ClaimablePlan):
     """意外伤害 (seed 002): the claim names a grade, aid = its amount, at most max_aid_per_period."""
 
     kind: Literal["graded"]
@@ -372,7 +387,7 @@ class Ratio(_Model):
         return self.remaining_over is not None and self.remaining_over < remaining
 
 
-class SecondAidPlan(_Model):
+class SecondAidPlan(_ClaimablePlan):
     kind: Literal["second_aid"]
     code: Text
     name: Text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "BatchStatus", "ClaimStatus", "EnrolmentStatus", "InstructionStatus",
+__all__ = ["ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "BatchStatus", "ClaimSource", "ClaimStatus", "EnrolmentStatus", "InstructionStatus",
            "OrgLevel", "Role", "RosterStatus"]
 
 
@@ -58,6 +58,14 @@ class ClaimStatus(StrEnum):
     PAID = "paid"
     REJECTED = "rejected"
     REVOKED = "revoked"
+
+
+class ClaimSource(StrEnum):
+    """Where a claim came from: an application, or the bureau's settlement record with no application (a plan's
+    ``auto_claim``, 免申即享; issue #12)."""
+
+    APPLICATION = "application"
+    BUREAU = "bureau"
 
 
 class InstructionStatus(StrEnum):

@@ -147,6 +147,8 @@ class Claim(Base):
     settlement: Mapped[dict[str, Any]] = mapped_column(JSONB)
     # The claim against the bureau's record of its settlement: {status: verified|mismatch|unverified, differences}
     settlement_check: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # application: someone applied; bureau: made from the bureau's record with no application (a plan's auto_claim)
+    source: Mapped[str] = mapped_column(String(20), server_default="application", default="application")
     base: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     cumulative_base: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     # aid_amount is what the member is due now; assessed_aid what the first assessment gave. Every difference

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.claims.domain.approval import day_of
+from services.claims.domain.approval import day_of, settlement_warning
 from services.claims.domain.documents import DOCUMENT_TYPES, missing_documents
 from services.claims.models import Claim, ClaimDocument, Coverage, PeriodCopy
 from services.claims.repository import claims_in_branch, rulebook_of
-from services.claims.schemas import ClaimListItem, CoverageOut, ReviewItemOut, level_of
+from services.claims.schemas import ClaimListItem, CoverageOut, ReviewItemOut, check_of, level_of
 from shared import idnumber
 from shared.auth import Principal
 from shared.errors import Invalid
@@ -39,7 +39,9 @@ async def review_queue(session: AsyncSession, actor: Principal, now: datetime) -
         for claim_id, doc_type in (await session.execute(select(ClaimDocument.claim_id, ClaimDocument.doc_type)
                                                          .where(ClaimDocument.claim_id.in_(list(present))))):
             present[claim_id].add(doc_type)
-    kinds = await plan_kinds(session, {(c.period or "", c.plan) for c in claims})
+    keys = {(c.period or "", c.plan) for c in claims}
+    kinds = await plan_kinds(session, keys)
+    sources = await plan_settlement_sources(session, keys)
     today = day_of(now)
     out = []
     for c in claims:
@@ -49,8 +51,27 @@ async def review_queue(session: AsyncSession, actor: Principal, now: datetime) -
             base=c.base, current_level=level_of(c.current_level), final_level=level_of(c.final_level),
             due_date=c.due_date, due_warning=c.due_warning, overdue=c.due_date is not None and c.due_date < today,
             waiting_since=c.level_entered_at, unit=c.unit, documents=sorted(present[c.id]),
-            missing_documents=missing, missing_documents_zh=[DOCUMENT_TYPES[m] for m in missing]))
+            missing_documents=missing, missing_documents_zh=[DOCUMENT_TYPES[m] for m in missing],
+            settlement_check=check_of(c), settlement_warning=settlement_warning(
+                sources.get((c.period or "", c.plan), "paper_allowed"), (c.settlement_check or {}).get("status"))))
     return out
+
+
+async def plan_settlement_sources(session: AsyncSession, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Each (period, plan)'s ``settlement_source`` (第九条), for the reviewer's warning."""
+    sources: dict[tuple[str, str], str] = {}
+    for period_code in {p for p, _ in keys}:
+        period = await session.get(PeriodCopy, period_code)
+        if period is None:
+            continue
+        rulebook = rulebook_of(period)
+        for p, plan in keys:
+            if p == period_code:
+                try:
+                    sources[(p, plan)] = rulebook.plan(plan).settlement_source
+                except (KeyError, ValueError):
+                    continue
+    return sources
 
 
 async def plan_kinds(session: AsyncSession, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:

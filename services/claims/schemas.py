@@ -17,7 +17,7 @@ from services.claims.models import Claim, ClaimAdjustment, ClaimStep
 from shared.errors import Invalid
 from shared.fields import Money, PastDate, SaneDate, money_problem
 from shared.schemas import MoneyOut
-from shared.vocab import ClaimStatus, InstructionStatus, OrgLevel
+from shared.vocab import ClaimSource, ClaimStatus, InstructionStatus, OrgLevel
 
 #: A claim in one of these has had its final approval (the clock's second mark).
 FOLLOWS_APPROVAL = (ClaimStatus.APPROVED, ClaimStatus.PAYMENT_FAILED, ClaimStatus.PAID)
@@ -246,6 +246,8 @@ class ClaimOut(BaseModel):
     submitter_org: str | None
     created_at: datetime | None
     clock: ClockOut
+    # application, or bureau: made from the bureau's settlement record with no application (auto_claim, 免申即享)
+    source: ClaimSource = ClaimSource.APPLICATION
 
     @classmethod
     def of(cls, claim: Claim, steps: list[ClaimStep], adjustments: list[ClaimAdjustment],
@@ -274,7 +276,8 @@ class ClaimOut(BaseModel):
                                status=InstructionStatus(claim.payment_status) if claim.payment_status else None)
             if claim.payment_instruction_id else None,
             unit=claim.unit, submitted_by=claim.submitted_by, submitter_org=claim.submitter_org,
-            created_at=claim.created_at, clock=ClockOut(**asdict(clock)))
+            created_at=claim.created_at, clock=ClockOut(**asdict(clock)),
+            source=ClaimSource(claim.source or ClaimSource.APPLICATION))
 
 
 def level_of(level: str | None) -> OrgLevel | None:
@@ -308,6 +311,10 @@ class ReviewItemOut(BaseModel):
     documents: list[str]
     missing_documents: list[str]
     missing_documents_zh: list[str]
+    # The claim against the bureau's record, and what the plan's settlement_source (第九条) makes of a claim
+    # the bureau has not sent: a hold before final approval (bureau_required) or a warning (bureau_preferred).
+    settlement_check: SettlementCheckOut | None = None
+    settlement_warning: str | None = None
 
 
 class CoverageOut(BaseModel):
@@ -413,11 +420,24 @@ class DayBucket(BaseModel):
     count: int
 
 
-class DaysToPayment(BaseModel):
+class DayFigures(BaseModel):
+    """Whole days from discharge (each claim's clock): median, 90th percentile (nearest rank), distribution."""
+
     count: int
     median: float | None
     p90: int | None
     buckets: list[DayBucket]
+
+
+class DaysToSubmission(DayFigures):
+    claims: int
+
+
+class DaysToApproval(DayFigures):
+    approved_claims: int
+
+
+class DaysToPayment(DayFigures):
     paid_claims: int
 
 

@@ -294,7 +294,20 @@ def state_of(claim: Claim, steps: list[ClaimStep], rulebook: Rulebook | None, re
         current_level=claim.current_level, final_level=claim.final_level, returned_level=claim.returned_level,
         level_entered_at=claim.level_entered_at, due_date=claim.due_date, due_warning=claim.due_warning,
         deciders=frozenset(s.by_user for s in steps if s.decision != "submit"),
-        sla_working_days=rulebook.approval.sla_working_days if rulebook else 5)
+        sla_working_days=rulebook.approval.sla_working_days if rulebook else 5,
+        settlement_status=(claim.settlement_check or {}).get("status"),
+        settlement_of_another="certno" in ((claim.settlement_check or {}).get("differences") or {}),
+        settlement_source=settlement_source_of(rulebook, claim.plan))
+
+
+def settlement_source_of(rulebook: Rulebook | None, plan_code: str) -> str:
+    """The plan's ``settlement_source`` (第九条), ``paper_allowed`` where the rulebook or plan is unknown."""
+    if rulebook is None:
+        return "paper_allowed"
+    try:
+        return rulebook.plan(plan_code).settlement_source
+    except KeyError:
+        return "paper_allowed"
 
 
 async def apply(session: AsyncSession, claim: Claim, transition: Transition, actor: Principal) -> None:

@@ -4,12 +4,13 @@ Scope: a caller sees the claims of units under their own organisation, matched o
 (``unit_path @> ARRAY[org]``), never by text prefix: "YN-KM" does not see "YN-KM2".
 
 Read model: ``claim_paid_at`` records when payments announced a claim's own aid paid (``payment.paid``, the
-envelope's ``occurred_at``), so "days from discharge to payment" needs no call to payments. Claims paid before
+envelope's ``occurred_at``), so "days from discharge to payment" needs no call to payments. The days from
+discharge to submission, approval and payment are each claim's clock (``domain/clock.py``), as its page shows. Claims paid before
 this table existed have no row and are left out of the figure (the response says how many are counted).
 
 Bureau data: a claim counts as "built from bureau data" when the bureau sent its settlement
-(``POST /settlements`` stored a row with its ``setl_id``) before or after the claim; claims have no other
-source field.
+(``POST /settlements`` stored a row with its ``setl_id``) before or after the claim, whether someone applied
+(``source: application``) or the record made it (``source: bureau``, a plan's auto_claim).
 """
 
 from __future__ import annotations
@@ -29,9 +30,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.claims.domain.approval import day_of
+from services.claims.domain.clock import claim_clock
 from services.claims.domain.routing import LEVELS
 from services.claims.models import Base, Claim, ClaimStep, PeriodCopy, Settlement
-from services.claims.schemas import AidTotals, BureauShare, DaysToPayment, MonthFigures, OverdueStats
+from services.claims.schemas import (
+    AidTotals,
+    BureauShare,
+    DaysToApproval,
+    DaysToPayment,
+    DaysToSubmission,
+    MonthFigures,
+    OverdueStats,
+)
 from shared.auth import REVIEWER_LEVEL, Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
@@ -90,10 +100,36 @@ class ClaimStats(BaseModel):
     by_status: dict[str, int]
     in_review_by_level: dict[str, int]
     overdue: OverdueStats
+    days_to_submission: DaysToSubmission
+    days_to_approval: DaysToApproval
     days_to_payment: DaysToPayment
     bureau: BureauShare
     aid: AidTotals
     by_month: list[MonthFigures]
+
+
+async def clocks(session: AsyncSession, mine: Any) -> dict[str, list[int]]:
+    """Each claim's clock (domain/clock.py, the figures its own page shows): days from discharge to submission
+    (every claim), to final approval (claims approved since) and to payment (paid claims with a recorded
+    payment), each counted on the service's calendar day (``day_of``), never on the UTC date."""
+    final_approval = (select(ClaimStep.claim_id, func.max(ClaimStep.at).label("at"))
+                      .join(Claim, Claim.id == ClaimStep.claim_id)
+                      .where(mine, ClaimStep.decision == "approve", ClaimStep.level == Claim.final_level,
+                             Claim.status.in_(APPROVED_STATUSES))
+                      .group_by(ClaimStep.claim_id).subquery())
+    rows = (await session.execute(
+        select(Claim.discharge_date, Claim.created_at, Claim.status, final_approval.c.at, ClaimPaidAt.paid_at)
+        .outerjoin(final_approval, final_approval.c.claim_id == Claim.id)
+        .outerjoin(ClaimPaidAt, ClaimPaidAt.claim_id == func.cast(Claim.id, String))
+        .where(mine))).all()
+    out: dict[str, list[int]] = {"submission": [], "approval": [], "payment": []}
+    for discharge, created_at, status, approved_at, paid_at in rows:
+        clock = claim_clock(discharge, created_at, approved_at, paid_at if status == ClaimStatus.PAID else None)
+        for name, value in (("submission", clock.days_to_submission), ("approval", clock.days_to_approval),
+                            ("payment", clock.days_to_payment)):
+            if value is not None:
+                out[name].append(value)
+    return out
 
 
 def _scope(actor: Principal) -> Any:
@@ -118,10 +154,7 @@ async def claim_stats(period: str, session: SessionDep,
             .where(mine, Claim.status == ClaimStatus.IN_REVIEW).group_by(Claim.current_level))).all():
         in_review[level or ""] = count
         overdue_by_level[level or ""] = late
-    paid_rows = (await session.execute(
-        select(Claim.discharge_date, ClaimPaidAt.paid_at).join(ClaimPaidAt, ClaimPaidAt.claim_id == func.cast(
-            Claim.id, String)).where(mine, Claim.status == ClaimStatus.PAID))).all()
-    days = [max(0, (paid_at.date() - discharge).days) for discharge, paid_at in paid_rows]
+    clock = await clocks(session, mine)
     from_bureau = exists().where(Settlement.setl_id == Claim.setl_id)
     total, bureau_count = (await session.execute(
         select(func.count(), func.count().filter(from_bureau)).where(mine))).one()
@@ -154,7 +187,10 @@ async def claim_stats(period: str, session: SessionDep,
         "period": period, "branch": actor.org or "*", "total": total, "by_status": by_status,
         "in_review_by_level": in_review,
         "overdue": {"count": sum(overdue_by_level.values()), "by_level": overdue_by_level},
-        "days_to_payment": {**day_figures(days), "paid_claims": by_status.get(ClaimStatus.PAID, 0)},
+        "days_to_submission": {**day_figures(clock["submission"]), "claims": total},
+        "days_to_approval": {**day_figures(clock["approval"]),
+                             "approved_claims": sum(by_status.get(s, 0) for s in APPROVED_STATUSES)},
+        "days_to_payment": {**day_figures(clock["payment"]), "paid_claims": by_status.get(ClaimStatus.PAID, 0)},
         "bureau": {"claims": total, "from_bureau": bureau_count,
                    "share": round(bureau_count / total, 4) if total else 0.0,
                    "definition": "结算单由医保部门推送（/settlements）的申请"},

@@ -6,11 +6,16 @@ events to publish). The service applies it; nothing here reads a clock, a databa
 centre (the rulebook's tiers; ``domain.routing``), each lower tier reviewing and passing the claim up; a complete
 application is settled within 5 working days at each level (``sla_working_days``). A return for documents stops
 the clock; the resubmission restarts it in full at the level that returned it. 第十三条: fraud found by the centre
-revokes the claim (and the member's right to claim in the period).
+revokes the claim (and the member's right to claim in the period). 第九条 ("凭医保部门提供的住院结算数据"): a
+plan whose rulebook says ``settlement_source: bureau_required`` gives no final approval to a claim whose
+settlement the bureau has not sent (``unverified``): 409 ``settlement_unverified`` until the record arrives
+(:func:`settlement_hold`); ``bureau_preferred`` approves it with a warning for the reviewer
+(:func:`settlement_warning`); ``paper_allowed`` approves it as any other.
 
     status      decision   by                         -> status     level
     in_review   approve    reviewer at current level  -> in_review  next level of the path (clock restarts)
-    in_review   approve    reviewer at final level    -> approved   none (claim.approved)
+    in_review   approve    reviewer at final level    -> approved   none (claim.approved); refused 409 while
+                                                                        the plan needs the bureau's record
     in_review   reject     reviewer at current level  -> rejected   none (claim.rejected; later stays reassessed)
     in_review   return     reviewer at current level  -> returned   clock stopped (claim.returned)
     returned    resubmit   unit agent                 -> in_review  the level that returned it (clock restarts)
@@ -31,7 +36,8 @@ from shared.errors import Conflict, Forbidden, Invalid
 from shared.events import ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked, ClaimSubmitted, EventPayload
 from shared.vocab import REVIEWER_LEVEL, ClaimStatus, OrgLevel
 
-__all__ = ["ClaimState", "Decision", "Step", "Transition", "day_of", "decide", "level_due", "submitted"]
+__all__ = ["ClaimState", "Decision", "Step", "Transition", "day_of", "decide", "level_due", "settlement_hold",
+           "settlement_warning", "submitted"]
 
 DecisionKind = Literal["approve", "reject", "return", "resubmit", "revoke"]
 ENDED = (ClaimStatus.REJECTED, ClaimStatus.REVOKED)
@@ -67,6 +73,31 @@ class ClaimState:
     due_warning: str | None = None
     deciders: frozenset[str] = frozenset()  # users who already decided a step (never the same person twice)
     sla_working_days: int = 5
+    settlement_status: str | None = None  # verified | mismatch | unverified (domain/settlement_check.py)
+    settlement_source: str = "paper_allowed"  # the plan's rulebook key (shared/rulebook.py)
+    settlement_of_another: bool = False  # the bureau's record under the claim's setl_id is another person's
+
+
+def settlement_hold(source: str, status: str | None, of_another: bool = False) -> str | None:
+    """Why a claim may not get its final approval yet (第九条), in Chinese, or None: a record of the claim's
+    settlement that is another person's stay holds it whatever the rulebook says; otherwise only
+    ``bureau_required`` holds, and only a claim the bureau's record has not checked (``unverified``)."""
+    if of_another:
+        return "医保部门推送的该结算单属于另一人，不能按此结算单批准补助，请核查后驳回或更正。"
+    if source == "bureau_required" and status == "unverified":
+        return "本项目须凭医保部门提供的住院结算数据核定补助（第九条），医保部门尚未推送该结算单，暂不能终审批准。"
+    return None
+
+
+def settlement_warning(source: str, status: str | None) -> str | None:
+    """What the reviewer is told about a claim with no bureau record, or None."""
+    if status != "unverified":
+        return None
+    if source == "bureau_required":
+        return "医保部门尚未推送该结算单：收到结算数据前不能终审批准（第九条）。"
+    if source == "bureau_preferred":
+        return "医保部门尚未推送该结算单：补助按申请人填写的结算数据核定，请核对医院收据和结算单（第九条）。"
+    return None
 
 
 @dataclass(frozen=True)
@@ -123,7 +154,8 @@ def submitted(state: ClaimState, refusal: Refusal | None, now: datetime,
 def decide(state: ClaimState, actor: Principal, decision: Decision, now: datetime,
            calendar: WorkCalendar | None = None) -> Transition:
     """The transition of ``decision`` by ``actor`` at ``now`` (see the table above), or the refusal of it as a
-    problem: 403 ``not_your_level`` / ``same_person_twice``, 409 ``not_returned`` / ``not_revocable``, 422
+    problem: 403 ``not_your_level`` / ``same_person_twice``, 409 ``not_returned`` / ``not_revocable`` /
+    ``settlement_unverified`` / ``settlement_of_another_person``, 422
     ``reason_required``."""
     if decision.kind == "resubmit":
         return _resubmit(state, decision, now, calendar)
@@ -141,6 +173,10 @@ def decide(state: ClaimState, actor: Principal, decision: Decision, now: datetim
     step = Step(level, decision.kind, decision.reason)
     if decision.kind == "approve":
         if level == state.final_level:
+            hold = settlement_hold(state.settlement_source, state.settlement_status, state.settlement_of_another)
+            if hold is not None:
+                raise Conflict(hold, code="settlement_of_another_person" if state.settlement_of_another
+                               else "settlement_unverified")
             new = replace(state, status=ClaimStatus.APPROVED, current_level=None, due_date=None)
             return Transition(new, step, (ClaimApproved(
                 claim_id=new.claim_id, member_id=new.member_id, period=new.period or "", plan=new.plan,

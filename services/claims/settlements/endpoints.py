@@ -38,6 +38,8 @@ class FeedResult(BaseModel):
     outside_branch: int = Field(description="同 not_members（旧名，保留兼容）")
     reversals: int
     claims_reversed: list[str]
+    claims_checked: list[str] = Field(default=[], description="先于结算数据提交、现已按医保数据核对并重新核定的申请")
+    claims_made: int = Field(default=0, description="按 auto_claim（免申即享）由结算数据直接生成的申请数")
     rejected_count: int = Field(description="被拒记录总数；rejected 只列出前 1000 条")
     rejected: list[FeedRejection]
 
@@ -73,7 +75,8 @@ async def receive_settlements(request: Request, session: SessionDep,
     tally = await service.ingest(session, actor, _body_items(request))
     return FeedResult(received=tally.received, accepted=tally.accepted, duplicates=tally.duplicates,
                       not_members=tally.not_members, outside_branch=tally.not_members, reversals=tally.reversals,
-                      claims_reversed=tally.claims_reversed, rejected_count=tally.rejected_total,
+                      claims_reversed=tally.claims_reversed, claims_checked=tally.claims.claims_checked,
+                      claims_made=len(tally.claims.claims_made), rejected_count=tally.rejected_total,
                       rejected=[FeedRejection(**r) for r in tally.rejected])
 
 

@@ -31,6 +31,7 @@ from services.claims.domain.feed import Checked, Refusal, check_record
 from services.claims.models import BureauTotal, Claim, Coverage, FeedReceipt, Settlement
 from services.claims.settlements.reading import Item
 from services.claims.settlements.reversals import receive_reversal
+from services.claims.settlements.straight_through import Outcome, after_batch
 from shared.auth import Principal
 from shared.masking import mask_certno
 from shared.scope import array_in_branch
@@ -72,6 +73,8 @@ class Tally:
     rejected_total: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     claims_reversed: list[str] = field(default_factory=list)
+    # what the stored records did to claims: unverified claims checked, auto_claim claims made (issue #12)
+    claims: Outcome = field(default_factory=Outcome)
 
     def refuse(self, line: int | None, index: int, refusal: Refusal) -> None:
         self.rejected_total += 1
@@ -128,8 +131,13 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
             await writing
             writing = None
         if batch:
-            writing = asyncio.ensure_future(write_batch(conn, actor, batch, tally))
+            writing = asyncio.ensure_future(store(batch))
             batch = []
+
+    async def store(stored: list[tuple[Checked, str]]) -> None:
+        await write_batch(conn, actor, stored, tally)
+        # the one call into claims after a batch is stored: re-checks and auto claims (straight_through.py)
+        await after_batch(session, actor, [c.setl_id for c, _ in stored], tally.claims)
 
     try:
         async for chunk in items:

@@ -198,15 +198,20 @@ function render(data) {
     {key: "claim_id", label: "申请号", fmt: (v) => v.slice(0, 8)},
   ], data.overdue || [], data.overdue ? "没有超期的申请" : "超期清单由审批人员查看");
 
-  // days from discharge to payment; bureau share
-  const d = c.days_to_payment;
-  show("d-median", days(d.median), d.median);
-  show("d-p90", days(d.p90), d.p90);
-  show("d-count", count(d.count), d.count);
+  // each claim's clock: days from discharge to submission, final approval and payment; bureau share
+  const d = c.days_to_payment, ds = c.days_to_submission, da = c.days_to_approval;
+  for (const [prefix, f] of [["ds", ds], ["da", da], ["d", d]]) {
+    show(`${prefix}-median`, days(f.median), f.median);
+    show(`${prefix}-p90`, days(f.p90), f.p90);
+    show(`${prefix}-count`, count(f.count), f.count);
+  }
   chart("chart-days", {type: "bar", data: {
     labels: d.buckets.map((b) => (b.to === null ? `${b.from}天以上` : `${b.from}–${b.to - 1}天`)),
-    datasets: [{label: "件数", data: d.buckets.map((b) => b.count), backgroundColor: "#1f7a3a"}]},
-    options: {plugins: {legend: {display: false}}, scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}});
+    datasets: [
+      {label: "提交", data: ds.buckets.map((b) => b.count), backgroundColor: "#2f6db5"},
+      {label: "终审批准", data: da.buckets.map((b) => b.count), backgroundColor: "#f0a202"},
+      {label: "支付", data: d.buckets.map((b) => b.count), backgroundColor: "#1f7a3a"}]},
+    options: {scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}});
   show("b-share", pct(c.bureau.share), c.bureau.share);
   show("b-count", count(c.bureau.from_bureau), c.bureau.from_bureau);
   show("b-total", count(c.bureau.claims), c.bureau.claims);
