@@ -257,7 +257,7 @@ CREATE TEMP TABLE IF NOT EXISTS auto_claims_in (
 INSERT_STAGED_SQL = f"""
 INSERT INTO claims ({", ".join(CLAIM_COLUMNS)})
 SELECT {", ".join(f"{c}::jsonb" if c in JSON_COLUMNS else c for c in CLAIM_COLUMNS)} FROM auto_claims_in
-ON CONFLICT (setl_id, plan) WHERE status <> 'rejected' DO NOTHING
+ON CONFLICT (setl_id, plan) WHERE status <> 'rejected' AND setl_id <> '' DO NOTHING
 RETURNING id
 """
 

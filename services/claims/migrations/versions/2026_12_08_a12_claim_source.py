@@ -2,7 +2,7 @@
 no application (``bureau``, a plan's auto_claim, issue #12)
 
 Revision ID: a12_1
-Revises: m13_1
+Revises: s16_2
 Create Date: 2026-12-08 00:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'a12_1'
-down_revision: str | None = 'm13_1'
+down_revision: str | None = 's16_2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
