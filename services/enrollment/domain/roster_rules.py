@@ -5,8 +5,8 @@ sender sees it: ``loc = ["members", i, field]`` with i the 0-based index of the 
 in the Chinese message 第N条 (N = i + 1) for a JSON roster, or 第N行 with ``line`` = N, the line Excel shows
 (header = line 1), for a CSV/XLSX file.
 Sources: seed 003 (云南 第一条 参互条件与比例, 第四条 交费标准, 第五条 交费时限), seed 001 (运城), seed 002 (北京:
-plans by sex, shares, payers; `check_plan_rows`, `check_payers`, `split_fee`, `member_fee`, not yet called by
-the API).
+plans by sex and shares per row in `check_roster`; the roster's payers `check_payers`, `split_fee`; a row's fee
+`member_fee`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class RosterMember:
     insurance: tuple[str, ...]
     plans: tuple[str, ...] | None = None
     line: int | None = field(default=None, compare=False)  # the spreadsheet line of a file's row (header = 1)
+    shares: int = 1  # seed 002 "多买几份": how many shares of each plan with a fee the member buys
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Staff:
     total: int
     in_service: int
     basic_insured_in_service: int
+    as_of: date | None = None  # the day the unit counted its staff (rulebook `headcount_as_of`, seed 001)
 
 
 @dataclass
@@ -167,8 +169,20 @@ def check_roster(
             error(index, member, "bank_account", "银行账号应为 10-30 位数字。", "invalid_bank_account")
         elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
             warn(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。", "bank_account_luhn")
+    # seed 002: a women's plan takes no man; several shares up to `shares_per_member` (per row).
+    found.errors.extend(check_plan_rows(rulebook, members, [m.shares for m in members]).errors)
+    found.errors.sort(key=_problem_order)
     _check_participation(rulebook, staff, members, found)
     return found
+
+
+def _problem_order(problem: dict[str, object]) -> float:
+    """The roster as a whole (window, empty) first, then row by row (a row's problems in the order found)."""
+    loc = problem["loc"]
+    assert isinstance(loc, list)
+    if len(loc) > 1 and loc[0] == "members" and isinstance(loc[1], int):
+        return loc[1]
+    return -1 if loc and loc[0] in ("window", "members") else float("inf")
 
 
 def _check_participation(rulebook: Rulebook, staff: Staff, members: Sequence[RosterMember], found: Findings) -> None:
@@ -185,7 +199,7 @@ def _check_participation(rulebook: Rulebook, staff: Staff, members: Sequence[Ros
                     "participation_ratio_too_low")
 
 
-# --- plans, shares and payers (issue #16; pure, not yet called by the API) -------------------------------------
+# --- plans, shares and payers (issue #16, seed 002) --------------------------------------------------------------
 
 _SEX_NAMES = {"female": "女性", "male": "男性"}
 
