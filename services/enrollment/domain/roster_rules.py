@@ -11,6 +11,7 @@ plans by sex and shares per row in `check_roster`; the roster's payers `check_pa
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from decimal import Decimal
 
 from shared import idnumber
 from shared.money import to_fen
-from shared.rulebook import Rulebook
+from shared.rulebook import RetirementAge, Rulebook
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 INSURANCE_KINDS = ("basic_medical", "critical_illness_supplement")
@@ -111,6 +112,10 @@ def check_roster(
     system. ID numbers are read as ``shared.idnumber`` reads them: a 15-digit number is checked as its 18-digit
     form (and a warning says so), an unknown region code is a warning."""
     found = Findings()
+    _check_headcount_day(rulebook, staff, today, found)
+    ages = rulebook.enrolment.retirement_age
+    # 运城 "不包括达到法定退休年龄的人员": reached by the later of today and the start of cover.
+    retirement_check_day = max(today, rulebook.windows.coverage.from_)
     window = rulebook.windows.enrolment
     if not window.from_ <= today <= window.to:  # 第五条: late enrolment is not accepted
         found.error(["window"], f"不在本期参互登记时间内（{window.from_} 至 {window.to}）。", "outside_enrolment_window")
@@ -123,11 +128,17 @@ def check_roster(
     error, warn = found.row_error, found.row_warning
     for index, member in enumerate(members):
         try:
-            certno, _, _, region_known, converted_from = idnumber.parse(member.certno, today=today)
+            certno, born, sex, region_known, converted_from = idnumber.parse(member.certno, today=today)
         except idnumber.IdNumberError as exc:
             error(index, member, "certno", f"{exc.message}。", "invalid_certno", reason=exc.problem.value)
             certno = member.certno.strip().upper()
         else:
+            if ages is not None and member.member_type == "in_service":
+                retires = retirement_day(born, getattr(ages, sex), ages.reform_from)
+                if retires <= retirement_check_day:
+                    error(index, member, "certno", f"此人（{born.year}年{born.month}月出生，{_SEX_NAMES[sex]}）已于 "
+                          f"{retires} 达到法定退休年龄，不能作为在职职工参加。", "past_retirement_age",
+                          retires_on=retires.isoformat())
             if converted_from is not None:
                 warn(index, member, "certno", f"15 位身份证号码 {converted_from} 已转换为 18 位 {certno}，"
                      "按 18 位保存和显示。", "certno_converted_from_15")
@@ -183,6 +194,53 @@ def _problem_order(problem: dict[str, object]) -> float:
     if len(loc) > 1 and loc[0] == "members" and isinstance(loc[1], int):
         return loc[1]
     return -1 if loc and loc[0] in ("window", "members") else float("inf")
+
+
+def _month_day(text: str, year: int) -> date:
+    month, day = map(int, text.split("-"))
+    return date(year, month, 28 if (month, day) == (2, 29) and year % 4 else day)
+
+
+def headcount_day(month_day: str, today: date) -> date:
+    """The day a roster's staff counts must be of under `headcount_as_of` (seed 001 "人数以当年5月31日人数为准"):
+    this year's such day, or last year's while this year's is still ahead."""
+    this_year = _month_day(month_day, today.year)
+    return this_year if this_year <= today else _month_day(month_day, today.year - 1)
+
+
+def _check_headcount_day(rulebook: Rulebook, staff: Staff, today: date, found: Findings) -> None:
+    month_day = rulebook.enrolment.headcount_as_of
+    if month_day is None:
+        return
+    due = headcount_day(month_day, today)
+    if staff.as_of is None:
+        found.error(["staff", "as_of"], f"请填写职工人数的统计日期（本期以 {due} 的在册人数为准）。", "headcount_date_missing",
+                    expected=due.isoformat())
+    elif staff.as_of != due:
+        found.error(["staff", "as_of"], f"职工人数应为 {due} 的在册人数，而不是 {staff.as_of} 的。", "headcount_date_wrong",
+                    expected=due.isoformat())
+
+
+def _add_months(day: date, months: int) -> date:
+    """The same day ``months`` later; a day the month lacks (31 April) becomes its last day."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def retirement_day(born: date, rule: RetirementAge, reform_from: date | None) -> date:
+    """The day someone born on ``born`` reaches the legal retirement age ``rule`` gives. Before the reform: born
+    + ``age`` years. From ``reform_from`` (2025-01-01, 全国人大常委会 2024-09-13 决定): one month more for each
+    ``months_per_step`` months (started) that the original retirement month lies after the reform's month, up to
+    ``raised_to`` years: a man born in January-April 1965 retires at 60 and 1 month, one born in September
+    1976 or later at 63 (the decision's table)."""
+    original = _add_months(born, rule.age * 12)
+    if rule.raised_to is None or reform_from is None or \
+            (original.year, original.month) < (reform_from.year, reform_from.month):
+        return original
+    months_after = (original.year - reform_from.year) * 12 + original.month - reform_from.month
+    delay = min(months_after // rule.months_per_step + 1, (rule.raised_to - rule.age) * 12)
+    return _add_months(born, rule.age * 12 + delay)
 
 
 def _check_participation(rulebook: Rulebook, staff: Staff, members: Sequence[RosterMember], found: Findings) -> None:
