@@ -74,3 +74,11 @@ def test_beijing_takes_70_percent_of_a_unit_of_30_and_everyone_of_a_unit_of_29()
     assert codes(20, 30) == ["participation_ratio_too_low"]  # 69%: "其他职工一个也参加不了"
     assert codes(29, 29) == []
     assert codes(28, 29) == ["participation_ratio_too_low"]  # 28 of 29 below 30 staff: not 100%
+
+
+def test_the_womens_plan_goes_by_the_id_numbers_sex_and_the_row_is_told() -> None:
+    man_as_woman = replace(worker(8, "male", ("inpatient", "women")), sex="female")
+    found = check_roster(BEIJING, ROOMY, roster(30, man_as_woman), today=IN_WINDOW, enrolled_elsewhere=set())
+    assert [(e["loc"], e["code"]) for e in found.errors] == [(["members", 0, "plans"], "plan_sex_mismatch")]
+    assert [(w["loc"], w["code"]) for w in found.warnings if w["code"] == "sex_differs_from_certno"] == [
+        (["members", 0, "sex"], "sex_differs_from_certno")]

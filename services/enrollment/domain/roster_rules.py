@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -126,6 +126,9 @@ def check_roster(
     plan_codes = {p.code for p in rulebook.plans}
     seen: dict[str, int] = {}  # certno -> index of its first row
     error, warn = found.row_error, found.row_warning
+    # A plan for one sex (seed 002/004) goes by the sex the ID number gives (its 17th digit), not the row's.
+    by_number = list(members)
+    by_sex = {p.code for p in rulebook.plans if getattr(getattr(p, "eligible", None), "sex", None) is not None}
     for index, member in enumerate(members):
         try:
             certno, born, sex, region_known, converted_from = idnumber.parse(member.certno, today=today)
@@ -133,6 +136,10 @@ def check_roster(
             error(index, member, "certno", f"{exc.message}。", "invalid_certno", reason=exc.problem.value)
             certno = member.certno.strip().upper()
         else:
+            if sex != member.sex and not by_sex.isdisjoint(_joined(rulebook, member)):
+                by_number[index] = replace(member, sex=sex)
+                warn(index, member, "sex", f"性别与身份证号码不符：号码第 17 位表明此人为{_SEX_NAMES[sex]}，按号码认定。",
+                     "sex_differs_from_certno")
             if ages is not None and member.member_type == "in_service":
                 retires = retirement_day(born, getattr(ages, sex), ages.reform_from)
                 if retires <= retirement_check_day:
@@ -181,7 +188,7 @@ def check_roster(
         elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
             warn(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。", "bank_account_luhn")
     # seed 002: a women's plan takes no man; several shares up to `shares_per_member` (per row).
-    found.errors.extend(check_plan_rows(rulebook, members, [m.shares for m in members]).errors)
+    found.errors.extend(check_plan_rows(rulebook, by_number, [m.shares for m in members]).errors)
     found.errors.sort(key=_problem_order)
     _check_participation(rulebook, staff, members, found)
     return found
