@@ -82,3 +82,12 @@ def test_the_womens_plan_goes_by_the_id_numbers_sex_and_the_row_is_told() -> Non
     assert [(e["loc"], e["code"]) for e in found.errors] == [(["members", 0, "plans"], "plan_sex_mismatch")]
     assert [(w["loc"], w["code"]) for w in found.warnings if w["code"] == "sex_differs_from_certno"] == [
         (["members", 0, "sex"], "sex_differs_from_certno")]
+
+
+def test_a_scheme_of_one_share_refuses_a_second() -> None:
+    yunnan = load_rulebook((RULEBOOKS / "yunnan-18.yaml").read_bytes())  # 第四条: one share per person
+    members = [replace(worker(9, "female", None), insurance=("basic_medical", "critical_illness_supplement"),
+                       shares=2)]
+    found = check_roster(yunnan, Staff(total=1, in_service=1, basic_insured_in_service=1), members,
+                         today=date(2022, 1, 10), enrolled_elsewhere=set())
+    assert [(e["loc"], e["code"], e["limit"]) for e in found.errors] == [(["members", 0, "shares"], "shares_above_limit", 1)]

@@ -188,7 +188,9 @@ def check_roster(
         elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
             warn(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。", "bank_account_luhn")
     # seed 002: a women's plan takes no man; several shares up to `shares_per_member` (per row).
-    found.errors.extend(check_plan_rows(rulebook, by_number, [m.shares for m in members]).errors)
+    shares = [m.shares for m in members]
+    if by_sex or any(count != 1 for count in shares):  # nothing to check otherwise (a large roster's common case)
+        found.errors.extend(check_plan_rows(rulebook, by_number, shares).errors)
     found.errors.sort(key=_problem_order)
     _check_participation(rulebook, staff, members, found)
     return found
