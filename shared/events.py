@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from shared.observability import current_correlation_id
 
@@ -106,6 +106,10 @@ class MemberCovered(EventPayload):
     fee: Money
     # The member's version in enrollment (raised by each change of their details); 0 from older producers.
     member_version: int = 0
+    # seed 002 "多买几份": shares the member bought of each plan with a fee of its own (`fee` is already
+    # multiplied); 1 from older producers. Aid from those plans multiplies by it (rulebooks/README.md); a plan
+    # every member holds without a fee (`every_union_member`, 京卡) is not multiplied.
+    shares: int = Field(default=1, ge=1)
     KEY = "member_id"
 
 

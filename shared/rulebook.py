@@ -47,6 +47,8 @@ __all__ = [
     "GradedPlan",
     "PerDayPlan",
     "Plan",
+    "RetirementAge",
+    "RetirementAges",
     "Rulebook",
     "RulebookError",
     "SecondAidPlan",
@@ -206,6 +208,44 @@ class Loyalty(_Model):
     grants: Text
 
 
+def _without_absent(keys: tuple[str, ...]) -> Any:
+    """A serializer that leaves out the optional keys a file did not give, so documents keep their shape."""
+
+    def serialize(self: BaseModel, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in keys:
+                if data.get(key, 0) is None:
+                    del data[key]
+        return data
+
+    return model_serializer(mode="wrap")(serialize)
+
+
+class RetirementAge(_Model):
+    """法定退休年龄 of one sex: ``age`` years; from ``reform_from`` (RetirementAges) raised by one month for every
+    ``months_per_step`` months the original retirement month lies after it, up to ``raised_to`` years
+    (全国人大常委会《关于实施渐进式延迟法定退休年龄的决定》, 2024-09-13: men 60 -> 63 and women cadres 55 -> 58 one
+    month every four months, women workers 50 -> 55 one month every two months, from 2025-01-01)."""
+
+    age: Annotated[int, Field(strict=True, ge=1, le=100)]
+    raised_to: Annotated[int, Field(strict=True, ge=1, le=100)] | None = None
+    months_per_step: Annotated[int, Field(strict=True, ge=1)] = 4
+
+    _serialize = _without_absent(("raised_to",))
+
+
+class RetirementAges(_Model):
+    """Who has reached the legal retirement age (seed 001 运城 "在职职工（不包括达到法定退休年龄的人员）"): by birth
+    date and sex, both read from the ID number."""
+
+    reform_from: Date | None = None
+    male: RetirementAge
+    female: RetirementAge
+
+    _serialize = _without_absent(("reform_from",))
+
+
 class Enrolment(_Model):
     requires_insurance: list[Text]
     # The payers a unit may choose among for its roster's `payers` (seed 002 "费用交纳有5种方式 … 行政或工会统一
@@ -218,6 +258,8 @@ class Enrolment(_Model):
     # regulation is silent on changes of employer): an assumption, off unless a period's rules turn it on.
     transfer_between_periods: Flag = False
     headcount_as_of: str | None = None  # "MM-DD": staff numbers are counted on this day each year
+    # An in-service member who has reached the legal retirement age is refused (seed 001); absent: no check.
+    retirement_age: RetirementAges | None = None
     participation: Participation
     fee: Fee
     shares_per_member: Annotated[int, Field(strict=True, ge=1)] = 1
@@ -247,20 +289,6 @@ class Enrolment(_Model):
 class Base(_Model):
     from_: Text = Field(alias="from")  # a settlement field, e.g. psn_part_amt
     minus: list[Text] = []
-
-
-def _without_absent(keys: tuple[str, ...]) -> Any:
-    """A serializer that leaves out the optional keys a file did not give, so documents keep their shape."""
-
-    def serialize(self: BaseModel, handler: Any) -> Any:
-        data = handler(self)
-        if isinstance(data, dict):
-            for key in keys:
-                if data.get(key, 0) is None:
-                    del data[key]
-        return data
-
-    return model_serializer(mode="wrap")(serialize)
 
 
 class Band(_Model):
@@ -528,6 +556,14 @@ def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
                     seen_prefixes.add(key)
 
     yield from _tier_errors(rulebook.approval)
+    ages = rulebook.enrolment.retirement_age
+    if ages is not None:
+        for sex in ("male", "female"):
+            rule: RetirementAge = getattr(ages, sex)
+            if rule.raised_to is not None and rule.raised_to < rule.age:
+                yield ["enrolment", "retirement_age", sex, "raised_to"], f"延迟后的年龄 {rule.raised_to} 不能小于 {rule.age}"
+            if rule.raised_to is not None and ages.reform_from is None:
+                yield ["enrolment", "retirement_age", "reform_from"], "给出 raised_to 时必须给出 reform_from（改革起始日）"
 
 
 def _fee_errors(fee: Fee, loc: Loc, allowed: list[str] | None = None) -> Iterator[tuple[Loc, str]]:

@@ -99,6 +99,8 @@ class Roster(Base):
     paid_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"))
     # Seed 004: who pays which part of the fees, when the rulebook splits them ({payer: amount}).
     fee_split: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    # Seed 002 "5种方式": the unit's own choice of payers for this roster ({payer: fraction}), when it gave one.
+    payers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     submitted_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
 
@@ -116,6 +118,8 @@ class Enrolment(Base):
     insurance: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
     renewing: Mapped[bool] = mapped_column(Boolean)
     fee: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    # seed 002 "多买几份": shares of each plan with a fee (the fee above is already multiplied by them).
+    shares: Mapped[int] = mapped_column(Integer, server_default="1", default=1)
     status: Mapped[str] = mapped_column(String(20))  # pending | covered | withdrawn
     covered_from: Mapped[date | None] = mapped_column(Date)
     covered_to: Mapped[date | None] = mapped_column(Date)

@@ -11,7 +11,7 @@ import contextlib
 import io
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,7 +21,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.enrollment.coverage import previous_period
-from services.enrollment.domain.roster_rules import Findings, RosterMember, Staff, check_roster, stored_certno
+from services.enrollment.domain.roster_rules import (
+    Findings,
+    RosterMember,
+    Staff,
+    check_payers,
+    check_roster,
+    member_fee,
+    split_fee,
+    stored_certno,
+)
 from services.enrollment.models import AuditEntry, Org, Roster
 from services.enrollment.transfers import check_belonging, record_transfers
 from shared.auth import Principal
@@ -31,7 +40,8 @@ from shared.rulebook import Rulebook, fee_for
 
 MEMBER_COLUMNS = ("id", "certno", "name", "sex", "phone", "member_type", "bank_account", "bank_name", "unit",
                   "created_at")
-ENROLMENT_COLUMNS = ("period", "member_id", "roster_id", "unit", "plans", "insurance", "renewing", "fee", "status")
+ENROLMENT_COLUMNS = ("period", "member_id", "roster_id", "unit", "plans", "insurance", "renewing", "fee", "status",
+                     "shares")
 
 
 @dataclass(frozen=True)
@@ -82,12 +92,17 @@ def fee_split(rulebook: Rulebook, groups: Sequence[tuple[Sequence[str], int]],
 async def store_roster(
     session: AsyncSession, *, rulebook: Rulebook, unit: Org, staff: Staff, members: list[RosterMember],
     actor: Principal, late_reason: str | None, today: date | None = None,
+    payers: Mapping[str, Decimal] | None = None,
 ) -> StoredRoster:
     """Check and store a roster in the caller's transaction; raise Invalid (nothing stored) on any problem.
 
     The rows are prepared, PostgreSQL starts loading them (on the other core), and the checks (pure Python)
     run meanwhile in a thread; if any check fails, the caller's transaction rolls the load back, so the result
-    is the same as checking first, in about half the time for a large roster."""
+    is the same as checking first, in about half the time for a large roster.
+
+    Seed 002: a plan with `every_union_member` covers every row without being asked for (京卡, fee 0); a row's
+    fee is its plans' fee times its shares; ``payers`` (the unit's choice, from `payers_allowed`) split the
+    roster's fees and replace the rulebook's own split."""
     if late_reason is not None and (actor.role != "admin" or not late_reason.strip()):
         raise Forbidden("只有管理员可以在登记期外补录名单，且必须写明原因。", code="late_entry_not_allowed")
     given = members  # as sent: the checks name each 15-digit number converted
@@ -102,12 +117,15 @@ async def store_roster(
     belonging = await check_belonging(session, rulebook=rulebook, unit=unit.code, members=members, known=known,
                                       today=today or date.today())
     default_plans = [p.code for p in rulebook.plans_without_own_fee()]
+    for_everyone = tuple(p.code for p in rulebook.plans if getattr(p, "every_union_member", False))
     renewing_set = previous or set()
     roster = Roster(id=uuid.uuid4(), period=rulebook.code, unit=unit.code, status="awaiting_payment",
                     staff={"total": staff.total, "in_service": staff.in_service,
                            "basic_insured_in_service": staff.basic_insured_in_service},
                     member_count=len(members), fee_total=Decimal("0.00"), paid_total=Decimal("0.00"),
                     submitted_by=actor.username)
+    if staff.as_of is not None:
+        roster.staff["as_of"] = staff.as_of.isoformat()
     load = _Load(roster, unit.code, known)
     fee_total = Decimal("0.00")
     plan_counts: dict[tuple[str, ...], int] = {}
@@ -115,13 +133,14 @@ async def store_roster(
     valid_plans = {p.code for p in rulebook.plans}
     for m in members:
         plans = tuple(m.plans) if m.plans is not None else tuple(default_plans)
+        plans += tuple(code for code in for_everyone if code not in plans)  # seed 002 京卡: every member
         renewing = m.certno in renewing_set  # 第四条: a member of the previous period pays the renewal fee
         key = (renewing, plans)
         if key not in fee_cache:  # an unknown plan is reported by the checks; it costs nothing here
             fee_cache[key] = fee_of(rulebook, renewing, [c for c in plans if c in valid_plans], default_plans)
-        fee = fee_cache[key]
+        fee = fee_cache[key] if m.shares == 1 else member_fee(fee_cache[key], m.shares)
         fee_total += fee
-        plan_counts[plans] = plan_counts.get(plans, 0) + 1
+        plan_counts[plans] = plan_counts.get(plans, 0) + m.shares
         load.add(m, plans, renewing, fee)
     roster.fee_total = to_fen(fee_total)
     # Load only what can load: a person already enrolled or listed twice would break the keys, and such a
@@ -139,6 +158,7 @@ async def store_roster(
 
     findings = await checking
     findings.warnings[:0] = before.warnings
+    findings.errors.extend(check_payers(rulebook, payers).errors)
     if late_reason is not None:
         findings.errors = [e for e in findings.errors if e["code"] != "outside_enrolment_window"]
     if belonging.errors:
@@ -160,6 +180,9 @@ async def store_roster(
     await record_transfers(session, belonging.transfers, unit=unit.code, period=rulebook.code,
                            roster_id=roster.id, actor=actor)
     split = fee_split(rulebook, list(plan_counts.items()), default_plans)
+    if payers is not None:  # the unit's own choice of payers (seed 002) replaces the rulebook's split
+        split = split_fee(rulebook, roster.fee_total, payers)
+        roster.payers = {payer: str(share) for payer, share in payers.items()}
     roster.fee_split = {payer: str(amount) for payer, amount in split.items()} if split else None
     if late_reason is not None:
         session.add(AuditEntry(actor=actor.username, action="roster.late_entry", subject=str(roster.id),
@@ -233,11 +256,11 @@ class _Load:
             if known[4] != m.member_type:
                 self.changed.append((member_id, m.member_type))
         # Rows of one roster repeat the same few plan lists, insurance lists and fees: format each once.
-        key = (tuple(plans), m.insurance, renewing, fee)
+        key = (tuple(plans), m.insurance, renewing, fee, m.shares)
         tail = self._tails.get(key)
         if tail is None:
             tail = self._tails[key] = (f"{_pg_array(plans)}\t{_pg_array(m.insurance)}\t"
-                                       f"{'t' if renewing else 'f'}\t{fee}\tpending\n")
+                                       f"{'t' if renewing else 'f'}\t{fee}\tpending\t{m.shares}\n")
         self.enrolment_lines.append(f"{self.head}{member_id}{self.middle}{tail}")
 
     def _new_id(self) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +75,9 @@ class StaffIn(BaseModel):
     total: int = Field(ge=0)
     in_service: int = Field(ge=0)
     basic_insured_in_service: int = Field(ge=0)
+    # The day the unit counted its staff on: required where the rulebook says `headcount_as_of` (seed 001 运城
+    # "人数以当年5月31日人数为准"): the latest such day on or before the roster's submission.
+    as_of: SaneDate | None = None
 
 
 class MemberIn(BaseModel):
@@ -86,11 +90,20 @@ class MemberIn(BaseModel):
     bank_name: str = Field(max_length=100)
     insurance: list[str] = []
     plans: list[str] | None = None
+    # seed 002 "多买几份": shares of each plan with a fee, at most the rulebook's `enrolment.shares_per_member`.
+    shares: int = Field(default=1, ge=1, le=1_000_000)
+
+
+PayerCode = Annotated[str, Field(min_length=1, max_length=50)]
 
 
 class RosterIn(BaseModel):
     staff: StaffIn
     members: list[MemberIn]
+    # seed 002 "费用交纳有5种方式": the unit's choice of who pays its members' fees, each payer's fraction of
+    # every fee (from the rulebook's `enrolment.payers_allowed`), adding up to 1, e.g. {"employer": "0.5",
+    # "member": "0.5"}. Absent: the rulebook's own split, if any.
+    payers: dict[PayerCode, Decimal] | None = Field(default=None, max_length=20)
 
 
 class RosterWarning(BaseModel):
@@ -110,7 +123,8 @@ class RosterOut(BaseModel):
     members: int
     fee_total: MoneyOut
     paid_total: MoneyOut
-    fee_split: dict[str, str] | None  # payer -> amount, when the rulebook splits fees between payers
+    # payer -> amount, when the roster's `payers` (seed 002) or else the rulebook's `fee.payers` split the fees
+    fee_split: dict[str, str] | None
 
 
 class RosterSubmitted(RosterOut):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -206,8 +208,50 @@ def staff_may_act_for(principal: Principal, org_path: list[str]) -> None:
     principal.require_covers(org_path)
 
 
-async def read_roster(request: Request) -> tuple[Staff, list[RosterMember]]:
-    """A roster as JSON (``RosterIn``) or as a multipart CSV/XLSX ``file`` with the staff counts as fields."""
+@dataclass(frozen=True)
+class RosterInput:
+    """A roster as sent: the staff counts, the rows and the unit's choice of payers (None: not given)."""
+
+    staff: Staff
+    members: list[RosterMember]
+    payers: dict[str, Decimal] | None = None
+
+
+# The payers as union staff write them in a file upload's ``payers`` field (seed 002 "行政、工会、职工个人").
+PAYER_WORDS = {"行政": "employer", "单位": "employer", "单位行政": "employer", "工会": "union", "个人": "member",
+               "职工": "member", "职工个人": "member"}
+
+
+PAYER_SEPARATORS = str.maketrans("；，,：=", ";;;::")
+
+
+def read_payers(raw: str) -> dict[str, Decimal] | None:
+    """A form's ``payers``: ``行政:0.5;个人:0.5`` (or the codes, ``employer:0.5;member:0.5``); blank -> None.
+    Raises Invalid naming the field when it cannot be read."""
+    text = raw.strip()
+    if not text:
+        return None
+    payers: dict[str, Decimal] = {}
+    for part in text.translate(PAYER_SEPARATORS).split(";"):
+        if not part.strip():
+            continue
+        name, _, share = part.partition(":")
+        try:
+            amount = Decimal(share.strip())
+        except ArithmeticError:
+            amount = None
+        name = name.strip()
+        if amount is None or not amount.is_finite() or not name or len(name) > 50 or name in payers:
+            msg = "付费方式应写成“行政:0.5;个人:0.5”（各付费方及其比例，比例之和为 1）。"
+            raise Invalid(msg, code="roster_rejected",
+                          errors=[{"loc": ["body", "payers"], "msg": msg, "code": "invalid_payers"}])
+        payers[PAYER_WORDS.get(name, name)] = amount
+    return payers
+
+
+async def read_roster(request: Request) -> RosterInput:
+    """A roster as JSON (``RosterIn``) or as a multipart CSV/XLSX ``file`` with the staff counts as fields (and
+    optionally ``staff_as_of``, the day of the count, and ``payers``)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
@@ -225,11 +269,20 @@ async def read_roster(request: Request) -> tuple[Staff, list[RosterMember]]:
                 count_errors.append({"loc": ["body", name], "msg": "必须是非负整数（职工人数）", "code": "invalid_staff_count"})
             else:
                 counts[name.removeprefix("staff_")] = int(raw)
+        as_of = None
+        raw_as_of = str(form.get("staff_as_of") or "").strip()
+        if raw_as_of:
+            try:
+                as_of = date.fromisoformat(raw_as_of)
+            except ValueError:
+                count_errors.append({"loc": ["body", "staff_as_of"], "msg": "必须是日期（YYYY-MM-DD）",
+                                     "code": "invalid_staff_as_of"})
+        payers = read_payers(str(form.get("payers") or ""))
         if parsed.errors or count_errors:
             errors = count_errors + parsed.errors
             raise Invalid(f"名单文件有 {len(errors)} 处问题，整份未保存，请逐行修改后重新上传。",
                           code="roster_rejected", errors=errors)
-        return Staff(**counts), parsed.members
+        return RosterInput(Staff(**counts, as_of=as_of), parsed.members, payers)
     try:
         body = RosterIn.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -237,9 +290,10 @@ async def read_roster(request: Request) -> tuple[Staff, list[RosterMember]]:
                       errors=[member_row(e) for e in field_errors(list(exc.errors()))]) from None
     members = [RosterMember(name=m.name, certno=m.certno.strip().upper(), phone=m.phone, sex=m.sex,
                             member_type=m.member_type, bank_account=m.bank_account, bank_name=m.bank_name,
-                            insurance=tuple(m.insurance), plans=tuple(m.plans) if m.plans is not None else None)
+                            insurance=tuple(m.insurance), plans=tuple(m.plans) if m.plans is not None else None,
+                            shares=m.shares)
                for m in body.members]
-    return Staff(**body.staff.model_dump()), members
+    return RosterInput(Staff(**body.staff.model_dump()), members, body.payers)
 
 
 def member_row(error: dict[str, Any]) -> dict[str, Any]:
@@ -264,9 +318,9 @@ async def submit_roster(session: AsyncSession, request: Request, period: str, un
     if org is None or org.level != OrgLevel.UNIT:
         raise NotFound(f"基层工会 {unit} 不存在。", code="unit_not_found")
     staff_may_act_for(actor, org.path)
-    staff, members = await read_roster(request)
-    stored = await store_roster(session, rulebook=rulebook, unit=org, staff=staff, members=members, actor=actor,
-                                late_reason=late_reason)
+    given = await read_roster(request)
+    stored = await store_roster(session, rulebook=rulebook, unit=org, staff=given.staff, members=given.members,
+                                actor=actor, late_reason=late_reason, payers=given.payers)
     return RosterSubmitted(**roster_out(stored.roster).model_dump(),
                            warnings=[RosterWarning.model_validate(w) for w in stored.findings.warnings])
 
@@ -323,15 +377,16 @@ async def cover_roster(session: AsyncSession, rulebook: Rulebook, roster: Roster
     await session.execute(update(Enrolment).where(Enrolment.roster_id == roster.id).values(
         status=EnrolmentStatus.COVERED, covered_from=covered_from, covered_to=coverage.to))
     rows = (await session.execute(
-        select(Enrolment.plans, Enrolment.renewing, Enrolment.fee, Member)
+        select(Enrolment.plans, Enrolment.renewing, Enrolment.fee, Enrolment.shares, Member)
         .join(Member, Member.id == Enrolment.member_id).where(Enrolment.roster_id == roster.id)
     )).all()
     await publish_many(session, MESSAGING, TOPIC_ENROLLMENT, [MemberCovered(
         member_id=str(member.id), period=roster.period, plans=plans, coverage_from=covered_from,
         coverage_to=coverage.to, name=member.name, certno=member.certno, sex=member.sex,
         member_type=member.member_type, unit=org.code, unit_path=org.path, bank_account=member.bank_account,
-        bank_name=member.bank_name, phone=member.phone, renewing=renewing, fee=fee, member_version=member.version)
-        for plans, renewing, fee, member in rows])
+        bank_name=member.bank_name, phone=member.phone, renewing=renewing, fee=fee, member_version=member.version,
+        shares=shares)
+        for plans, renewing, fee, shares, member in rows])
     await grant_loyalty(session, rulebook, roster)
 
 

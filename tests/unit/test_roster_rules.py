@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from deploy.people import certno, luhn_account
-from services.enrollment.domain.roster_rules import RosterMember, Staff, check_roster, luhn_ok
+from services.enrollment.domain.roster_rules import RosterMember, Staff, check_roster, headcount_day, luhn_ok
 from shared.rulebook import Rulebook, load_rulebook
 from tests.conftest import RULEBOOKS
 
@@ -23,7 +23,9 @@ def members(n: int, member_type: str = "in_service", seed: int = 7) -> list[Rost
     rng = random.Random(seed)
     out: dict[str, RosterMember] = {}
     while len(out) < n:
-        c = certno(rng)
+        # In service: born 1970-2000, short of 运城's legal retirement age (tests/unit/test_r16_*.py test that rule).
+        born = date(1970, 1, 1) + timedelta(days=rng.randrange(11_000)) if member_type == "in_service" else None
+        c = certno(rng, born=born)
         out[c] = RosterMember(name="张伟", certno=c, phone="13812345678", sex="male", member_type=member_type,
                               bank_account=luhn_account(rng), bank_name="中国工商银行昆明五华支行",
                               insurance=BOTH_INSURANCES)
@@ -32,7 +34,10 @@ def members(n: int, member_type: str = "in_service", seed: int = 7) -> list[Rost
 
 def check(rulebook: Rulebook, staff: Staff, roster: list[RosterMember], *, today: date | None = None,
           enrolled_elsewhere: set[str] | None = None) -> list[dict[str, object]]:
-    found = check_roster(rulebook, staff, roster, today=today or IN_WINDOW[rulebook.code],
+    day = today or IN_WINDOW[rulebook.code]
+    if rulebook.enrolment.headcount_as_of is not None and staff.as_of is None:  # 运城: the count of 31 May
+        staff = replace(staff, as_of=headcount_day(rulebook.enrolment.headcount_as_of, day))
+    found = check_roster(rulebook, staff, roster, today=day,
                          enrolled_elsewhere=enrolled_elsewhere or set())
     return found.errors
 

@@ -44,6 +44,7 @@ HEADINGS: dict[str, str] = {
     "bank_name": "开户银行",
     "insurance": "参保险种",
     "plans": "互助项目",
+    "shares": "份数",
 }
 ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("姓名",),
@@ -55,9 +56,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "bank_name": ("开户银行", "开户行"),
     "insurance": ("参保险种",),
     "plans": ("互助项目",),
+    "shares": ("份数", "购买份数"),
 }
 REQUIRED = ("name", "certno", "phone", "sex", "member_type", "bank_account", "bank_name")
-# insurance may be absent (a rulebook may require none, as MemberIn's default []); plans absent -> None.
+# insurance may be absent (a rulebook may require none, as MemberIn's default []); plans absent -> None;
+# shares absent or blank -> 1 (seed 002 "多买几份": a whole number; the rulebook's limit is checked with the rules).
 HEADING_TO_FIELD: dict[str, str] = {
     alias: name for name, aliases in ALIASES.items() for alias in (*aliases, name)
 }
@@ -239,6 +242,7 @@ class _Rows(_Table[RosterMember]):
         i_name, i_cert, i_phone, i_sex, i_type, i_account, i_bank = (columns[name] for name in REQUIRED)
         i_insurance = columns.get("insurance", -1)
         i_plans = columns.get("plans", -1)
+        i_shares = columns.get("shares", -1)
         width = max(columns.values()) + 1
         padding = [""] * width
         sex_of, type_of, insurance_of, plans_of = self._sex, self._type, self._insurance, self._plans
@@ -257,7 +261,8 @@ class _Rows(_Table[RosterMember]):
             sex_text, type_text = cells[i_sex], cells[i_type]
             insurance_text = cells[i_insurance] if i_insurance >= 0 else ""
             plans_text = cells[i_plans] if i_plans >= 0 else ""
-            if not (name or certno or phone or account or bank) and not (
+            shares_text = cells[i_shares].strip() if i_shares >= 0 else ""
+            if not (name or certno or phone or account or bank or shares_text) and not (
                     sex_text.strip() or type_text.strip() or insurance_text.strip() or plans_text.strip()):
                 continue  # a blank line, or only the unit's own columns (a pre-numbered 序号) filled in
             n += 1
@@ -291,6 +296,9 @@ class _Rows(_Table[RosterMember]):
                 plans = plans_of[plans_text]
             except KeyError:
                 plans = plans_of[plans_text] = _plans(plans_text)
+            shares = 1
+            if shares_text:
+                shares = self._shares(n, line, shares_text)
             if len(name) > max_name or len(bank) > max_bank:
                 self._too_long(n, line, name, bank)
             if "\x00" in name or "\x00" in bank:  # PostgreSQL text cannot hold a NUL
@@ -300,7 +308,7 @@ class _Rows(_Table[RosterMember]):
                                    "invalid_text")
             if sex is not None and member_type is not None and len(errors) == errors_before:
                 members.append(RosterMember(name, certno, phone, sex, member_type, account, bank, insurance, plans,
-                                            line))
+                                            line, shares))
 
     def _unusual_numbers(self, n: int, line: int, raw_certno: str, certno: str, raw_account: str, account: str
                          ) -> tuple[str, str]:
@@ -316,6 +324,14 @@ class _Rows(_Table[RosterMember]):
                 value = value[2:-1]
             out.append(value)
         return out[0], out[1]
+
+    def _shares(self, n: int, line: int, text: str) -> int:
+        """A shares cell: a whole number from 1 ("2", or "2.0" from a number cell); else an error and 1."""
+        whole = text[:-2] if text.endswith(".0") else text
+        if whole.isdigit() and whole.isascii() and len(whole) <= 6 and int(whole) >= 1:
+            return int(whole)
+        self.error(n, line, "shares", f"份数应为不小于 1 的整数，不能是“{text[:20]}”。", "invalid_shares")
+        return 1
 
     def _too_long(self, n: int, line: int, name: str, bank: str) -> None:
         for key, value in (("name", name), ("bank_name", bank)):

@@ -5,21 +5,22 @@ sender sees it: ``loc = ["members", i, field]`` with i the 0-based index of the 
 in the Chinese message 第N条 (N = i + 1) for a JSON roster, or 第N行 with ``line`` = N, the line Excel shows
 (header = line 1), for a CSV/XLSX file.
 Sources: seed 003 (云南 第一条 参互条件与比例, 第四条 交费标准, 第五条 交费时限), seed 001 (运城), seed 002 (北京:
-plans by sex, shares, payers; `check_plan_rows`, `check_payers`, `split_fee`, `member_fee`, not yet called by
-the API).
+plans by sex and shares per row in `check_roster`; the roster's payers `check_payers`, `split_fee`; a row's fee
+`member_fee`).
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
 from shared import idnumber
 from shared.money import to_fen
-from shared.rulebook import Rulebook
+from shared.rulebook import RetirementAge, Rulebook
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 INSURANCE_KINDS = ("basic_medical", "critical_illness_supplement")
@@ -37,6 +38,7 @@ class RosterMember:
     insurance: tuple[str, ...]
     plans: tuple[str, ...] | None = None
     line: int | None = field(default=None, compare=False)  # the spreadsheet line of a file's row (header = 1)
+    shares: int = 1  # seed 002 "多买几份": how many shares of each plan with a fee the member buys
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Staff:
     total: int
     in_service: int
     basic_insured_in_service: int
+    as_of: date | None = None  # the day the unit counted its staff (rulebook `headcount_as_of`, seed 001)
 
 
 @dataclass
@@ -109,6 +112,10 @@ def check_roster(
     system. ID numbers are read as ``shared.idnumber`` reads them: a 15-digit number is checked as its 18-digit
     form (and a warning says so), an unknown region code is a warning."""
     found = Findings()
+    _check_headcount_day(rulebook, staff, today, found)
+    ages = rulebook.enrolment.retirement_age
+    # 运城 "不包括达到法定退休年龄的人员": reached by the later of today and the start of cover.
+    retirement_check_day = max(today, rulebook.windows.coverage.from_)
     window = rulebook.windows.enrolment
     if not window.from_ <= today <= window.to:  # 第五条: late enrolment is not accepted
         found.error(["window"], f"不在本期参互登记时间内（{window.from_} 至 {window.to}）。", "outside_enrolment_window")
@@ -119,13 +126,26 @@ def check_roster(
     plan_codes = {p.code for p in rulebook.plans}
     seen: dict[str, int] = {}  # certno -> index of its first row
     error, warn = found.row_error, found.row_warning
+    # A plan for one sex (seed 002/004) goes by the sex the ID number gives (its 17th digit), not the row's.
+    by_number = list(members)
+    by_sex = {p.code for p in rulebook.plans if getattr(getattr(p, "eligible", None), "sex", None) is not None}
     for index, member in enumerate(members):
         try:
-            certno, _, _, region_known, converted_from = idnumber.parse(member.certno, today=today)
+            certno, born, sex, region_known, converted_from = idnumber.parse(member.certno, today=today)
         except idnumber.IdNumberError as exc:
             error(index, member, "certno", f"{exc.message}。", "invalid_certno", reason=exc.problem.value)
             certno = member.certno.strip().upper()
         else:
+            if sex != member.sex and not by_sex.isdisjoint(_joined(rulebook, member)):
+                by_number[index] = replace(member, sex=sex)
+                warn(index, member, "sex", f"性别与身份证号码不符：号码第 17 位表明此人为{_SEX_NAMES[sex]}，按号码认定。",
+                     "sex_differs_from_certno")
+            if ages is not None and member.member_type == "in_service":
+                retires = retirement_day(born, getattr(ages, sex), ages.reform_from)
+                if retires <= retirement_check_day:
+                    error(index, member, "certno", f"此人（{born.year}年{born.month}月出生，{_SEX_NAMES[sex]}）已于 "
+                          f"{retires} 达到法定退休年龄，不能作为在职职工参加。", "past_retirement_age",
+                          retires_on=retires.isoformat())
             if converted_from is not None:
                 warn(index, member, "certno", f"15 位身份证号码 {converted_from} 已转换为 18 位 {certno}，"
                      "按 18 位保存和显示。", "certno_converted_from_15")
@@ -167,8 +187,69 @@ def check_roster(
             error(index, member, "bank_account", "银行账号应为 10-30 位数字。", "invalid_bank_account")
         elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
             warn(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。", "bank_account_luhn")
+    # seed 002: a women's plan takes no man; several shares up to `shares_per_member` (per row).
+    shares = [m.shares for m in members]
+    if by_sex or any(count != 1 for count in shares):  # nothing to check otherwise (a large roster's common case)
+        found.errors.extend(check_plan_rows(rulebook, by_number, shares).errors)
+    found.errors.sort(key=_problem_order)
     _check_participation(rulebook, staff, members, found)
     return found
+
+
+def _problem_order(problem: dict[str, object]) -> float:
+    """The roster as a whole (window, empty) first, then row by row (a row's problems in the order found)."""
+    loc = problem["loc"]
+    assert isinstance(loc, list)
+    if len(loc) > 1 and loc[0] == "members" and isinstance(loc[1], int):
+        return loc[1]
+    return -1 if loc and loc[0] in ("window", "members") else float("inf")
+
+
+def _month_day(text: str, year: int) -> date:
+    month, day = map(int, text.split("-"))
+    return date(year, month, 28 if (month, day) == (2, 29) and year % 4 else day)
+
+
+def headcount_day(month_day: str, today: date) -> date:
+    """The day a roster's staff counts must be of under `headcount_as_of` (seed 001 "人数以当年5月31日人数为准"):
+    this year's such day, or last year's while this year's is still ahead."""
+    this_year = _month_day(month_day, today.year)
+    return this_year if this_year <= today else _month_day(month_day, today.year - 1)
+
+
+def _check_headcount_day(rulebook: Rulebook, staff: Staff, today: date, found: Findings) -> None:
+    month_day = rulebook.enrolment.headcount_as_of
+    if month_day is None:
+        return
+    due = headcount_day(month_day, today)
+    if staff.as_of is None:
+        found.error(["staff", "as_of"], f"请填写职工人数的统计日期（本期以 {due} 的在册人数为准）。", "headcount_date_missing",
+                    expected=due.isoformat())
+    elif staff.as_of != due:
+        found.error(["staff", "as_of"], f"职工人数应为 {due} 的在册人数，而不是 {staff.as_of} 的。", "headcount_date_wrong",
+                    expected=due.isoformat())
+
+
+def _add_months(day: date, months: int) -> date:
+    """The same day ``months`` later; a day the month lacks (31 April) becomes its last day."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def retirement_day(born: date, rule: RetirementAge, reform_from: date | None) -> date:
+    """The day someone born on ``born`` reaches the legal retirement age ``rule`` gives. Before the reform: born
+    + ``age`` years. From ``reform_from`` (2025-01-01, 全国人大常委会 2024-09-13 决定): one month more for each
+    ``months_per_step`` months (started) that the original retirement month lies after the reform's month, up to
+    ``raised_to`` years: a man born in January-April 1965 retires at 60 and 1 month, one born in September
+    1976 or later at 63 (the decision's table)."""
+    original = _add_months(born, rule.age * 12)
+    if rule.raised_to is None or reform_from is None or \
+            (original.year, original.month) < (reform_from.year, reform_from.month):
+        return original
+    months_after = (original.year - reform_from.year) * 12 + original.month - reform_from.month
+    delay = min(months_after // rule.months_per_step + 1, (rule.raised_to - rule.age) * 12)
+    return _add_months(born, rule.age * 12 + delay)
 
 
 def _check_participation(rulebook: Rulebook, staff: Staff, members: Sequence[RosterMember], found: Findings) -> None:
@@ -185,7 +266,7 @@ def _check_participation(rulebook: Rulebook, staff: Staff, members: Sequence[Ros
                     "participation_ratio_too_low")
 
 
-# --- plans, shares and payers (issue #16; pure, not yet called by the API) -------------------------------------
+# --- plans, shares and payers (issue #16, seed 002) --------------------------------------------------------------
 
 _SEX_NAMES = {"female": "女性", "male": "男性"}
 
