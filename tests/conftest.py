@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from deploy.infra import Broker, Postgres, free_port, postgres
 from shared.auth import Principal, issue_token
@@ -96,6 +97,9 @@ async def rolled_back(service_client: ServiceClient) -> AsyncIterator[ServiceCli
     app's own commit and rollback work as in production while nothing outlives the test. A test then sees only
     its own rows, and counts are exact.
 
+    The outer transaction never commits, so checks PostgreSQL defers to COMMIT (the ledger's balance trigger)
+    would never fire: each app commit runs them first (``_CommitChecked``), as the real COMMIT would.
+
     Not for tests that send concurrent requests to one service (one connection runs one statement at a time) or
     that go through the broker or background workers (they open their own connections)."""
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction, async_sessionmaker
@@ -110,14 +114,34 @@ async def rolled_back(service_client: ServiceClient) -> AsyncIterator[ServiceCli
             outer = await connection.begin()
             bound[name] = (db, db.sessions, connection, outer)
             db.sessions = async_sessionmaker(bind=connection, expire_on_commit=False,
-                                             join_transaction_mode="create_savepoint")
+                                             join_transaction_mode="create_savepoint",
+                                             sync_session_class=_CommitChecked)
         return app, client
 
     yield make
     for db, sessions, connection, outer in bound.values():
         db.sessions = sessions
-        await outer.rollback()
-        await connection.close()
+        try:
+            await outer.rollback()
+        finally:
+            await connection.close()
+
+
+class _CommitChecked(Session):
+    """A session of ``rolled_back``: its commit (a RELEASE SAVEPOINT) first runs the checks deferred to COMMIT,
+    inside a savepoint rolled back afterwards so they stay deferred for the rest of the transaction. A failing
+    check fails the commit, as the real COMMIT would, and the app rolls back."""
+
+    def commit(self) -> None:
+        if self.in_transaction():
+            connection = self.connection()
+            connection.exec_driver_sql("SAVEPOINT deferred_checks")
+            try:
+                connection.exec_driver_sql("SET CONSTRAINTS ALL IMMEDIATE")
+            finally:
+                connection.exec_driver_sql("ROLLBACK TO SAVEPOINT deferred_checks")
+                connection.exec_driver_sql("RELEASE SAVEPOINT deferred_checks")
+        super().commit()
 
 
 async def apply_event(app: FastAPI, payload: EventPayload, envelope: Envelope | None = None) -> bool:

@@ -97,14 +97,14 @@ class World:
                 MESSAGING.outbox.c.type == event_type, MESSAGING.outbox.c.key == key))).scalars().all())
 
 
-async def world(service_client: ServiceClient) -> World:
-    app, client = await service_client("payments")
+async def world(rolled_back: ServiceClient) -> World:
+    app, client = await rolled_back("payments")
     return World(app, client)
 
 
 async def test_a_relay_crash_mid_batch_republishing_every_approval_leaves_one_instruction_each(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     approvals = []
     for _ in range(6):
         member_id, _ = await w.member()
@@ -123,8 +123,8 @@ async def test_a_relay_crash_mid_batch_republishing_every_approval_leaves_one_in
 
 
 async def test_a_batch_is_cut_by_one_officer_released_by_another_and_its_pain001_validates(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, member_id = await w.claim("3460.00")
     account = luhn_account(random.Random(member_id))  # as World.member made it
     r = await w.client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=CUTTER)
@@ -164,8 +164,8 @@ async def test_a_batch_is_cut_by_one_officer_released_by_another_and_its_pain001
 
 
 async def test_an_invalid_file_is_never_stored_nor_served_and_the_lines_stay_pending(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, _ = await w.claim("10.00")
     async with w.app.state.db.transaction() as session:  # 35 digits: longer than the XSD's Max34Text
         await session.execute(text("UPDATE payment_instructions SET account = :a WHERE claim_id = :c"),
@@ -179,8 +179,8 @@ async def test_an_invalid_file_is_never_stored_nor_served_and_the_lines_stay_pen
                               {"c": claim_id})
 
 
-async def test_the_bank_csv_of_a_released_batch(service_client: ServiceClient) -> None:
-    w = await world(service_client)
+async def test_the_bank_csv_of_a_released_batch(rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     _, member_id = await w.claim("1260.50")
     batch = await w.cut_and_release("bank_csv")
     r = await w.client.get(f"/api/v1/payment-batches/{batch['batch_id']}/file", headers=CUTTER)
@@ -192,8 +192,8 @@ async def test_the_bank_csv_of_a_released_batch(service_client: ServiceClient) -
 
 
 async def test_bank_results_paid_failed_unknown_and_duplicate_are_applied_once(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     paid_claim, _ = await w.claim("3000.00")
     failed_claim, _ = await w.claim("500.00")
     batch = await w.cut_and_release()
@@ -222,8 +222,8 @@ async def test_bank_results_paid_failed_unknown_and_duplicate_are_applied_once(
     assert (s["aid_paid"], s["aid_approved_unpaid"], s["postings_sum"]) == ("3000.00", "500.00", "0.00")
 
 
-async def test_a_pain002_report_settles_the_lines_it_names(service_client: ServiceClient) -> None:
-    w = await world(service_client)
+async def test_a_pain002_report_settles_the_lines_it_names(rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_a, _ = await w.claim("100.00")
     claim_b, _ = await w.claim("200.00")
     batch = await w.cut_and_release()
@@ -246,8 +246,8 @@ async def test_a_pain002_report_settles_the_lines_it_names(service_client: Servi
     assert r.status_code == 422 and r.json()["code"] == "result_file_invalid"
 
 
-async def test_a_failed_payment_is_retried_once_to_the_new_account(service_client: ServiceClient) -> None:
-    w = await world(service_client)
+async def test_a_failed_payment_is_retried_once_to_the_new_account(rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, member_id = await w.claim("880.00")
     batch = await w.cut_and_release()
     [first] = await w.instructions(claim_id)
@@ -273,8 +273,8 @@ async def test_a_failed_payment_is_retried_once_to_the_new_account(service_clien
 
 
 async def test_revocation_cancels_unpaid_aid_voids_its_unreleased_batch_and_recovers_paid_aid(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     paid_claim, paid_member = await w.claim("2000.00")
     batch = await w.cut_and_release()
     [paid] = await w.instructions(paid_claim)
@@ -321,8 +321,8 @@ async def test_revocation_cancels_unpaid_aid_voids_its_unreleased_batch_and_reco
 
 
 async def test_a_top_up_is_its_own_instruction_and_a_reduction_before_payment_reissues_the_aid(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, member_id = await w.claim("1000.00")
     adjustment = ClaimAdjusted(adjustment_id=f"adj-{short()}", claim_id=claim_id, member_id=member_id,
                                period=w.period, amount=Decimal("-200.00"), aid_amount=Decimal("800.00"),
@@ -341,8 +341,8 @@ async def test_a_top_up_is_its_own_instruction_and_a_reduction_before_payment_re
 
 
 async def test_the_ledger_balances_in_the_database_and_fees_reconcile_per_unit_and_office(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     for _ in range(3):
         await w.member("150.00")
     roster_id = str(uuid.uuid4())
