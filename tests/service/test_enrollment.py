@@ -178,20 +178,30 @@ async def build_tree(client: httpx.AsyncClient, admin: Headers) -> Tree:
 
 
 @pytest.fixture(scope="module")
-async def admin(service_client: ServiceClient) -> Headers:
+async def admin(service_client: ServiceClient) -> Headers:  # module-wide: before any test's transaction
     _, client = await service_client("enrollment")
     r = await client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-@pytest.fixture
-async def world(service_client: ServiceClient, admin: Headers) -> World:
-    app, client = await service_client("enrollment")
+async def new_world(make: ServiceClient, admin: Headers) -> World:
+    app, client = await make("enrollment")
     tree = await build_tree(client, admin)
     w = World(app=app, client=client, admin=admin, tree=tree, period="")
     w.period = await w.new_period(period_doc())
     return w
+
+
+@pytest.fixture
+async def world(rolled_back: ServiceClient, admin: Headers) -> World:
+    return await new_world(rolled_back, admin)
+
+
+@pytest.fixture
+async def committed_world(service_client: ServiceClient, admin: Headers) -> World:
+    """For tests that send requests at once: each needs its own connection, so they commit for real."""
+    return await new_world(service_client, admin)
 
 
 async def enrol(w: World, members: list[dict[str, Any]], *, unit: str | None = None,
@@ -210,8 +220,8 @@ async def enrol_and_pay(w: World, members: list[dict[str, Any]], *, unit: str | 
 
 
 # --- login ----------------------------------------------------------------------------------------------
-async def test_a_wrong_password_is_refused_in_chinese_with_bad_credentials(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_a_wrong_password_is_refused_in_chinese_with_bad_credentials(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     for username in ("admin", f"nobody-{uid()}"):
         r = await client.post("/api/v1/auth/token", data={"username": username, "password": "not-the-password"})
         assert r.status_code == 401
@@ -580,7 +590,8 @@ async def test_a_members_login_names_their_member_record_and_staff_logins_none(w
 
 # Two units enrol the same person at the same moment: one share per person holds (第四条) even when neither
 # roster can see the other's uncommitted rows: the second waits on the key, then is refused, whole.
-async def test_the_same_person_in_two_rosters_sent_at_once_is_enrolled_once(world: World) -> None:
+async def test_the_same_person_in_two_rosters_sent_at_once_is_enrolled_once(committed_world: World) -> None:
+    world = committed_world  # two requests at once, each on its own connection: no shared transaction
     shared_person, *others = people(3)
     first = roster_body([shared_person, others[0]])
     second = roster_body([shared_person, others[1]])

@@ -11,8 +11,8 @@ from shared.events import FeesReceived, FeesRemitted
 from tests.conftest import ServiceClient, apply_event, token_for
 
 
-async def test_an_office_that_remitted_less_than_its_units_paid_shows_short(service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+async def test_an_office_that_remitted_less_than_its_units_paid_shows_short(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     period, tag = f"p-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:4]
     office, other = f"O{tag}", f"Q{tag}"
     for unit, amount in ((f"{office}-U1", "600.00"), (f"{office}-U2", "900.00")):
