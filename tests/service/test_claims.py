@@ -167,7 +167,7 @@ async def outbox_events(app: FastAPI, claim_id: str, event_type: str) -> list[di
     outbox = MESSAGING.outbox
     async with app.state.db.transaction() as session:
         rows = (await session.execute(select(outbox.c.envelope).where(
-            outbox.c.key == claim_id, outbox.c.type == event_type))).scalars().all()
+            outbox.c.key == claim_id, outbox.c.type == event_type).order_by(outbox.c.seq))).scalars().all()
     return list(rows)
 
 

@@ -24,7 +24,7 @@ async def codes_sent(app: FastAPI, member_id: str) -> list[dict[str, Any]]:
     outbox = MESSAGING.outbox
     async with app.state.db.transaction() as session:
         rows = (await session.execute(select(outbox.c.envelope).where(
-            outbox.c.key == member_id, outbox.c.type == MemberSignupCode.TYPE))).scalars().all()
+            outbox.c.key == member_id, outbox.c.type == MemberSignupCode.TYPE).order_by(outbox.c.seq))).scalars().all()
     return list(rows)
 
 

@@ -62,7 +62,7 @@ async def created_events(app: FastAPI, claim_id: str) -> list[dict[str, Any]]:
     outbox = MESSAGING.outbox
     async with app.state.db.transaction() as session:
         rows = (await session.execute(select(outbox.c.envelope).where(
-            outbox.c.key == claim_id, outbox.c.type == "payment.instruction_created"))).scalars().all()
+            outbox.c.key == claim_id, outbox.c.type == "payment.instruction_created").order_by(outbox.c.seq))).scalars().all()
     return list(rows)
 
 

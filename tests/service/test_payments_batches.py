@@ -92,9 +92,11 @@ class World:
         return dict(r.json())
 
     async def outbox(self, event_type: str, key: str) -> list[dict[str, Any]]:
+        """The events of this type and key in the order they were written (``seq``)."""
+        outbox = MESSAGING.outbox.c
         async with self.app.state.db.transaction() as session:
-            return list((await session.execute(select(MESSAGING.outbox.c.envelope).where(
-                MESSAGING.outbox.c.type == event_type, MESSAGING.outbox.c.key == key))).scalars().all())
+            return list((await session.execute(select(outbox.envelope).where(
+                outbox.type == event_type, outbox.key == key).order_by(outbox.seq))).scalars().all())
 
 
 async def world(rolled_back: ServiceClient) -> World:
