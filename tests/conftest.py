@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,36 +96,61 @@ async def rolled_back(service_client: ServiceClient) -> AsyncIterator[ServiceCli
     ``Database.sessions`` is bound to a test connection that has begun a transaction, and every session of the
     app (a request's, ``Database.transaction``'s, so ``apply_event``'s too) joins it with a SAVEPOINT, so the
     app's own commit and rollback work as in production while nothing outlives the test. A test then sees only
-    its own rows, and counts are exact.
+    its own rows, and counts are exact. Inside ``rolled_back_module`` a test's work is a savepoint of the
+    module's transaction instead, rolled back at the test's end.
 
     The outer transaction never commits, so checks PostgreSQL defers to COMMIT (the ledger's balance trigger)
     would never fire: each app commit runs them first (``_CommitChecked``), as the real COMMIT would.
 
-    Not for tests that send concurrent requests to one service (one connection runs one statement at a time) or
-    that go through the broker or background workers (they open their own connections)."""
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction, async_sessionmaker
+    Not for tests that send concurrent requests to one service (one connection runs one statement at a time),
+    that go through the broker or background workers (they open their own connections), or that need a
+    transaction of the app to commit while the request's rolls back (login failures, sign-up code attempts)."""
+    async with _rolled_back(service_client) as make:
+        yield make
 
-    bound: dict[str, tuple[Any, Any, AsyncConnection, AsyncTransaction]] = {}
+
+@pytest.fixture(scope="module")
+async def rolled_back_module(service_client: ServiceClient) -> AsyncIterator[ServiceClient]:
+    """``rolled_back`` for a module's shared world (built once, used by many tests): rolled back after the
+    module's last test."""
+    async with _rolled_back(service_client) as make:
+        yield make
+
+
+_BOUND: dict[str, Any] = {}  # service name -> the test connection its app's sessions are bound to now
+
+
+@asynccontextmanager
+async def _rolled_back(service_client: ServiceClient) -> AsyncIterator[ServiceClient]:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    opened: dict[str, tuple[Any, Any, Any, bool]] = {}  # name -> (db, its sessions, transaction, own connection)
 
     async def make(name: str) -> tuple[FastAPI, httpx.AsyncClient]:
         app, client = await service_client(name)
-        if name not in bound:
+        if name not in opened:
             db = app.state.db
-            connection = await db.engine.connect()
-            outer = await connection.begin()
-            bound[name] = (db, db.sessions, connection, outer)
-            db.sessions = async_sessionmaker(bind=connection, expire_on_commit=False,
-                                             join_transaction_mode="create_savepoint",
-                                             sync_session_class=_CommitChecked)
+            if name in _BOUND:  # inside rolled_back_module: a savepoint of the module's transaction
+                opened[name] = (db, db.sessions, await _BOUND[name].begin_nested(), False)
+            else:
+                connection = await db.engine.connect()
+                opened[name] = (db, db.sessions, await connection.begin(), True)
+                _BOUND[name] = connection
+                db.sessions = async_sessionmaker(bind=connection, expire_on_commit=False,
+                                                 join_transaction_mode="create_savepoint",
+                                                 sync_session_class=_CommitChecked)
         return app, client
 
-    yield make
-    for db, sessions, connection, outer in bound.values():
-        db.sessions = sessions
-        try:
-            await outer.rollback()
-        finally:
-            await connection.close()
+    try:
+        yield make
+    finally:
+        for name, (db, sessions, transaction, own) in opened.items():
+            try:
+                await transaction.rollback()
+            finally:
+                if own:
+                    db.sessions = sessions
+                    await _BOUND.pop(name).close()
 
 
 class _CommitChecked(Session):

@@ -486,12 +486,12 @@ def outcome(key: tuple[str, str], place: Place, r: httpx.Response) -> str:
     return "Y"
 
 
-# Committed, on the shared database: one world for the whole module, built before any test's transaction.
+# One world for the whole module, rolled back after its last test; each cell's requests in a savepoint of it.
 @pytest.fixture(scope="module")
-async def world(service_client: ServiceClient, tmp_path_factory: pytest.TempPathFactory) -> World:
+async def world(rolled_back_module: ServiceClient, tmp_path_factory: pytest.TempPathFactory) -> World:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLAIMS_DOCUMENTS_DIR", str(tmp_path_factory.mktemp("matrix-documents")))
-        yield await build_world(service_client)  # type: ignore[misc]
+        yield await build_world(rolled_back_module)  # type: ignore[misc]
 
 
 # --- the tests --------------------------------------------------------------------------------------------
@@ -511,7 +511,7 @@ async def test_every_route_is_classified(rolled_back: ServiceClient) -> None:
 
 @pytest.mark.parametrize("key", sorted(MATRIX), ids=lambda k: f"{k[0]}:{k[1]}")
 async def test_the_access_matrix(world: World, key: tuple[str, str], rolled_back: ServiceClient) -> None:
-    await rolled_back(key[0])  # what the cell's requests store is gone after it: the next cells see the same world
+    await rolled_back(key[0])  # what the cell's requests store is gone after it: every cell sees the same world
     expected = dict(zip(ROLES, MATRIX[key].split(), strict=True))
     client = world.clients[key[0]]
     got: dict[str, str] = {}
