@@ -177,12 +177,16 @@ async def build_tree(client: httpx.AsyncClient, admin: Headers) -> Tree:
     return t
 
 
-@pytest.fixture(scope="module")
-async def admin(service_client: ServiceClient) -> Headers:  # module-wide: before any test's transaction
-    _, client = await service_client("enrollment")
+async def admin_login(client: httpx.AsyncClient) -> Headers:
     r = await client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+async def admin(_clean_apps: ServiceClient) -> Headers:
+    """The admin of rolled_back's database, logged in once per module (a login stores nothing)."""
+    return await admin_login((await _clean_apps("enrollment"))[1])
 
 
 async def new_world(make: ServiceClient, admin: Headers) -> World:
@@ -199,9 +203,9 @@ async def world(rolled_back: ServiceClient, admin: Headers) -> World:
 
 
 @pytest.fixture
-async def committed_world(service_client: ServiceClient, admin: Headers) -> World:
+async def committed_world(service_client: ServiceClient) -> World:
     """For tests that send requests at once: each needs its own connection, so they commit for real."""
-    return await new_world(service_client, admin)
+    return await new_world(service_client, await admin_login((await service_client("enrollment"))[1]))
 
 
 async def enrol(w: World, members: list[dict[str, Any]], *, unit: str | None = None,
