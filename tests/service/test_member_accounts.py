@@ -26,7 +26,7 @@ async def test_the_unit_agent_makes_a_members_account_and_the_member_logs_in(rol
     assert me.status_code == 200 and me.json()["name"] == first["name"]
 
     audit = (await client.get(f"/api/v1/members/{first['member_id']}/audit", headers=ADMIN)).json()
-    assert any(a["action"] == "member_account.create" and a["detail"]["username"] == username for a in audit)
+    assert [(a["action"], a["detail"]["username"]) for a in audit] == [("member_account.create", username)]
     assert all("yunnan-mutual-2026" not in str(a) for a in audit)
 
     again = await client.post(url, headers=agent(path), json={"member_id": first["member_id"],

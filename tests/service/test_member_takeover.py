@@ -297,9 +297,9 @@ async def test_a_payment_to_a_just_changed_account_is_held_and_not_batched_until
     assert (held["status"], held["account"]) == ("held", masked(new_account))
     assert "核实" in held["hold"]["reason"] and held["hold"]["confirmed_by"] is None
 
-    # A cut takes every pending line, never a held one.
+    # A cut takes every pending line, never a held one: this test's only line is held, so there is nothing to cut.
     r = await client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=finance())
-    assert r.status_code in (201, 409), r.text
+    assert r.status_code == 409 and r.json()["code"] == "nothing_to_cut", r.text
     still = await instruction(client, claim_id, world.tree.centre)
     assert (still["status"], still["batch_id"]) == ("held", None)
     # An approval after the change is held too.
@@ -322,7 +322,7 @@ async def test_a_payment_to_a_just_changed_account_is_held_and_not_batched_until
     r = await client.post(url, json=body, headers=finance(FINANCE_ID, world.tree.centre))
     assert r.status_code == 409 and r.json()["code"] == "not_held"
     r = await client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=finance())
-    assert r.status_code == 201, r.text
+    assert r.status_code == 201 and (r.json()["count"], r.json()["total"]) == (1, "3460.00"), r.text
     assert (await instruction(client, claim_id, world.tree.centre))["batch_id"] == r.json()["batch_id"]
     assert (await instruction(client, second, world.tree.centre))["status"] == "held"
 
