@@ -73,9 +73,10 @@ async def test_claims_by_status_gauge_on_metrics(rolled_back: ServiceClient) -> 
     app, client = await claims(rolled_back)
     period = await publish_period(app)
     await submit(client, await cover(app, period))
-    text = (await client.get("/metrics")).text
-    assert 'claims_by_status{status="in_review"}' in text
-    assert "outbox_backlog{" in text  # the claim.submitted event waits in the outbox (no relay in this test)
+    lines = (await client.get("/metrics")).text.splitlines()
+    assert 'claims_by_status{status="in_review"} 1.0' in lines  # the test's one claim, and no other
+    # the claim.submitted event waits in the outbox (no relay in this test)
+    assert 'outbox_backlog{topic="claims.events"} 1.0' in lines
 
 
 async def test_payment_stats_scope_by_whole_path_segments(rolled_back: ServiceClient) -> None:
@@ -100,8 +101,8 @@ async def test_payment_stats_scope_by_whole_path_segments(rolled_back: ServiceCl
         "instructions": 1, "amount": "999.00"}
     r = await client.get("/api/v1/stats/periods/yn-18/payments", headers=token_for("unit_agent", mine[-1]))
     assert r.status_code == 403
-    text = (await client.get("/metrics")).text
-    assert 'payment_instructions_by_status{status="pending"}' in text
+    lines = (await client.get("/metrics")).text.splitlines()
+    assert 'payment_instructions_by_status{status="pending"} 3.0' in lines  # the test's three approvals
 
 
 async def test_enrollment_stats_need_a_known_period_and_a_staff_role(rolled_back: ServiceClient) -> None:
