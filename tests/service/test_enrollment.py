@@ -1,8 +1,9 @@
 """Enrollment over HTTP against a real PostgreSQL (docs/API.md "Enrollment (8001)"): login, organisations,
 staff accounts, periods from rulebooks, rosters, fees, members, the outbox, and who may see what.
 
-The database is shared by the whole session: every test makes its own organisations, periods, users
-and people (unique codes and ID numbers), so tests do not depend on each other or on their order."""
+Each test runs in a transaction rolled back at its end (``rolled_back``, tests/conftest.py) and sees only its
+own rows; it still makes its own organisations, periods, users and people (unique codes and ID numbers). The
+one test sending two rosters at once commits on the shared database (``committed_world``)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def short() -> str:
 
 
 class World:
-    """One test's own period and unit, so its ledger figures are its own."""
+    """One test's period and unit; the test runs rolled back, so every row the payments database holds is its."""
 
     def __init__(self, app: FastAPI, client: httpx.AsyncClient) -> None:
         self.app, self.client = app, client
