@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from deploy.infra import Broker, Postgres, free_port, postgres
 from shared.auth import Principal, issue_token
@@ -60,9 +62,9 @@ def token_for(role: str, org: str = "", org_path: tuple[str, ...] = (), org_leve
 ServiceClient = Callable[[str], Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
 
 
-@pytest.fixture(scope="session")
-async def service_client(pg: Postgres) -> AsyncIterator[ServiceClient]:
-    """Build a service's app (no Kafka workers) on a freshly migrated database; one per service per session."""
+@asynccontextmanager
+async def _apps(pg: Postgres, database: str) -> AsyncIterator[ServiceClient]:
+    """Each service's app (no Kafka workers) on a freshly migrated database named ``database`` + the service."""
     import importlib
 
     from shared.settings import SETTINGS_BY_SERVICE
@@ -71,7 +73,7 @@ async def service_client(pg: Postgres) -> AsyncIterator[ServiceClient]:
 
     async def make(name: str) -> tuple[FastAPI, httpx.AsyncClient]:
         if name not in opened:
-            url = fresh_database(pg, f"test_{name}")
+            url = fresh_database(pg, f"{database}{name}")
             await asyncio.to_thread(upgrade, ROOT / "services" / name / "migrations", url)
             settings = SETTINGS_BY_SERVICE[name](local_stack=True, database_url=url)
             app = build_app(importlib.import_module(f"services.{name}.app").spec(settings), run_workers=False)
@@ -81,43 +83,109 @@ async def service_client(pg: Postgres) -> AsyncIterator[ServiceClient]:
             opened[name] = (app, client, lifespan)
         return opened[name][0], opened[name][1]
 
-    yield make
-    for _app, client, lifespan in opened.values():
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+    try:
+        yield make
+    finally:
+        for _app, client, lifespan in opened.values():
+            await client.aclose()
+            await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+async def service_client(pg: Postgres) -> AsyncIterator[ServiceClient]:
+    """A service's app on a database shared by the session, where requests commit: for the few tests that need
+    committed data (see ``rolled_back``). One app per service per session."""
+    async with _apps(pg, "test_") as make:
+        yield make
+
+
+@pytest.fixture(scope="session")
+async def _clean_apps(pg: Postgres) -> AsyncIterator[ServiceClient]:
+    """The apps of ``rolled_back``, on databases of their own that keep nothing a test stored: no committed test
+    writes there, so what a rolled-back test counts is its own, whichever tests ran before."""
+    async with _apps(pg, "test_clean_") as make:
+        yield make
 
 
 @pytest.fixture
-async def rolled_back(service_client: ServiceClient) -> AsyncIterator[ServiceClient]:
-    """``service_client``, but each service's work in the test happens inside ONE transaction rolled back at the
-    test's end (the idea of polar's test database fixture; written here): the app's
+async def rolled_back(_clean_apps: ServiceClient) -> AsyncIterator[ServiceClient]:
+    """A service's app as ``service_client`` gives it, on a database of its own (``_clean_apps``), with each
+    service's work in the test inside ONE transaction rolled back at the test's end (the idea of polar's test database fixture; written here): the app's
     ``Database.sessions`` is bound to a test connection that has begun a transaction, and every session of the
     app (a request's, ``Database.transaction``'s, so ``apply_event``'s too) joins it with a SAVEPOINT, so the
     app's own commit and rollback work as in production while nothing outlives the test. A test then sees only
-    its own rows, and counts are exact.
+    its own rows, and counts are exact. Inside ``rolled_back_module`` a test's work is a savepoint of the
+    module's transaction instead, rolled back at the test's end.
 
-    Not for tests that send concurrent requests to one service (one connection runs one statement at a time) or
-    that go through the broker or background workers (they open their own connections)."""
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction, async_sessionmaker
+    The outer transaction never commits, so checks PostgreSQL defers to COMMIT (the ledger's balance trigger)
+    would never fire: each app commit runs them first (``_CommitChecked``), as the real COMMIT would.
 
-    bound: dict[str, tuple[Any, Any, AsyncConnection, AsyncTransaction]] = {}
+    Not for tests that send concurrent requests to one service (one connection runs one statement at a time),
+    that go through the broker or background workers (they open their own connections), or that need a
+    transaction of the app to commit while the request's rolls back (login failures, sign-up code attempts)."""
+    async with _rolled_back(_clean_apps) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+async def rolled_back_module(_clean_apps: ServiceClient) -> AsyncIterator[ServiceClient]:
+    """``rolled_back`` for a module's shared world (built once, used by many tests): rolled back after the
+    module's last test."""
+    async with _rolled_back(_clean_apps) as make:
+        yield make
+
+
+_BOUND: dict[str, Any] = {}  # service name -> the test connection its app's sessions are bound to now
+
+
+@asynccontextmanager
+async def _rolled_back(apps: ServiceClient) -> AsyncIterator[ServiceClient]:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    opened: dict[str, tuple[Any, Any, Any, bool]] = {}  # name -> (db, its sessions, transaction, own connection)
 
     async def make(name: str) -> tuple[FastAPI, httpx.AsyncClient]:
-        app, client = await service_client(name)
-        if name not in bound:
+        app, client = await apps(name)
+        if name not in opened:
             db = app.state.db
-            connection = await db.engine.connect()
-            outer = await connection.begin()
-            bound[name] = (db, db.sessions, connection, outer)
-            db.sessions = async_sessionmaker(bind=connection, expire_on_commit=False,
-                                             join_transaction_mode="create_savepoint")
+            if name in _BOUND:  # inside rolled_back_module: a savepoint of the module's transaction
+                opened[name] = (db, db.sessions, await _BOUND[name].begin_nested(), False)
+            else:
+                connection = await db.engine.connect()
+                opened[name] = (db, db.sessions, await connection.begin(), True)
+                _BOUND[name] = connection
+                db.sessions = async_sessionmaker(bind=connection, expire_on_commit=False,
+                                                 join_transaction_mode="create_savepoint",
+                                                 sync_session_class=_CommitChecked)
         return app, client
 
-    yield make
-    for db, sessions, connection, outer in bound.values():
-        db.sessions = sessions
-        await outer.rollback()
-        await connection.close()
+    try:
+        yield make
+    finally:
+        for name, (db, sessions, transaction, own) in opened.items():
+            try:
+                await transaction.rollback()
+            finally:
+                if own:
+                    db.sessions = sessions
+                    await _BOUND.pop(name).close()
+
+
+class _CommitChecked(Session):
+    """A session of ``rolled_back``: its commit (a RELEASE SAVEPOINT) first runs the checks deferred to COMMIT,
+    inside a savepoint rolled back afterwards so they stay deferred for the rest of the transaction. A failing
+    check fails the commit, as the real COMMIT would, and the app rolls back."""
+
+    def commit(self) -> None:
+        if self.in_transaction():
+            connection = self.connection()
+            connection.exec_driver_sql("SAVEPOINT deferred_checks")
+            try:
+                connection.exec_driver_sql("SET CONSTRAINTS ALL IMMEDIATE")
+            finally:
+                connection.exec_driver_sql("ROLLBACK TO SAVEPOINT deferred_checks")
+                connection.exec_driver_sql("RELEASE SAVEPOINT deferred_checks")
+        super().commit()
 
 
 async def apply_event(app: FastAPI, payload: EventPayload, envelope: Envelope | None = None) -> bool:

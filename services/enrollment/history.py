@@ -31,6 +31,7 @@ from services.enrollment.domain.roster_files import parse_table_file
 from services.enrollment.domain.roster_rules import stored_certno
 from services.enrollment.models import MESSAGING, AuditEntry, Period
 from shared.auth import Principal, require_roles
+from shared.db import utcnow
 from shared.deps import SessionDep
 from shared.errors import Conflict, Invalid, NotFound, field_errors
 from shared.events import TOPIC_ENROLLMENT, PeriodHistoryRecorded
@@ -184,16 +185,17 @@ async def store_history(session: AsyncSession, rulebook: Rulebook, rows: list[Hi
         errors = sorted(read_errors + errors, key=_row_order)
         raise Invalid(f"往期参互名单有 {len(errors)} 处问题，整份未导入，请逐行修改后重新提交。",
                       code="history_rejected", errors=errors)
-    # Each person whose record changes gets an audit entry with the values before and after.
+    # Each person whose record changes gets an audit entry with the values before and after, stamped by the clock
+    # of every other audit entry (AuditEntry.at), not by now(), the start of the transaction.
     changed = await raw.execute(
         "INSERT INTO audit_log (id, actor, action, subject, detail, at) "
         "SELECT gen_random_uuid(), $1, 'period.history_change', $2, jsonb_build_object('certno', i.certno, "
         "  'before', jsonb_build_object('unit', h.unit, 'member_type', h.member_type, 'aid_received', h.aid_received), "
         "  'after', jsonb_build_object('unit', i.unit, 'member_type', i.member_type, 'aid_received', i.aid_received)), "
-        "  now() "
+        "  $3 "
         "FROM history_import i JOIN period_history h ON h.period = $2 AND h.certno = i.certno "
         "WHERE (h.unit, h.member_type, h.aid_received) IS DISTINCT FROM (i.unit, i.member_type, i.aid_received)",
-        actor.username, period)
+        actor.username, period, utcnow())
     written = await raw.execute(
         "INSERT INTO period_history (period, certno, unit, member_type, aid_received, recorded_by, recorded_at) "
         "SELECT $1, certno, unit, member_type, aid_received, $2, now() FROM history_import "
@@ -202,6 +204,8 @@ async def store_history(session: AsyncSession, rulebook: Rulebook, rows: list[Hi
         "WHERE (period_history.unit, period_history.member_type, period_history.aid_received) "
         "  IS DISTINCT FROM (EXCLUDED.unit, EXCLUDED.member_type, EXCLUDED.aid_received)",
         period, actor.username)
+    # Dropped once read, not only at commit: the caller's transaction may import again (a test's rolled-back one).
+    await raw.execute("DROP TABLE history_import")
     updated = _count(changed)
     added = _count(written) - updated
     result = HistoryImported(period=period, members=len(rows), added=added, updated=updated,

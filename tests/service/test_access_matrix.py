@@ -488,17 +488,18 @@ def outcome(key: tuple[str, str], place: Place, r: httpx.Response) -> str:
     return "Y"
 
 
+# One world for the whole module, rolled back after its last test; each cell's requests in a savepoint of it.
 @pytest.fixture(scope="module")
-async def world(service_client: ServiceClient, tmp_path_factory: pytest.TempPathFactory) -> World:
+async def world(rolled_back_module: ServiceClient, tmp_path_factory: pytest.TempPathFactory) -> World:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLAIMS_DOCUMENTS_DIR", str(tmp_path_factory.mktemp("matrix-documents")))
-        yield await build_world(service_client)  # type: ignore[misc]
+        yield await build_world(rolled_back_module)  # type: ignore[misc]
 
 
 # --- the tests --------------------------------------------------------------------------------------------
-async def test_every_route_is_classified(service_client: ServiceClient) -> None:
+async def test_every_route_is_classified(rolled_back: ServiceClient) -> None:
     for name in SERVICES:
-        app, _ = await service_client(name)
+        app, _ = await rolled_back(name)
         served = {(name, r) for r in routes_of(app)}
         unclassified = served - set(MATRIX) - PUBLIC - SELF - ME
         assert not unclassified, f"routes without a row in the access matrix: {sorted(unclassified)}"
@@ -511,7 +512,8 @@ async def test_every_route_is_classified(service_client: ServiceClient) -> None:
 
 
 @pytest.mark.parametrize("key", sorted(MATRIX), ids=lambda k: f"{k[0]}:{k[1]}")
-async def test_the_access_matrix(world: World, key: tuple[str, str]) -> None:
+async def test_the_access_matrix(world: World, key: tuple[str, str], rolled_back: ServiceClient) -> None:
+    await rolled_back(key[0])  # what the cell's requests store is gone after it: every cell sees the same world
     expected = dict(zip(ROLES, MATRIX[key].split(), strict=True))
     client = world.clients[key[0]]
     got: dict[str, str] = {}
@@ -526,8 +528,8 @@ async def test_the_access_matrix(world: World, key: tuple[str, str]) -> None:
 
 
 @pytest.mark.parametrize("key", sorted(PUBLIC), ids=lambda k: f"{k[0]}:{k[1]}")
-async def test_public_routes_answer_without_a_token(service_client: ServiceClient, key: tuple[str, str]) -> None:
-    _, client = await service_client(key[0])
+async def test_public_routes_answer_without_a_token(rolled_back: ServiceClient, key: tuple[str, str]) -> None:
+    _, client = await rolled_back(key[0])
     method, path = key[1].split(" ", 1)
     kwargs = {"data": {"username": "nobody-matrix", "password": "wrong-password"}} if "auth" in path else {}
     r = await client.request(method, path, **kwargs)
@@ -536,8 +538,8 @@ async def test_public_routes_answer_without_a_token(service_client: ServiceClien
 
 
 @pytest.mark.parametrize("key", sorted(SELF), ids=lambda k: f"{k[0]}:{k[1]}")
-async def test_own_account_routes_need_a_token(service_client: ServiceClient, key: tuple[str, str]) -> None:
-    _, client = await service_client(key[0])
+async def test_own_account_routes_need_a_token(rolled_back: ServiceClient, key: tuple[str, str]) -> None:
+    _, client = await rolled_back(key[0])
     method, path = key[1].split(" ", 1)
     r = await client.request(method, path, json={"old_password": "x", "new_password": "y"})
     assert r.status_code == 401

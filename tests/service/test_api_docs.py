@@ -49,9 +49,9 @@ def references(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", SERVICES)
-async def test_the_docs_page_names_only_same_origin_urls_and_each_is_served(service_client: ServiceClient,
+async def test_the_docs_page_names_only_same_origin_urls_and_each_is_served(rolled_back: ServiceClient,
                                                                            name: str) -> None:
-    _, client = await service_client(name)
+    _, client = await rolled_back(name)
     page = "/docs"
     r = await client.get(page)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -71,8 +71,8 @@ async def test_the_docs_page_names_only_same_origin_urls_and_each_is_served(serv
         assert len(asset.content) > 1000, url  # the real file, not an empty placeholder
 
 
-async def test_the_swagger_page_loads_the_bundle_its_style_and_icon(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_the_swagger_page_loads_the_bundle_its_style_and_icon(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     html = (await client.get("/docs")).text
     for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css", "/docs-assets/favicon.png"):
         assert asset in html
@@ -81,14 +81,14 @@ async def test_the_swagger_page_loads_the_bundle_its_style_and_icon(service_clie
     assert b"SwaggerUIBundle" in bundle.content
 
 
-async def test_an_asset_that_does_not_exist_is_404(service_client: ServiceClient) -> None:
-    _, client = await service_client("claims")
+async def test_an_asset_that_does_not_exist_is_404(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("claims")
     assert (await client.get("/docs-assets/nothing.js")).status_code == 404
     assert (await client.get("/docs-assets/../../pyproject.toml")).status_code == 404
 
 
-async def test_the_openapi_document_lists_the_api_but_not_the_docs_pages(service_client: ServiceClient) -> None:
-    _, client = await service_client("payments")
+async def test_the_openapi_document_lists_the_api_but_not_the_docs_pages(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("payments")
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert "/api/v1/payment-batches" in paths
     assert not {"/docs", "/docs/oauth2-redirect"} & set(paths)

@@ -80,8 +80,8 @@ class Member:
         return token_for("member", member_id=self.member_id)
 
 
-async def claims(service_client: ServiceClient) -> tuple[FastAPI, httpx.AsyncClient]:
-    return await service_client("claims")
+async def claims(rolled_back: ServiceClient) -> tuple[FastAPI, httpx.AsyncClient]:
+    return await rolled_back("claims")
 
 
 async def publish_period(app: FastAPI, claims_to: date | None = None) -> str:
@@ -114,8 +114,8 @@ async def cover(app: FastAPI, period: str, branch: Branch | None = None) -> Memb
     return member
 
 
-async def setup(service_client: ServiceClient) -> tuple[FastAPI, httpx.AsyncClient, Member]:
-    app, client = await claims(service_client)
+async def setup(rolled_back: ServiceClient) -> tuple[FastAPI, httpx.AsyncClient, Member]:
+    app, client = await claims(rolled_back)
     return app, client, await cover(app, await publish_period(app))
 
 
@@ -167,14 +167,14 @@ async def outbox_events(app: FastAPI, claim_id: str, event_type: str) -> list[di
     outbox = MESSAGING.outbox
     async with app.state.db.transaction() as session:
         rows = (await session.execute(select(outbox.c.envelope).where(
-            outbox.c.key == claim_id, outbox.c.type == event_type))).scalars().all()
+            outbox.c.key == claim_id, outbox.c.type == event_type).order_by(outbox.c.seq))).scalars().all()
     return list(rows)
 
 
 # --- the reference claim, through two levels -------------------------------------------------------------
 async def test_a_claim_of_base_11000_is_aided_3460_and_approved_by_the_agency_point_then_the_office(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     branch = member.branch
     r = await client.post("/api/v1/claims", json=claim_body(member, base="11000.00", own_pay="1000.00"),
                           headers=branch.unit_agent())
@@ -213,8 +213,8 @@ async def test_a_claim_of_base_11000_is_aided_3460_and_approved_by_the_agency_po
 
 
 async def test_a_claim_by_certno_finds_the_member_covered_on_the_discharge_date(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, by="certno", base="5000.00")
     assert created["status"] == "in_review" and created["aid_amount"] == "1260.00"
     claim = await get_claim(client, created["claim_id"], member.token())
@@ -222,8 +222,8 @@ async def test_a_claim_by_certno_finds_the_member_covered_on_the_discharge_date(
 
 
 # --- routing by amount ------------------------------------------------------------------------------------
-async def test_aid_up_to_3000_is_final_at_the_agency_point(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_aid_up_to_3000_is_final_at_the_agency_point(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="10000.00")  # F(10000) = 2760.00
     assert created["aid_amount"] == "2760.00"
     claim = await get_claim(client, created["claim_id"], member.token())
@@ -234,8 +234,8 @@ async def test_aid_up_to_3000_is_final_at_the_agency_point(service_client: Servi
 
 
 async def test_aid_over_10000_needs_the_agency_point_the_office_and_the_centre(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="30000.00")  # 2760 + 0.70 * 20000 = 16760.00
     assert created["aid_amount"] == "16760.00"
     claim_id, branch = created["claim_id"], member.branch
@@ -251,8 +251,8 @@ async def test_aid_over_10000_needs_the_agency_point_the_office_and_the_centre(
 
 
 # --- accumulation and zero aid ----------------------------------------------------------------------------
-async def test_two_stays_in_a_period_accumulate_their_bases(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_two_stays_in_a_period_accumulate_their_bases(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     first = await submit(client, member, base="1000.00")
     assert first["aid_amount"] == "100.00"  # F(1000) = 60 raised to the 100 minimum
     second = await submit(client, member, base="1000.00")
@@ -261,8 +261,8 @@ async def test_two_stays_in_a_period_accumulate_their_bases(service_client: Serv
     assert claim["cumulative_base"] == "2000.00"
 
 
-async def test_a_claim_with_aid_0_is_reviewed_and_approved_with_0_00(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_claim_with_aid_0_is_reviewed_and_approved_with_0_00(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="500.00")
     assert created["status"] == "in_review" and created["aid_amount"] == "0.00"
     r = await decide(client, created["claim_id"], member.branch.agency_reviewer())
@@ -272,8 +272,8 @@ async def test_a_claim_with_aid_0_is_reviewed_and_approved_with_0_00(service_cli
 
 
 # --- who may do what --------------------------------------------------------------------------------------
-async def test_a_reviewer_of_another_branch_may_neither_read_nor_decide(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_reviewer_of_another_branch_may_neither_read_nor_decide(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     stranger = member.branch.sibling().agency_reviewer()
     r = await decide(client, created["claim_id"], stranger)
@@ -282,8 +282,8 @@ async def test_a_reviewer_of_another_branch_may_neither_read_nor_decide(service_
     assert (await get_claim(client, created["claim_id"], member.token()))["status"] == "in_review"
 
 
-async def test_a_reviewer_at_the_wrong_level_is_refused(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_reviewer_at_the_wrong_level_is_refused(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     r = await decide(client, created["claim_id"], member.branch.office_reviewer())
     assert r.status_code == 403 and r.json()["code"] == "not_your_level"
@@ -292,15 +292,15 @@ async def test_a_reviewer_at_the_wrong_level_is_refused(service_client: ServiceC
     assert (await decide(client, created["claim_id"], odd)).status_code == 403
 
 
-async def test_a_unit_agent_of_another_unit_may_not_submit(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_unit_agent_of_another_unit_may_not_submit(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     r = await client.post("/api/v1/claims", json=claim_body(member),
                           headers=member.branch.sibling().unit_agent())
     assert r.status_code == 403 and r.json()["code"] == "outside_subtree"
 
 
-async def test_a_member_may_submit_for_themselves_only(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_member_may_submit_for_themselves_only(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     other = await cover(app, member.period, member.branch)
     r = await client.post("/api/v1/claims", json=claim_body(other), headers=member.token())
     assert r.status_code == 403 and r.json()["code"] == "not_yourself"
@@ -309,8 +309,8 @@ async def test_a_member_may_submit_for_themselves_only(service_client: ServiceCl
 
 
 async def test_the_review_queue_lists_the_callers_level_in_its_branch_oldest_first(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     branch = member.branch
     passed_up = await submit(client, member, base="11000.00")  # goes on to the office
     assert (await decide(client, passed_up["claim_id"], branch.agency_reviewer())).status_code == 200
@@ -333,8 +333,8 @@ async def test_the_review_queue_lists_the_callers_level_in_its_branch_oldest_fir
 
 
 # --- reject, return, resubmit -----------------------------------------------------------------------------
-async def test_rejecting_needs_a_reason(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_rejecting_needs_a_reason(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     r = await decide(client, created["claim_id"], member.branch.agency_reviewer(), "reject")
     assert r.status_code == 422 and r.json()["code"] == "reason_required"
@@ -343,8 +343,8 @@ async def test_rejecting_needs_a_reason(service_client: ServiceClient) -> None:
     assert (await get_claim(client, created["claim_id"], member.token()))["status"] == "in_review"
 
 
-async def test_a_rejected_claim_carries_the_rejection_code(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_rejected_claim_carries_the_rejection_code(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     r = await decide(client, created["claim_id"], member.branch.agency_reviewer(), "reject",
                      reason="工伤住院，基本医保不予支付", reason_code="not_paid_by_basic_insurance")
@@ -358,8 +358,8 @@ async def test_a_rejected_claim_carries_the_rejection_code(service_client: Servi
 
 
 async def test_a_returned_claim_resubmitted_by_the_unit_agent_goes_back_to_the_level_that_returned_it(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     branch = member.branch
     created = await submit(client, member, base="11000.00")
     claim_id = created["claim_id"]
@@ -388,8 +388,8 @@ async def assert_refused(response: httpx.Response, code: str) -> None:
     assert body["status"] == "rejected" and body["rejection"]["code"] == code, body
 
 
-async def test_a_discharge_outside_the_coverage_is_refused_not_covered(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_discharge_outside_the_coverage_is_refused_not_covered(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     body = claim_body(member, discharge=TODAY - timedelta(days=200))  # before the coverage began
     r = await client.post("/api/v1/claims", json=body, headers=member.token())
     await assert_refused(r, "not_covered")
@@ -398,15 +398,15 @@ async def test_a_discharge_outside_the_coverage_is_refused_not_covered(service_c
     assert len(await outbox_events(app, r.json()["claim_id"], "claim.rejected")) == 1
 
 
-async def test_an_outpatient_settlement_is_refused_as_excluded_outpatient(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_an_outpatient_settlement_is_refused_as_excluded_outpatient(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     r = await client.post("/api/v1/claims", json=claim_body(member, med_type="11"),
                           headers=member.branch.unit_agent())
     await assert_refused(r, "excluded_outpatient")  # 第十二条第四款
 
 
-async def test_a_settlement_claimed_twice_is_refused_duplicate_settlement(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_settlement_claimed_twice_is_refused_duplicate_settlement(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     setl_id = f"S{uuid.uuid4().hex}"
     first = await submit(client, member, setl_id=setl_id, base="5000.00")
     assert first["status"] == "in_review"
@@ -416,8 +416,8 @@ async def test_a_settlement_claimed_twice_is_refused_duplicate_settlement(servic
     assert (await get_claim(client, first["claim_id"], member.token()))["status"] == "in_review"
 
 
-async def test_a_stay_after_the_coverage_ended_is_refused_coverage_ended(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_stay_after_the_coverage_ended_is_refused_coverage_ended(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     assert await apply_event(app, CoverageEnded(member_id=member.member_id, period=member.period,
                                                 ended_on=TODAY - timedelta(days=30), reason="退出基本医保"))
     r = await client.post("/api/v1/claims", json=claim_body(member, discharge=TODAY - timedelta(days=10)),
@@ -426,16 +426,16 @@ async def test_a_stay_after_the_coverage_ended_is_refused_coverage_ended(service
 
 
 async def test_a_claim_after_the_claim_window_is_refused_claim_window_closed(
-        service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     period = await publish_period(app, claims_to=TODAY - timedelta(days=1))
     member = await cover(app, period)
     r = await client.post("/api/v1/claims", json=claim_body(member), headers=member.branch.unit_agent())
     await assert_refused(r, "claim_window_closed")
 
 
-async def test_an_unknown_certno_is_404_member_not_covered(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_an_unknown_certno_is_404_member_not_covered(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     unknown = make_certno(random.Random(uuid.uuid4().int), region="110101")
     r = await client.post("/api/v1/claims", json=claim_body(certno=unknown), headers=member.branch.unit_agent())
     assert r.status_code == 404 and r.json()["code"] == "member_not_covered"
@@ -458,8 +458,8 @@ def settlement(setl_id: str | None, member: Member | None = None, **extra: Any) 
     return record
 
 
-async def test_settlements_arrive_as_a_json_array_or_ndjson_and_are_counted(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_settlements_arrive_as_a_json_array_or_ndjson_and_are_counted(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     BUREAU = bureau(member.branch)
     a, b, c = (f"S{uuid.uuid4().hex}" for _ in range(3))
     r = await client.post("/api/v1/settlements", json=[settlement(a, member), settlement(b, member),
@@ -485,8 +485,8 @@ async def test_settlements_arrive_as_a_json_array_or_ndjson_and_are_counted(serv
 
 
 async def test_a_claim_on_a_reversed_settlement_is_refused_settlement_reversed(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     setl_id = f"S{uuid.uuid4().hex}"
     r = await client.post("/api/v1/settlements", json=[settlement(setl_id, member, refd_setl_flag="1")],
                           headers=bureau(member.branch))
@@ -497,8 +497,8 @@ async def test_a_claim_on_a_reversed_settlement_is_refused_settlement_reversed(
 
 
 # --- events from payments ---------------------------------------------------------------------------------
-async def test_payment_events_move_the_claim_to_pending_then_paid(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_payment_events_move_the_claim_to_pending_then_paid(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     claim_id = created["claim_id"]
     assert (await decide(client, claim_id, member.branch.agency_reviewer())).status_code == 200
@@ -519,8 +519,8 @@ async def test_payment_events_move_the_claim_to_pending_then_paid(service_client
 
 # --- revocation -------------------------------------------------------------------------------------------
 async def test_the_centre_revokes_a_fraudulent_claim_and_an_office_reviewer_may_not(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     claim_id = created["claim_id"]
     assert (await decide(client, claim_id, member.branch.agency_reviewer())).status_code == 200

@@ -43,8 +43,8 @@ def allowance_body(member: Member, days: int, discharge_ago: int) -> dict[str, o
 
 
 async def test_a_per_day_allowance_pays_the_rate_for_days_past_the_deductible_until_the_period_cap(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     r = await client.post("/api/v1/claims", json=allowance_body(member, 10, 300), headers=member.branch.unit_agent())
     assert r.status_code == 201, r.text
@@ -65,8 +65,8 @@ async def test_a_per_day_allowance_pays_the_rate_for_days_past_the_deductible_un
 
 
 async def test_rejecting_an_earlier_allowance_stay_frees_its_paid_days_for_the_later_stay(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     first = await client.post("/api/v1/claims", json=allowance_body(member, 10, 300), headers=member.branch.unit_agent())
     second = await client.post("/api/v1/claims", json=allowance_body(member, 200, 20),

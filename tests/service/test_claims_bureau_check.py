@@ -34,8 +34,8 @@ async def feed(client: httpx.AsyncClient, member: Member, *records: dict[str, An
 
 
 async def test_a_claim_naming_only_its_setl_id_takes_everything_from_the_bureau_record(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     setl_id = f"S{uuid.uuid4().hex}"
     await feed(client, member, record(member, setl_id, base="5000.00"))
     r = await client.post("/api/v1/claims", json={"member_id": member.member_id, "plan": "inpatient",
@@ -51,9 +51,9 @@ async def test_a_claim_naming_only_its_setl_id_takes_everything_from_the_bureau_
 
 
 async def test_typed_in_figures_that_differ_are_assessed_on_the_bureau_figures_and_shown_as_a_mismatch(
-        service_client: ServiceClient) -> None:
+        rolled_back: ServiceClient) -> None:
     """The case of issue #12: the bureau says base 5,000; typed in as 20,000 it was assessed at 9,760."""
-    _, client, member = await setup(service_client)
+    _, client, member = await setup(rolled_back)
     setl_id = f"S{uuid.uuid4().hex}"
     await feed(client, member, record(member, setl_id, base="5000.00"))
     body = claim_body(member, base="20000.00", setl_id=setl_id)
@@ -68,8 +68,8 @@ async def test_typed_in_figures_that_differ_are_assessed_on_the_bureau_figures_a
 
 
 async def test_a_claim_the_bureau_has_not_sent_is_unverified_and_one_naming_only_an_unknown_setl_id_is_refused(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     r = await client.post("/api/v1/claims", json=claim_body(member, base="5000.00"), headers=member.branch.unit_agent())
     assert r.status_code == 201 and r.json()["aid_amount"] == "1260.00", r.text
     assert r.json()["settlement_check"] == {"status": "unverified", "differences": {}}
@@ -81,8 +81,8 @@ async def test_a_claim_the_bureau_has_not_sent_is_unverified_and_one_naming_only
     assert r.status_code == 422, r.text
 
 
-async def test_a_member_claims_with_one_tap_from_the_bureau_record(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_member_claims_with_one_tap_from_the_bureau_record(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     setl_id = f"S{uuid.uuid4().hex}"
     await feed(client, member, record(member, setl_id, base="2000.00"))
     me = token_for("member", member_id=member.member_id)
@@ -92,7 +92,7 @@ async def test_a_member_claims_with_one_tap_from_the_bureau_record(service_clien
     claim = (await client.get(f"/api/v1/claims/{r.json()['claim_id']}", headers=me)).json()
     assert claim["member_id"] == member.member_id and claim["settlement_check"]["status"] == "verified"
     # Someone else's settlement is claimed by no one: the record's certno is not the member's.
-    _, _, stranger = await setup(service_client)
+    _, _, stranger = await setup(rolled_back)
     other = f"S{uuid.uuid4().hex}"
     await feed(client, stranger, record(stranger, other, base="2000.00"))
     r = await client.post("/api/v1/claims", json={"setl_id": other}, headers=me)

@@ -16,8 +16,8 @@ from tests.service.test_claims import TODAY, Branch, Member, claim_body, claims,
 
 
 async def test_a_claim_and_a_coverage_look_up_by_a_15_digit_number_find_the_member(
-        service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     period = await publish_period(app)
     rng = random.Random(uuid.uuid4().int)
     old = legacy_certno(rng, sex="female")

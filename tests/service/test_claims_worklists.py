@@ -36,8 +36,8 @@ from tests.service.test_claims import (
 
 # --- (a) every claim records the unit of its submitter and member ---------------------------------------------
 async def test_a_unit_agent_reads_the_claim_it_submitted_even_when_refused_not_covered(
-        service_client: ServiceClient) -> None:
-    _app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _app, client, member = await setup(rolled_back)
     branch = member.branch
     refused = await submit(client, member, discharge=TODAY - timedelta(days=200))  # before the coverage began
     assert refused["status"] == "rejected" and refused["rejection"]["code"] == "not_covered"
@@ -55,9 +55,9 @@ async def test_a_unit_agent_reads_the_claim_it_submitted_even_when_refused_not_c
 
 # --- (b) a member claims does not know: a wait or unknown, never 403 -------------------------------------------
 async def test_a_member_known_only_in_another_unit_is_a_wait_then_not_found_never_403(
-        service_client: ServiceClient) -> None:
+        rolled_back: ServiceClient) -> None:
     """The member moved to this unit: their new coverage is on its way from enrollment (within a second)."""
-    app, client = await service_client("claims")
+    app, client = await rolled_back("claims")
     period = await publish_period(app)
     member = await cover(app, period)  # covered in another unit than the agent's
     agent = Branch(centre=member.branch.centre, office=member.branch.office)
@@ -75,8 +75,8 @@ async def test_a_member_known_only_in_another_unit_is_a_wait_then_not_found_neve
 
 
 # --- (c) women's plan: once_per counts aid paid ---------------------------------------------------------------
-async def publish_women_plan(service_client: ServiceClient) -> tuple[str, Member]:
-    app, _ = await service_client("claims")
+async def publish_women_plan(rolled_back: ServiceClient) -> tuple[str, Member]:
+    app, _ = await rolled_back("claims")
     code = f"nmg19-{short()}"
     doc = load_rulebook((RULEBOOKS / "neimenggu-2019.yaml").read_text(encoding="utf-8")).to_document()
     doc["code"] = code
@@ -104,11 +104,11 @@ def women_claim(member: Member, icd10: str, days_ago: int) -> dict[str, object]:
 
 
 async def test_womens_plan_pays_a_listed_disease_after_an_earlier_stay_that_paid_nothing(
-        service_client: ServiceClient) -> None:
+        rolled_back: ServiceClient) -> None:
     """Seed 004 女性馨康: once per period counts aid paid, not claims: an unlisted diagnosis paid 0.00 and
     leaves the period's one payment for the breast cancer that follows; a second listed disease then pays 0."""
-    _, client = await service_client("claims")
-    _, member = await publish_women_plan(service_client)
+    _, client = await rolled_back("claims")
+    _, member = await publish_women_plan(rolled_back)
     agent = member.branch.unit_agent()
     first = await client.post("/api/v1/claims", json=women_claim(member, "I10", 40), headers=agent)  # 高血压: unlisted
     assert first.status_code == 201 and first.json()["aid_amount"] == "0.00", first.text
@@ -119,8 +119,8 @@ async def test_womens_plan_pays_a_listed_disease_after_an_earlier_stay_that_paid
 
 
 # --- (d) the claim list and its CSV ------------------------------------------------------------------------------
-async def test_the_claim_list_filters_pages_and_keeps_to_the_callers_branch(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_the_claim_list_filters_pages_and_keeps_to_the_callers_branch(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     branch = member.branch
     neighbour = await cover(app, member.period, Branch(centre=branch.centre, office=branch.office,
                                                        agency=branch.agency))  # another unit of the agency point
@@ -178,8 +178,8 @@ async def test_the_claim_list_filters_pages_and_keeps_to_the_callers_branch(serv
     assert r.status_code == 403
 
 
-async def test_the_claim_list_as_csv_for_excel(service_client: ServiceClient) -> None:
-    _app, client, member = await setup(service_client)
+async def test_the_claim_list_as_csv_for_excel(rolled_back: ServiceClient) -> None:
+    _app, client, member = await setup(rolled_back)
     ids = [(await submit(client, member, base=base))["claim_id"] for base in ("1500.00", "12000.00")]
     r = await client.get("/api/v1/claims.csv", params={"member_id": member.member_id},
                          headers=member.branch.agency_reviewer())
@@ -197,10 +197,10 @@ async def test_the_claim_list_as_csv_for_excel(service_client: ServiceClient) ->
 
 
 # --- typed API ----------------------------------------------------------------------------------------------------
-async def test_every_claims_route_declares_what_it_answers(service_client: ServiceClient) -> None:
+async def test_every_claims_route_declares_what_it_answers(rolled_back: ServiceClient) -> None:
     """A response model (or a declared file/CSV media type) and the problem+json errors, on every claims route,
     the bureau feed's included."""
-    app, client = await service_client("claims")
+    app, client = await rolled_back("claims")
     routes: list[APIRoute] = []
 
     def walk(found: list[Any]) -> None:

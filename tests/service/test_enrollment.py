@@ -1,8 +1,9 @@
 """Enrollment over HTTP against a real PostgreSQL (docs/API.md "Enrollment (8001)"): login, organisations,
 staff accounts, periods from rulebooks, rosters, fees, members, the outbox, and who may see what.
 
-The database is shared by the whole session: every test makes its own organisations, periods, users
-and people (unique codes and ID numbers), so tests do not depend on each other or on their order."""
+Each test runs in a transaction rolled back at its end (``rolled_back``, tests/conftest.py) and sees only its
+own rows; it still makes its own organisations, periods, users and people (unique codes and ID numbers). The
+one test sending two rosters at once commits on the shared database (``committed_world``)."""
 
 from __future__ import annotations
 
@@ -177,21 +178,35 @@ async def build_tree(client: httpx.AsyncClient, admin: Headers) -> Tree:
     return t
 
 
-@pytest.fixture(scope="module")
-async def admin(service_client: ServiceClient) -> Headers:
-    _, client = await service_client("enrollment")
+async def admin_login(client: httpx.AsyncClient) -> Headers:
     r = await client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-@pytest.fixture
-async def world(service_client: ServiceClient, admin: Headers) -> World:
-    app, client = await service_client("enrollment")
+@pytest.fixture(scope="module")
+async def admin(_clean_apps: ServiceClient) -> Headers:
+    """The admin of rolled_back's database, logged in once per module (a login stores nothing)."""
+    return await admin_login((await _clean_apps("enrollment"))[1])
+
+
+async def new_world(make: ServiceClient, admin: Headers) -> World:
+    app, client = await make("enrollment")
     tree = await build_tree(client, admin)
     w = World(app=app, client=client, admin=admin, tree=tree, period="")
     w.period = await w.new_period(period_doc())
     return w
+
+
+@pytest.fixture
+async def world(rolled_back: ServiceClient, admin: Headers) -> World:
+    return await new_world(rolled_back, admin)
+
+
+@pytest.fixture
+async def committed_world(service_client: ServiceClient) -> World:
+    """For tests that send requests at once: each needs its own connection, so they commit for real."""
+    return await new_world(service_client, await admin_login((await service_client("enrollment"))[1]))
 
 
 async def enrol(w: World, members: list[dict[str, Any]], *, unit: str | None = None,
@@ -210,8 +225,8 @@ async def enrol_and_pay(w: World, members: list[dict[str, Any]], *, unit: str | 
 
 
 # --- login ----------------------------------------------------------------------------------------------
-async def test_a_wrong_password_is_refused_in_chinese_with_bad_credentials(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_a_wrong_password_is_refused_in_chinese_with_bad_credentials(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     for username in ("admin", f"nobody-{uid()}"):
         r = await client.post("/api/v1/auth/token", data={"username": username, "password": "not-the-password"})
         assert r.status_code == 401
@@ -493,7 +508,8 @@ async def test_paying_an_active_roster_is_a_conflict(world: World) -> None:
 async def test_an_active_roster_leaves_one_covered_event_per_member_in_the_outbox(world: World) -> None:
     members = people(3)
     await enrol_and_pay(world, members)
-    mine = [e for e in await world.outbox() if e["payload"].get("period") == world.period]
+    mine = await world.outbox()  # the test's own events, all of them
+    assert [e["type"] for e in mine] == ["period.published", "roster.fees_received"] + ["member.covered"] * 3
     covered = [e for e in mine if e["type"] == "member.covered"]
     assert sorted(e["payload"]["certno"] for e in covered) == sorted(m["certno"] for m in members)
     assert len({e["key"] for e in covered}) == 3
@@ -580,7 +596,8 @@ async def test_a_members_login_names_their_member_record_and_staff_logins_none(w
 
 # Two units enrol the same person at the same moment: one share per person holds (第四条) even when neither
 # roster can see the other's uncommitted rows: the second waits on the key, then is refused, whole.
-async def test_the_same_person_in_two_rosters_sent_at_once_is_enrolled_once(world: World) -> None:
+async def test_the_same_person_in_two_rosters_sent_at_once_is_enrolled_once(committed_world: World) -> None:
+    world = committed_world  # two requests at once, each on its own connection: no shared transaction
     shared_person, *others = people(3)
     first = roster_body([shared_person, others[0]])
     second = roster_body([shared_person, others[1]])

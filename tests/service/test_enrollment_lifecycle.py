@@ -3,7 +3,8 @@ between payers (seed 004), withdrawal (seed 003 第十四条), contact changes, 
 (第五条, docs/DOMAIN.md "the amount remitted must equal the enrolment data"), loyalty (第十五条) and idempotent
 payments.
 
-The database is shared by the whole session: every test makes its own organisations, periods and people."""
+Each test runs in a transaction rolled back at its end (``rolled_back``, tests/conftest.py) and sees only its
+own rows."""
 
 from __future__ import annotations
 

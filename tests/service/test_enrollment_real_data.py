@@ -4,7 +4,8 @@ unknown region codes; rows named as the sender sees them (第N条 in JSON, 第N�
 file); fees that count by their bank date within the enrolment window (seed 003 第五条 "逾期不再办理") and cover
 that starts when the rulebook says.
 
-The database is shared by the whole session: every test makes its own organisations, periods and people."""
+Each test runs in a transaction rolled back at its end (``rolled_back``, tests/conftest.py) and sees only its
+own rows."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ SERVICES = ["enrollment", "claims", "payments", "notifications"]
 
 
 @pytest.mark.parametrize("name", SERVICES)
-async def test_every_service_is_healthy_and_not_ready_without_its_broker(service_client: ServiceClient,
+async def test_every_service_is_healthy_and_not_ready_without_its_broker(rolled_back: ServiceClient,
                                                                          name: str) -> None:
-    _, client = await service_client(name)
+    _, client = await rolled_back(name)
     assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
     ready = await client.get("/readyz")
     # Built without Kafka workers: the database is fine, the broker is not connected, so not ready.
@@ -19,8 +19,8 @@ async def test_every_service_is_healthy_and_not_ready_without_its_broker(service
 
 
 @pytest.mark.parametrize("name", SERVICES)
-async def test_metrics_are_prometheus_text(service_client: ServiceClient, name: str) -> None:
-    _, client = await service_client(name)
+async def test_metrics_are_prometheus_text(rolled_back: ServiceClient, name: str) -> None:
+    _, client = await rolled_back(name)
     await client.get("/healthz")
     body = (await client.get("/metrics")).text
     assert 'http_requests_total{method="GET",route="/healthz",status="200"}' in body
@@ -28,9 +28,9 @@ async def test_metrics_are_prometheus_text(service_client: ServiceClient, name: 
 
 
 @pytest.mark.parametrize("name", SERVICES)
-async def test_a_call_without_a_token_is_a_chinese_problem_with_a_code(service_client: ServiceClient,
+async def test_a_call_without_a_token_is_a_chinese_problem_with_a_code(rolled_back: ServiceClient,
                                                                        name: str) -> None:
-    _, client = await service_client(name)
+    _, client = await rolled_back(name)
     path = {"enrollment": "/api/v1/periods/x", "claims": "/api/v1/review-queue",
             "payments": "/api/v1/payment-instructions", "notifications": "/api/v1/me/notifications"}[name]
     r = await client.get(path)
@@ -41,7 +41,7 @@ async def test_a_call_without_a_token_is_a_chinese_problem_with_a_code(service_c
     assert r.headers["X-Correlation-ID"]
 
 
-async def test_an_unknown_path_is_a_problem_not_a_stack_trace(service_client: ServiceClient) -> None:
-    _, client = await service_client("claims")
+async def test_an_unknown_path_is_a_problem_not_a_stack_trace(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("claims")
     r = await client.get("/api/v1/nothing-here")
     assert r.status_code == 404 and r.json()["code"] == "not_found"

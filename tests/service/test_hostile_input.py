@@ -58,8 +58,8 @@ async def raw_call(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]],
 # --- item 2: bounded requests ----------------------------------------------------------------------------
 @pytest.mark.parametrize("service", ["enrollment", "claims", "payments", "notifications"])
 async def test_a_50_mb_json_body_without_a_token_is_413_before_a_byte_of_it_is_read(
-        service_client: ServiceClient, service: str) -> None:
-    app, _ = await service_client(service)
+        rolled_back: ServiceClient, service: str) -> None:
+    app, _ = await rolled_back(service)
     reads = 0
 
     async def receive() -> dict[str, Any]:
@@ -73,8 +73,8 @@ async def test_a_50_mb_json_body_without_a_token_is_413_before_a_byte_of_it_is_r
     assert body["errors"][0]["limit"] == MiB
 
 
-async def test_a_chunked_body_without_a_length_is_counted_and_cut_at_the_limit(service_client: ServiceClient) -> None:
-    app, _ = await service_client("claims")
+async def test_a_chunked_body_without_a_length_is_counted_and_cut_at_the_limit(rolled_back: ServiceClient) -> None:
+    app, _ = await rolled_back("claims")
     reads = 0
 
     async def receive() -> dict[str, Any]:  # an endless chunked body
@@ -88,8 +88,8 @@ async def test_a_chunked_body_without_a_length_is_counted_and_cut_at_the_limit(s
     assert reads == MiB // 65536 + 1  # read up to the limit, then not one chunk more
 
 
-async def test_a_100_mb_roster_upload_by_a_unit_agent_is_413(service_client: ServiceClient) -> None:
-    app, _ = await service_client("enrollment")
+async def test_a_100_mb_roster_upload_by_a_unit_agent_is_413(rolled_back: ServiceClient) -> None:
+    app, _ = await rolled_back("enrollment")
     reads = 0
 
     async def receive() -> dict[str, Any]:
@@ -117,14 +117,14 @@ async def test_the_roster_route_takes_more_than_the_default_limit(world: Enrollm
 
 
 # --- item 3: text nobody can store ----------------------------------------------------------------------
-async def test_a_nul_in_the_login_name_is_422_naming_the_field(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_a_nul_in_the_login_name_is_422_naming_the_field(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     r = await client.post("/api/v1/auth/token", data={"username": "ad\x00min", "password": "admin"})
     refused(r, 422, "invalid_text", ["body", "username"])
 
 
-async def test_a_nul_in_a_query_or_path_parameter_is_422_naming_it(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_a_nul_in_a_query_or_path_parameter_is_422_naming_it(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     r = await client.get("/api/v1/members", params={"certno": "53010219800101001\x00"}, headers=ADMIN)
     refused(r, 422, "invalid_text", ["query", "certno"])
     r = await client.get("/api/v1/periods/yn%00x", headers=ADMIN)
@@ -151,8 +151,8 @@ async def test_a_nul_in_a_roster_file_is_422_naming_the_row_and_line(world: Enro
 
 
 async def test_a_nul_or_a_lone_surrogate_in_a_diagnosis_is_422_naming_the_field(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     body = claim_body(member)
     body["diagnosis"]["name"] = "心肌\x00梗死"
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
@@ -163,8 +163,8 @@ async def test_a_nul_or_a_lone_surrogate_in_a_diagnosis_is_422_naming_the_field(
     refused(r, 422, "invalid_text")
 
 
-async def test_json_nested_100000_deep_is_refused_before_the_parser_recurses(service_client: ServiceClient) -> None:
-    _, client = await service_client("claims")
+async def test_json_nested_100000_deep_is_refused_before_the_parser_recurses(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("claims")
     for path in ("/api/v1/claims", "/api/v1/settlements"):
         r = await client.post(path, content=b"[" * 100_000 + b"]" * 100_000,
                               headers={**BUREAU, "Content-Type": "application/json"})
@@ -175,8 +175,8 @@ async def test_json_nested_100000_deep_is_refused_before_the_parser_recurses(ser
 
 
 # --- item 3: money and dates ----------------------------------------------------------------------------
-async def test_an_amount_of_1e20_is_422_naming_the_field(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_an_amount_of_1e20_is_422_naming_the_field(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     body = claim_body(member)
     body["settlement"]["medfee_sumamt"] = 1e20
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
@@ -187,8 +187,8 @@ async def test_an_amount_of_1e20_is_422_naming_the_field(service_client: Service
     refused(r, 422, "validation_failed", ["body", "settlement", "acct_pay"])
 
 
-async def test_nan_in_a_settlement_is_422(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_nan_in_a_settlement_is_422(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     raw = json.dumps(claim_body(member)).replace('"fulamt_ownpay_amt": "1000.00"', '"fulamt_ownpay_amt": NaN')
     r = await client.post("/api/v1/claims", content=raw.encode(),
                           headers={**member.branch.unit_agent(), "Content-Type": "application/json"})
@@ -207,8 +207,8 @@ async def test_nan_in_a_settlement_is_422(service_client: ServiceClient) -> None
     assert r.json()["accepted"] == 0 and "psn_part_amt" in r.json()["rejected"][0]["reason"]
 
 
-async def test_a_calendar_with_the_same_date_twice_is_422(service_client: ServiceClient) -> None:
-    _, client = await service_client("claims")
+async def test_a_calendar_with_the_same_date_twice_is_422(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("claims")
     year = TODAY.year + 1
     r = await client.post(f"/api/v1/calendar/{year}", headers=ADMIN, json={
         "holidays": [{"date": f"{year}-01-01", "name": "元旦"}, {"date": f"{year}-01-01", "name": "元旦"}]})
@@ -220,9 +220,9 @@ async def test_a_calendar_with_the_same_date_twice_is_422(service_client: Servic
     ("0001-01-01", None), ("1899-12-31", None), (None, "9999-12-31"),
     (None, (TODAY + timedelta(days=1)).isoformat()),  # discharge tomorrow: a claim comes after the stay
 ])
-async def test_claim_dates_out_of_range_are_422(service_client: ServiceClient, admission: str | None,
+async def test_claim_dates_out_of_range_are_422(rolled_back: ServiceClient, admission: str | None,
                                                 discharge: str | None) -> None:
-    _, client, member = await setup(service_client)
+    _, client, member = await setup(rolled_back)
     body = claim_body(member)
     if admission:
         body["admission_date"] = admission

@@ -12,8 +12,8 @@ from tests.service.test_claims import claim_body, decide, setup
 
 
 async def test_a_claim_sent_twice_with_one_key_is_stored_once_and_answered_the_same(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     body = claim_body(member)
     headers = {**member.branch.unit_agent(user_id="agent-1"), "Idempotency-Key": f"k-{uuid.uuid4()}"}
     first = await client.post("/api/v1/claims", json=body, headers=headers)
@@ -26,8 +26,8 @@ async def test_a_claim_sent_twice_with_one_key_is_stored_once_and_answered_the_s
         assert stored.scalar_one() == 1
 
 
-async def test_one_key_for_a_different_request_is_refused(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_one_key_for_a_different_request_is_refused(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     headers = {**member.branch.unit_agent(user_id="agent-2"), "Idempotency-Key": f"k-{uuid.uuid4()}"}
     assert (await client.post("/api/v1/claims", json=claim_body(member), headers=headers)).status_code == 201
     other = await client.post("/api/v1/claims", json=claim_body(member, base="2000.00"), headers=headers)
@@ -35,8 +35,8 @@ async def test_one_key_for_a_different_request_is_refused(service_client: Servic
     assert other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
-async def test_keys_belong_to_their_caller(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_keys_belong_to_their_caller(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     key, body = f"k-{uuid.uuid4()}", claim_body(member)
     mine = await client.post("/api/v1/claims", json=body,
                              headers={**member.branch.unit_agent(user_id="agent-3"), "Idempotency-Key": key})
@@ -48,8 +48,8 @@ async def test_keys_belong_to_their_caller(service_client: ServiceClient) -> Non
     assert theirs.json()["rejection"]["code"] == "duplicate_settlement"
 
 
-async def test_a_failed_command_keeps_no_key_and_may_be_retried(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_failed_command_keeps_no_key_and_may_be_retried(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     claim = (await client.post("/api/v1/claims", json=claim_body(member),
                                headers=member.branch.unit_agent())).json()
     key = {"Idempotency-Key": f"k-{uuid.uuid4()}"}

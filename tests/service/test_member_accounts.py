@@ -9,8 +9,8 @@ from tests.conftest import ServiceClient, token_for
 from tests.service.test_staff_lists import ADMIN, agent, unit_with_members
 
 
-async def test_the_unit_agent_makes_a_members_account_and_the_member_logs_in(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_the_unit_agent_makes_a_members_account_and_the_member_logs_in(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     path, _, _, _ = await unit_with_members(client)
     [first, second, *_] = (await client.get(f"/api/v1/units/{path[3]}/members", headers=agent(path))).json()["items"]
     url = f"/api/v1/units/{path[3]}/member-accounts"
@@ -26,7 +26,7 @@ async def test_the_unit_agent_makes_a_members_account_and_the_member_logs_in(ser
     assert me.status_code == 200 and me.json()["name"] == first["name"]
 
     audit = (await client.get(f"/api/v1/members/{first['member_id']}/audit", headers=ADMIN)).json()
-    assert any(a["action"] == "member_account.create" and a["detail"]["username"] == username for a in audit)
+    assert [(a["action"], a["detail"]["username"]) for a in audit] == [("member_account.create", username)]
     assert all("yunnan-mutual-2026" not in str(a) for a in audit)
 
     again = await client.post(url, headers=agent(path), json={"member_id": first["member_id"],
@@ -41,8 +41,8 @@ async def test_the_unit_agent_makes_a_members_account_and_the_member_logs_in(ser
     assert weak.status_code == 422 and weak.json()["errors"][0]["loc"] == ["body", "password"]
 
 
-async def test_no_account_for_someone_outside_the_agents_unit(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_no_account_for_someone_outside_the_agents_unit(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     path, _, _, _ = await unit_with_members(client)
     other, _, _, _ = await unit_with_members(client)
     [theirs, *_] = (await client.get(f"/api/v1/units/{other[3]}/members", headers=agent(other))).json()["items"]

@@ -19,8 +19,8 @@ def test_fee_state_of_an_enrolment() -> None:
     assert fee_state("pending", False, False) is FeeState.UNPAID
 
 
-async def test_me_shows_cover_fees_and_loyalty_masked(service_client: ServiceClient) -> None:
-    app, client = await service_client("enrollment")
+async def test_me_shows_cover_fees_and_loyalty_masked(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("enrollment")
     path, period, people, rosters = await unit_with_members(client)
     members = {m["name"]: m for m in (await client.get(f"/api/v1/units/{path[3]}/members", headers=agent(path),
                                                        params={"limit": 50})).json()["items"]}

@@ -15,8 +15,8 @@ from tests.service.test_claims import bureau, claim_body, decide, settlement, se
 from tests.service.test_claims_lifecycle import approve_through
 
 
-async def test_a_claim_followed_from_submission_to_paid_after_a_failed_transfer(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_claim_followed_from_submission_to_paid_after_a_failed_transfer(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     branch = member.branch
     body = claim_body(member, base="11000.00", own_pay="1000.00")  # F(11000) = 3460.00: agency point, then office
     created = await client.post("/api/v1/claims", json=body, headers=branch.unit_agent())
@@ -89,8 +89,8 @@ async def test_a_claim_followed_from_submission_to_paid_after_a_failed_transfer(
     assert (await client.get("/api/v1/me/claims", headers=branch.unit_agent())).status_code == 403
 
 
-async def test_a_claim_refused_at_submission_says_why(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_claim_refused_at_submission_says_why(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     r = await client.post("/api/v1/claims", json=claim_body(member, med_type="11"), headers=member.branch.unit_agent())
     assert r.status_code == 201 and r.json()["status"] == "rejected", r.text
     [mine] = (await client.get("/api/v1/me/claims", headers=member.token())).json()
@@ -99,8 +99,8 @@ async def test_a_claim_refused_at_submission_says_why(service_client: ServiceCli
     assert mine["status_text"] == "不予补助" and mine["missing_documents"] == []
 
 
-async def test_my_settlements_are_the_bureau_records_no_live_claim_uses(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_my_settlements_are_the_bureau_records_no_live_claim_uses(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     stays = {name: f"S{uuid.uuid4().hex}" for name in ("free", "claimed", "refused", "reversed")}
     records = [settlement(stays["free"], member, fixmedins_name="昆明医科大学第一附属医院", begndate="2026-10-02",
                           enddate="2026-10-09 10:30:00", dscg_maindiag_code="I21.9", dscg_maindiag_name="急性心肌梗死",

@@ -60,10 +60,10 @@ async def outbox_of(w: World, kind: str, member_id: str) -> list[dict[str, Any]]
     return [e["payload"] for e in await w.outbox() if e["type"] == kind and e["payload"].get("member_id") == member_id]
 
 
-async def payments_with_pending_aid(service_client: ServiceClient, w: World, member_id: str
+async def payments_with_pending_aid(rolled_back: ServiceClient, w: World, member_id: str
                                     ) -> tuple[FastAPI, httpx.AsyncClient, str]:
     """Payments learns the member from enrollment's own member.covered event, then one approved claim."""
-    app, client = await service_client("payments")
+    app, client = await rolled_back("payments")
     [covered] = await outbox_of(w, "member.covered", member_id)
     assert await apply_event(app, MemberCovered.model_validate(covered))
     claim_id = str(uuid.uuid4())
@@ -94,12 +94,12 @@ def masked(account: str) -> str:
 
 # --- the takeover ---------------------------------------------------------------------------------------
 async def test_a_roster_naming_another_branchs_member_with_a_new_account_is_refused_and_changes_nothing(
-        world: World, service_client: ServiceClient) -> None:
+        world: World, rolled_back: ServiceClient) -> None:
     t = world.tree
     victim, colleague = people(2)
     await enrol_and_pay(world, [victim], unit=t.other_unit)
     victim_id = await member_of(world, victim["certno"])
-    _, client, claim_id = await payments_with_pending_aid(service_client, world, victim_id)
+    _, client, claim_id = await payments_with_pending_aid(rolled_back, world, victim_id)
     before = await instruction(client, claim_id, world.tree.centre)
     assert before["status"] == "pending" and before["account"] == masked(victim["bank_account"])
     attacker = await world.account("unit_agent", t.unit)
@@ -251,7 +251,7 @@ async def test_a_roster_never_changes_a_members_stored_account_or_phone(world: W
 
 # --- the audited change, told at the previous phone, held in payments -------------------------------------
 async def test_a_changed_account_is_announced_with_the_previous_phone_and_the_member_is_told_there(
-        world: World, service_client: ServiceClient) -> None:
+        world: World, rolled_back: ServiceClient) -> None:
     person = people(1)[0]
     await enrol_and_pay(world, [person])
     mid = await member_of(world, person["certno"])
@@ -265,7 +265,7 @@ async def test_a_changed_account_is_announced_with_the_previous_phone_and_the_me
     assert (changed["previous_phone"], changed["phone"], changed["changed_by"]) == \
         (person["phone"], "13511112222", agent_id)
 
-    notifications, client = await service_client("notifications")
+    notifications, client = await rolled_back("notifications")
     [covered] = await outbox_of(world, "member.covered", mid)
     assert await apply_event(notifications, MemberCovered.model_validate(covered))
     assert await apply_event(notifications, MemberContactChanged.model_validate(changed))
@@ -282,11 +282,11 @@ async def test_a_changed_account_is_announced_with_the_previous_phone_and_the_me
 
 
 async def test_a_payment_to_a_just_changed_account_is_held_and_not_batched_until_another_officer_confirms(
-        world: World, service_client: ServiceClient) -> None:
+        world: World, rolled_back: ServiceClient) -> None:
     person = people(1)[0]
     await enrol_and_pay(world, [person])
     mid = await member_of(world, person["certno"])
-    payments, client, claim_id = await payments_with_pending_aid(service_client, world, mid)
+    payments, client, claim_id = await payments_with_pending_aid(rolled_back, world, mid)
     changer = str(uuid.uuid4())
     new_account = luhn_account(random.Random(uid()))
     change = MemberContactChanged(member_id=mid, bank_account=new_account, bank_name="中国银行昆明分行",
@@ -297,9 +297,9 @@ async def test_a_payment_to_a_just_changed_account_is_held_and_not_batched_until
     assert (held["status"], held["account"]) == ("held", masked(new_account))
     assert "核实" in held["hold"]["reason"] and held["hold"]["confirmed_by"] is None
 
-    # A cut takes every pending line, never a held one.
+    # A cut takes every pending line, never a held one: this test's only line is held, so there is nothing to cut.
     r = await client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=finance())
-    assert r.status_code in (201, 409), r.text
+    assert r.status_code == 409 and r.json()["code"] == "nothing_to_cut", r.text
     still = await instruction(client, claim_id, world.tree.centre)
     assert (still["status"], still["batch_id"]) == ("held", None)
     # An approval after the change is held too.
@@ -322,17 +322,17 @@ async def test_a_payment_to_a_just_changed_account_is_held_and_not_batched_until
     r = await client.post(url, json=body, headers=finance(FINANCE_ID, world.tree.centre))
     assert r.status_code == 409 and r.json()["code"] == "not_held"
     r = await client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=finance())
-    assert r.status_code == 201, r.text
+    assert r.status_code == 201 and (r.json()["count"], r.json()["total"]) == (1, "3460.00"), r.text
     assert (await instruction(client, claim_id, world.tree.centre))["batch_id"] == r.json()["batch_id"]
     assert (await instruction(client, second, world.tree.centre))["status"] == "held"
 
 
 async def test_an_account_changed_longer_ago_than_the_setting_holds_nothing(
-        world: World, service_client: ServiceClient) -> None:
+        world: World, rolled_back: ServiceClient) -> None:
     person = people(1)[0]
     await enrol_and_pay(world, [person])
     mid = await member_of(world, person["certno"])
-    payments, client, _ = await payments_with_pending_aid(service_client, world, mid)
+    payments, client, _ = await payments_with_pending_aid(rolled_back, world, mid)
     assert payments.state.settings.account_change_hold_days == 7
     assert await apply_event(payments, MemberContactChanged(
         member_id=mid, bank_account=luhn_account(random.Random(uid())), bank_name="中国银行昆明分行",

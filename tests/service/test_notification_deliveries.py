@@ -90,9 +90,9 @@ def mails_to(mail: MailSink, email: str) -> list[Any]:
 
 
 @pytest.mark.parametrize("provider", ["local", "aliyun", "tencent"])
-async def test_an_approval_arrives_by_sms_and_by_e_mail(service_client: ServiceClient, mail: MailSink,
+async def test_an_approval_arrives_by_sms_and_by_e_mail(rolled_back: ServiceClient, mail: MailSink,
                                                         tmp_path: Any, provider: str) -> None:
-    app, client = await service_client("notifications")
+    app, client = await rolled_back("notifications")
     sms = sms_sink(tmp_path)
     try:
         phone = new_phone()
@@ -128,8 +128,8 @@ async def test_an_approval_arrives_by_sms_and_by_e_mail(service_client: ServiceC
 
 
 async def test_a_failing_sms_endpoint_is_retried_then_the_delivery_fails_with_the_error(
-        service_client: ServiceClient, mail: MailSink, tmp_path: Any) -> None:
-    app, client = await service_client("notifications")
+        rolled_back: ServiceClient, mail: MailSink, tmp_path: Any) -> None:
+    app, client = await rolled_back("notifications")
     sms = sms_sink(tmp_path, fail_with=503)
     try:
         phone = new_phone()
@@ -152,9 +152,9 @@ async def test_a_failing_sms_endpoint_is_retried_then_the_delivery_fails_with_th
         sms.stop()
 
 
-async def test_backoff_waits_before_the_next_attempt(service_client: ServiceClient, mail: MailSink,
+async def test_backoff_waits_before_the_next_attempt(rolled_back: ServiceClient, mail: MailSink,
                                                       tmp_path: Any) -> None:
-    app, client = await service_client("notifications")
+    app, client = await rolled_back("notifications")
     sms = sms_sink(tmp_path, fail_with=500)
     try:
         member_id, _ = await member_with_email(app, new_phone())
@@ -171,8 +171,8 @@ async def test_backoff_waits_before_the_next_attempt(service_client: ServiceClie
 
 
 async def test_preferences_turn_channels_off_except_for_payment_failures(
-        service_client: ServiceClient, mail: MailSink, tmp_path: Any) -> None:
-    app, client = await service_client("notifications")
+        rolled_back: ServiceClient, mail: MailSink, tmp_path: Any) -> None:
+    app, client = await rolled_back("notifications")
     sms = sms_sink(tmp_path)
     try:
         phone = new_phone()
@@ -209,6 +209,7 @@ async def test_preferences_turn_channels_off_except_for_payment_failures(
 
 async def test_two_workers_never_send_the_same_delivery_twice(service_client: ServiceClient, mail: MailSink,
                                                               tmp_path: Any) -> None:
+    # Shared database: three workers drain at once, each on its own connection (FOR UPDATE SKIP LOCKED).
     app, _ = await service_client("notifications")
     sms = sms_sink(tmp_path)
     try:

@@ -51,8 +51,8 @@ async def covered_member(app: FastAPI) -> tuple[str, list[str]]:
     return member_id, path
 
 
-async def test_a_member_reads_the_approval_with_its_amount_newest_first(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_a_member_reads_the_approval_with_its_amount_newest_first(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, _ = await covered_member(app)
     assert await apply_event(app, approved(member_id))
     messages = await feed(client, member_id)
@@ -63,8 +63,8 @@ async def test_a_member_reads_the_approval_with_its_amount_newest_first(service_
     assert all(m["read_at"] is None and m["channel"] == "in_app" for m in messages)
 
 
-async def test_an_approval_of_0_says_so_without_promising_a_transfer(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_an_approval_of_0_says_so_without_promising_a_transfer(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, _ = await covered_member(app)
     assert await apply_event(app, approved(member_id, "0.00"))
     [latest, _] = await feed(client, member_id)
@@ -72,8 +72,8 @@ async def test_an_approval_of_0_says_so_without_promising_a_transfer(service_cli
     assert "银行账户" not in latest["text"]
 
 
-async def test_another_member_sees_none_of_it(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_another_member_sees_none_of_it(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, _ = await covered_member(app)
     assert await apply_event(app, approved(member_id))
     other, _ = await covered_member(app)
@@ -85,8 +85,8 @@ async def test_another_member_sees_none_of_it(service_client: ServiceClient) -> 
 
 
 async def test_staff_of_the_branch_read_a_members_messages_and_other_branches_get_404(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, path = await covered_member(app)
     assert await apply_event(app, approved(member_id))
     for headers in (token_for("unit_agent", path[3], tuple(path), "unit"),
@@ -104,8 +104,8 @@ async def test_staff_of_the_branch_read_a_members_messages_and_other_branches_ge
     assert r.status_code == 404
 
 
-async def test_the_same_event_delivered_twice_is_one_message(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_the_same_event_delivered_twice_is_one_message(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, _ = await covered_member(app)
     event = approved(member_id)
     envelope = event.envelope()
@@ -114,8 +114,8 @@ async def test_the_same_event_delivered_twice_is_one_message(service_client: Ser
     assert [m["template"] for m in await feed(client, member_id)] == ["claim_approved", "member_covered"]
 
 
-async def test_marking_a_message_read_sets_read_at_for_its_member_only(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_marking_a_message_read_sets_read_at_for_its_member_only(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, _ = await covered_member(app)
     assert await apply_event(app, approved(member_id))
     latest = (await feed(client, member_id))[0]
@@ -137,8 +137,8 @@ async def test_marking_a_message_read_sets_read_at_for_its_member_only(service_c
 
 
 async def test_marking_a_malformed_notification_id_read_is_a_field_error_not_a_server_error(
-        service_client: ServiceClient) -> None:
-    _, client = await service_client("notifications")
+        rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("notifications")
     r = await client.post("/api/v1/me/notifications/not-a-uuid/read", headers=member(f"M{short()}"))
     assert r.status_code == 422
     assert r.json()["errors"][0]["loc"] == ["path", "notification_id"]

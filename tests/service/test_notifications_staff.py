@@ -11,8 +11,8 @@ from tests.conftest import ServiceClient, apply_event, token_for
 from tests.service.test_notifications import covered_member, feed
 
 
-async def test_a_failed_transfer_tells_the_members_unit_agent_what_to_fix(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_a_failed_transfer_tells_the_members_unit_agent_what_to_fix(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, path = await covered_member(app)
     claim_id = str(uuid.uuid4())
     assert await apply_event(app, PaymentFailed(instruction_id=str(uuid.uuid4()), claim_id=claim_id,
@@ -31,8 +31,8 @@ async def test_a_failed_transfer_tells_the_members_unit_agent_what_to_fix(servic
 
 
 async def test_an_overdue_claim_reminds_its_level_and_an_escalation_reaches_the_level_above(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, path = await covered_member(app)
     claim_id = str(uuid.uuid4())
     reminder = ClaimOverdue(claim_id=claim_id, member_id=member_id, level="agency_point", org=path[2],
@@ -52,8 +52,8 @@ async def test_an_overdue_claim_reminds_its_level_and_an_escalation_reaches_the_
     assert "2026-11-30" in office_messages[0]["text"]
 
 
-async def test_a_re_assessment_tells_the_member_of_a_top_up_or_a_recovery(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_a_re_assessment_tells_the_member_of_a_top_up_or_a_recovery(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, _ = await covered_member(app)
     for amount in ("260.00", "-100.00"):
         assert await apply_event(app, ClaimAdjusted(

@@ -81,8 +81,8 @@ def payment_events(claim_id: str, member_id: str) -> list[EventPayload]:
     ]
 
 
-async def approved_claim(service_client: ServiceClient) -> tuple[FastAPI, str, str]:
-    app, client = await service_client("claims")
+async def approved_claim(rolled_back: ServiceClient) -> tuple[FastAPI, str, str]:
+    app, client = await rolled_back("claims")
     member = await cover(app, await publish_period(app))
     created = await submit(client, member, base="10000.00")  # aid 2760.00, final at the agency point
     r = await decide(client, created["claim_id"], member.branch.agency_reviewer())
@@ -99,8 +99,8 @@ async def payment_state(app: FastAPI, claim_id: str) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("order", ORDERS, ids=["-".join(map(str, o)) for o in ORDERS])
 async def test_a_claims_payment_state_ends_paid_whatever_order_its_events_arrive_in(
-        service_client: ServiceClient, order: tuple[int, ...]) -> None:
-    app, claim_id, member_id = await approved_claim(service_client)
+        rolled_back: ServiceClient, order: tuple[int, ...]) -> None:
+    app, claim_id, member_id = await approved_claim(rolled_back)
     events = payment_events(claim_id, member_id)
     await feed(app, events, order)
     paid = events[3]
@@ -113,12 +113,12 @@ PAIRS = list(itertools.permutations(range(4), 2))
 
 @pytest.mark.parametrize("pair", PAIRS, ids=[f"{a}-then-{b}" for a, b in PAIRS])
 async def test_any_two_payment_events_end_in_the_same_state_in_either_order(
-        service_client: ServiceClient, pair: tuple[int, int]) -> None:
+        rolled_back: ServiceClient, pair: tuple[int, int]) -> None:
     """Two claims get the same two events, one in each order: the same state (and never paid undone, never
     payment_failed turned back into approved by a late instruction_created of the failed attempt)."""
     a, b = pair
-    app, one, member_one = await approved_claim(service_client)
-    _, other, member_other = await approved_claim(service_client)
+    app, one, member_one = await approved_claim(rolled_back)
+    _, other, member_other = await approved_claim(rolled_back)
     events_one, events_other = payment_events(one, member_one), payment_events(other, member_other)
     await feed(app, [events_one[a], events_one[b]], (0, 1))
     await feed(app, [events_other[b], events_other[a]], (0, 1))
@@ -131,8 +131,8 @@ async def test_any_two_payment_events_end_in_the_same_state_in_either_order(
 
 
 async def test_a_late_instruction_created_of_an_old_attempt_never_overwrites_paid(
-        service_client: ServiceClient) -> None:
-    app, claim_id, member_id = await approved_claim(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, claim_id, member_id = await approved_claim(rolled_back)
     events = payment_events(claim_id, member_id)
     await feed(app, events, (0, 1, 2, 3))
     worker = consumer(app)
@@ -170,8 +170,8 @@ def branch_path() -> list[str]:
 
 @pytest.mark.parametrize("order", ORDERS, ids=["-".join(map(str, o)) for o in ORDERS])
 async def test_payments_keeps_the_newest_bank_details_whatever_the_order(
-        service_client: ServiceClient, order: tuple[int, ...]) -> None:
-    app, _ = await service_client("payments")
+        rolled_back: ServiceClient, order: tuple[int, ...]) -> None:
+    app, _ = await rolled_back("payments")
     member_id = f"M{uuid.uuid4().hex[:10]}"
     events = member_events(member_id, branch_path())
     await feed(app, events, order)
@@ -186,8 +186,8 @@ async def test_payments_keeps_the_newest_bank_details_whatever_the_order(
 
 @pytest.mark.parametrize("order", ORDERS, ids=["-".join(map(str, o)) for o in ORDERS])
 async def test_notifications_keeps_the_newest_phone_and_name_whatever_the_order(
-        service_client: ServiceClient, order: tuple[int, ...]) -> None:
-    app, _ = await service_client("notifications")
+        rolled_back: ServiceClient, order: tuple[int, ...]) -> None:
+    app, _ = await rolled_back("notifications")
     member_id = f"M{uuid.uuid4().hex[:10]}"
     await feed(app, member_events(member_id, branch_path()), order)
     async with app.state.db.transaction() as session:
@@ -199,10 +199,10 @@ async def test_notifications_keeps_the_newest_phone_and_name_whatever_the_order(
 
 @pytest.mark.parametrize("order", ORDERS, ids=["-".join(map(str, o)) for o in ORDERS])
 async def test_claims_coverages_end_once_and_keep_the_corrected_name_whatever_the_order(
-        service_client: ServiceClient, order: tuple[int, ...]) -> None:
+        rolled_back: ServiceClient, order: tuple[int, ...]) -> None:
     """covered p1, its end, a correction, covered p2: the end is never undone by a late member.covered, an end
     arriving before its coverage waits for it, and both coverages carry the corrected name."""
-    app, _ = await service_client("claims")
+    app, _ = await rolled_back("claims")
     member_id = f"M{uuid.uuid4().hex[:10]}"
     covered_p1, _contact, corrected, covered_p2 = member_events(member_id, branch_path())
     ended = CoverageEnded(member_id=member_id, period="p1", ended_on=TODAY - timedelta(days=3), reason="退休离岗")
@@ -217,8 +217,8 @@ async def test_claims_coverages_end_once_and_keep_the_corrected_name_whatever_th
 
 # --- missing references wait (issue #11, item 3) -------------------------------------------------------
 async def test_an_event_whose_reference_is_unknown_is_parked_then_applied_when_it_arrives(
-        service_client: ServiceClient) -> None:
-    app, _ = await service_client("payments")
+        rolled_back: ServiceClient) -> None:
+    app, _ = await rolled_back("payments")
     member_id = f"M{uuid.uuid4().hex[:10]}"
     covered, contact, _corrected, _ = member_events(member_id, branch_path())
     worker = consumer(app)
@@ -234,9 +234,9 @@ async def test_an_event_whose_reference_is_unknown_is_parked_then_applied_when_i
 
 
 async def test_a_claim_for_a_period_whose_rulebook_has_not_arrived_is_409_with_retry_after(
-        service_client: ServiceClient) -> None:
+        rolled_back: ServiceClient) -> None:
     """Never the permanent refusal period_unknown: the same request succeeds once period.published arrives."""
-    app, client = await service_client("claims")
+    app, client = await rolled_back("claims")
     member = await cover(app, f"later-{uuid.uuid4().hex[:8]}")
     body = claim_body(member, base="10000.00")
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
@@ -245,8 +245,8 @@ async def test_a_claim_for_a_period_whose_rulebook_has_not_arrived_is_409_with_r
 
 
 async def test_a_claim_for_a_member_not_known_yet_is_409_then_404_after_the_grace_period(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     period = await publish_period(app)
     known = await cover(app, period)
     stranger = f"M{uuid.uuid4().hex[:10]}"

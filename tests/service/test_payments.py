@@ -62,7 +62,7 @@ async def created_events(app: FastAPI, claim_id: str) -> list[dict[str, Any]]:
     outbox = MESSAGING.outbox
     async with app.state.db.transaction() as session:
         rows = (await session.execute(select(outbox.c.envelope).where(
-            outbox.c.key == claim_id, outbox.c.type == "payment.instruction_created"))).scalars().all()
+            outbox.c.key == claim_id, outbox.c.type == "payment.instruction_created").order_by(outbox.c.seq))).scalars().all()
     return list(rows)
 
 
@@ -74,8 +74,8 @@ async def new_member(app: FastAPI) -> tuple[str, list[str], str]:
 
 
 async def test_an_approved_claim_becomes_one_pending_instruction_to_the_members_account(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     member_id, _, account = await new_member(app)
     claim_id = str(uuid.uuid4())
     assert await apply_event(app, approved(claim_id, member_id))
@@ -92,8 +92,8 @@ async def test_an_approved_claim_becomes_one_pending_instruction_to_the_members_
 
 
 async def test_every_role_sees_the_account_masked_and_other_branches_see_nothing(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     member_id, path, account = await new_member(app)
     claim_id = str(uuid.uuid4())
     assert await apply_event(app, approved(claim_id, member_id))
@@ -114,8 +114,8 @@ async def test_every_role_sees_the_account_masked_and_other_branches_see_nothing
     assert r.status_code == 403
 
 
-async def test_the_same_approval_delivered_three_times_pays_once(service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+async def test_the_same_approval_delivered_three_times_pays_once(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     member_id, _, _ = await new_member(app)
     claim_id = str(uuid.uuid4())
     event = approved(claim_id, member_id)
@@ -126,8 +126,8 @@ async def test_the_same_approval_delivered_three_times_pays_once(service_client:
 
 
 async def test_a_second_approval_event_for_the_same_claim_creates_no_second_instruction(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     member_id, _, _ = await new_member(app)
     claim_id = str(uuid.uuid4())
     assert await apply_event(app, approved(claim_id, member_id))
@@ -137,8 +137,8 @@ async def test_a_second_approval_event_for_the_same_claim_creates_no_second_inst
     assert len(await created_events(app, claim_id)) == 1
 
 
-async def test_an_approval_with_aid_0_creates_no_instruction(service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+async def test_an_approval_with_aid_0_creates_no_instruction(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     member_id, _, _ = await new_member(app)
     claim_id = str(uuid.uuid4())
     assert await apply_event(app, approved(claim_id, member_id, "0.00"))
@@ -147,8 +147,8 @@ async def test_an_approval_with_aid_0_creates_no_instruction(service_client: Ser
 
 
 async def test_an_approval_before_the_members_details_gets_the_payee_when_they_arrive(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     member_id, path = f"M{short()}", branch()
     account = luhn_account(random.Random(member_id))
     claim_id = str(uuid.uuid4())

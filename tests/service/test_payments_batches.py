@@ -39,11 +39,11 @@ def short() -> str:
 
 
 class World:
-    """One test's own period and unit, so its ledger figures are its own."""
+    """One test's period and unit; the test runs rolled back, so every row the payments database holds is its."""
 
     def __init__(self, app: FastAPI, client: httpx.AsyncClient) -> None:
         self.app, self.client = app, client
-        self.period = f"p-{short()}"
+        self.period = "yn-18"  # the real period's code: rolled back, no other test's rows share it
         self.path = ["YN", f"O{short()}", f"A{short()}", f"U{short()}"]
 
     async def member(self, fee: str = "150.00") -> tuple[str, str]:
@@ -71,10 +71,12 @@ class World:
         assert r.status_code == 200, r.text
         return list(r.json())
 
-    async def cut_and_release(self, fmt: str = "pain001") -> dict[str, Any]:
+    async def cut_and_release(self, count: int, total: str, fmt: str = "pain001") -> dict[str, Any]:
+        """Cut and release a batch: it takes every pending line in the database, which are this test's only."""
         r = await self.client.post("/api/v1/payment-batches", json={"format": fmt}, headers=CUTTER)
         assert r.status_code == 201, r.text
         batch = dict(r.json())
+        assert (batch["count"], batch["total"]) == (count, total), batch
         r = await self.client.post(f"/api/v1/payment-batches/{batch['batch_id']}/release", headers=RELEASER)
         assert r.status_code == 200, r.text
         return batch
@@ -92,19 +94,21 @@ class World:
         return dict(r.json())
 
     async def outbox(self, event_type: str, key: str) -> list[dict[str, Any]]:
+        """The events of this type and key in the order they were written (``seq``)."""
+        outbox = MESSAGING.outbox.c
         async with self.app.state.db.transaction() as session:
-            return list((await session.execute(select(MESSAGING.outbox.c.envelope).where(
-                MESSAGING.outbox.c.type == event_type, MESSAGING.outbox.c.key == key))).scalars().all())
+            return list((await session.execute(select(outbox.envelope).where(
+                outbox.type == event_type, outbox.key == key).order_by(outbox.seq))).scalars().all())
 
 
-async def world(service_client: ServiceClient) -> World:
-    app, client = await service_client("payments")
+async def world(rolled_back: ServiceClient) -> World:
+    app, client = await rolled_back("payments")
     return World(app, client)
 
 
 async def test_a_relay_crash_mid_batch_republishing_every_approval_leaves_one_instruction_each(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     approvals = []
     for _ in range(6):
         member_id, _ = await w.member()
@@ -123,14 +127,14 @@ async def test_a_relay_crash_mid_batch_republishing_every_approval_leaves_one_in
 
 
 async def test_a_batch_is_cut_by_one_officer_released_by_another_and_its_pain001_validates(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, member_id = await w.claim("3460.00")
     account = luhn_account(random.Random(member_id))  # as World.member made it
     r = await w.client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=CUTTER)
     assert r.status_code == 201, r.text
     batch = r.json()
-    assert batch["status"] == "awaiting_release" and batch["count"] >= 1
+    assert (batch["status"], batch["count"], batch["total"]) == ("awaiting_release", 1, "3460.00")
     [instruction] = await w.instructions(claim_id)
     assert instruction["status"] == "batched" and instruction["batch_id"] == batch["batch_id"]
     bid = batch["batch_id"]
@@ -164,8 +168,8 @@ async def test_a_batch_is_cut_by_one_officer_released_by_another_and_its_pain001
 
 
 async def test_an_invalid_file_is_never_stored_nor_served_and_the_lines_stay_pending(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, _ = await w.claim("10.00")
     async with w.app.state.db.transaction() as session:  # 35 digits: longer than the XSD's Max34Text
         await session.execute(text("UPDATE payment_instructions SET account = :a WHERE claim_id = :c"),
@@ -174,15 +178,12 @@ async def test_an_invalid_file_is_never_stored_nor_served_and_the_lines_stay_pen
     assert r.status_code == 500 and r.json()["code"] == "file_invalid", r.text
     [instruction] = await w.instructions(claim_id)
     assert instruction["status"] == "pending" and instruction["batch_id"] is None
-    async with w.app.state.db.transaction() as session:  # leave the shared database payable
-        await session.execute(text("UPDATE payment_instructions SET status = 'cancelled' WHERE claim_id = :c"),
-                              {"c": claim_id})
 
 
-async def test_the_bank_csv_of_a_released_batch(service_client: ServiceClient) -> None:
-    w = await world(service_client)
+async def test_the_bank_csv_of_a_released_batch(rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     _, member_id = await w.claim("1260.50")
-    batch = await w.cut_and_release("bank_csv")
+    batch = await w.cut_and_release(1, "1260.50", "bank_csv")
     r = await w.client.get(f"/api/v1/payment-batches/{batch['batch_id']}/file", headers=CUTTER)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.content.startswith("\ufeff收款账号,户名,开户行,金额,用途\r\n".encode())
@@ -192,11 +193,11 @@ async def test_the_bank_csv_of_a_released_batch(service_client: ServiceClient) -
 
 
 async def test_bank_results_paid_failed_unknown_and_duplicate_are_applied_once(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     paid_claim, _ = await w.claim("3000.00")
     failed_claim, _ = await w.claim("500.00")
-    batch = await w.cut_and_release()
+    batch = await w.cut_and_release(2, "3500.00")
     [paid] = await w.instructions(paid_claim)
     [failed] = await w.instructions(failed_claim)
     unknown = str(uuid.uuid4())
@@ -207,8 +208,8 @@ async def test_bank_results_paid_failed_unknown_and_duplicate_are_applied_once(
         {"instruction_id": paid["instruction_id"], "status": "failed", "reason": "late"},
     ])
     assert [a["instruction_id"] for a in out["applied"]] == [paid["instruction_id"], failed["instruction_id"]]
-    assert {"instruction_id": unknown, "reason": "unknown_instruction"} in out["ignored"]
-    assert {"instruction_id": paid["instruction_id"], "reason": "already_settled", "status": "paid"} in out["ignored"]
+    assert out["ignored"] == [{"instruction_id": unknown, "reason": "unknown_instruction"},
+                              {"instruction_id": paid["instruction_id"], "reason": "already_settled", "status": "paid"}]
     again = await w.results(batch["batch_id"], [{"instruction_id": paid["instruction_id"], "status": "paid"}])
     assert again["applied"] == [] and again["ignored"][0]["reason"] == "already_settled"
 
@@ -222,11 +223,11 @@ async def test_bank_results_paid_failed_unknown_and_duplicate_are_applied_once(
     assert (s["aid_paid"], s["aid_approved_unpaid"], s["postings_sum"]) == ("3000.00", "500.00", "0.00")
 
 
-async def test_a_pain002_report_settles_the_lines_it_names(service_client: ServiceClient) -> None:
-    w = await world(service_client)
+async def test_a_pain002_report_settles_the_lines_it_names(rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_a, _ = await w.claim("100.00")
     claim_b, _ = await w.claim("200.00")
-    batch = await w.cut_and_release()
+    batch = await w.cut_and_release(2, "300.00")
     [a], [b] = await w.instructions(claim_a), await w.instructions(claim_b)
     report = (f'<?xml version="1.0" encoding="UTF-8"?><Document xmlns="{files.PAIN002_NS}"><CstmrPmtStsRpt>'
               "<GrpHdr><MsgId>R1</MsgId><CreDtTm>2026-03-03T10:00:00</CreDtTm></GrpHdr><OrgnlGrpInfAndSts>"
@@ -246,10 +247,10 @@ async def test_a_pain002_report_settles_the_lines_it_names(service_client: Servi
     assert r.status_code == 422 and r.json()["code"] == "result_file_invalid"
 
 
-async def test_a_failed_payment_is_retried_once_to_the_new_account(service_client: ServiceClient) -> None:
-    w = await world(service_client)
+async def test_a_failed_payment_is_retried_once_to_the_new_account(rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, member_id = await w.claim("880.00")
-    batch = await w.cut_and_release()
+    batch = await w.cut_and_release(1, "880.00")
     [first] = await w.instructions(claim_id)
     await w.results(batch["batch_id"], [{"instruction_id": first["instruction_id"], "status": "failed",
                                          "reason": "账户已销户"}])
@@ -266,17 +267,17 @@ async def test_a_failed_payment_is_retried_once_to_the_new_account(service_clien
                             json={"reason": "已电话联系会员本人核实新账号"}, headers=RELEASER)
     assert r.status_code == 200 and r.json()["status"] == "pending", r.text
 
-    retry_batch = await w.cut_and_release()
+    retry_batch = await w.cut_and_release(1, "880.00")  # the retry alone: the failed line is not cut again
     await w.results(retry_batch["batch_id"], [{"instruction_id": attempts[1]["instruction_id"], "status": "paid"}])
     s = await w.statement()
     assert (s["aid_approved"], s["aid_paid"], s["aid_approved_unpaid"]) == ("880.00", "880.00", "0.00")
 
 
 async def test_revocation_cancels_unpaid_aid_voids_its_unreleased_batch_and_recovers_paid_aid(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     paid_claim, paid_member = await w.claim("2000.00")
-    batch = await w.cut_and_release()
+    batch = await w.cut_and_release(1, "2000.00")
     [paid] = await w.instructions(paid_claim)
     await w.results(batch["batch_id"], [{"instruction_id": paid["instruction_id"], "status": "paid"}])
 
@@ -294,6 +295,7 @@ async def test_revocation_cancels_unpaid_aid_voids_its_unreleased_batch_and_reco
     other_claim, _ = await w.claim("700.00")
     r = await w.client.post("/api/v1/payment-batches", json={"format": "pain001"}, headers=CUTTER)
     cut = r.json()
+    assert (r.status_code, cut["count"], cut["total"]) == (201, 2, "1200.00"), r.text
     assert await apply_event(w.app, ClaimRevoked(claim_id=unpaid_claim, member_id=unpaid_member,
                                                  period=w.period, reason="虚假材料"))
     [cancelled] = await w.instructions(unpaid_claim)
@@ -321,8 +323,8 @@ async def test_revocation_cancels_unpaid_aid_voids_its_unreleased_batch_and_reco
 
 
 async def test_a_top_up_is_its_own_instruction_and_a_reduction_before_payment_reissues_the_aid(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     claim_id, member_id = await w.claim("1000.00")
     adjustment = ClaimAdjusted(adjustment_id=f"adj-{short()}", claim_id=claim_id, member_id=member_id,
                                period=w.period, amount=Decimal("-200.00"), aid_amount=Decimal("800.00"),
@@ -341,8 +343,8 @@ async def test_a_top_up_is_its_own_instruction_and_a_reduction_before_payment_re
 
 
 async def test_the_ledger_balances_in_the_database_and_fees_reconcile_per_unit_and_office(
-        service_client: ServiceClient) -> None:
-    w = await world(service_client)
+        rolled_back: ServiceClient) -> None:
+    w = await world(rolled_back)
     for _ in range(3):
         await w.member("150.00")
     roster_id = str(uuid.uuid4())
@@ -369,7 +371,7 @@ async def test_the_ledger_balances_in_the_database_and_fees_reconcile_per_unit_a
     r = await w.client.get(f"/api/v1/ledger/periods/{w.period}", headers=token_for("unit_agent", "U"))
     assert r.status_code == 403
 
-    async with w.app.state.db.transaction() as session:  # across every period of every test so far
+    async with w.app.state.db.transaction() as session:  # the whole ledger: this test's entries and no others
         assert (await session.execute(select(func.coalesce(func.sum(LedgerPosting.amount), 0)))).scalar_one() == 0
         unbalanced = (await session.execute(text(
             "SELECT count(*) FROM (SELECT entry_id FROM ledger_postings GROUP BY entry_id "

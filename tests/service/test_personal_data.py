@@ -141,8 +141,8 @@ async def test_a_roster_answer_carries_no_personal_data(world: World) -> None:
 
 
 async def test_a_transferred_members_earlier_claims_stay_with_the_branch_that_had_them(
-        service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     before = await publish_period(app)
     old = Branch()
     member = await cover(app, before, old)

@@ -25,8 +25,8 @@ async def test_inside_the_test_commits_and_refusals_work_as_in_production(rolled
     STORED.append(code)
 
 
-async def test_after_the_test_nothing_it_stored_remains(service_client: ServiceClient) -> None:
+async def test_after_the_test_nothing_it_stored_remains(rolled_back: ServiceClient) -> None:
     assert len(STORED) == 1
-    _, client = await service_client("enrollment")
+    _, client = await rolled_back("enrollment")
     r = await client.get(f"/api/v1/orgs/{STORED[0]}", headers=ADMIN)
     assert r.status_code == 404

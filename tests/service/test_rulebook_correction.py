@@ -21,8 +21,8 @@ async def rulebook_of(app: Any, period: str) -> dict[str, Any]:
                     .scalar_one())
 
 
-async def test_a_corrected_min_aid_reassesses_approved_stays_as_adjustments(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_corrected_min_aid_reassesses_approved_stays_as_adjustments(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     first = await submit_stay(client, member, "1000.00")  # F(1000) = max(100, 60) = 100.00
     second = await submit_stay(client, member, "1000.00")  # F(2000) - F(1000) = 360 - 100 = 260.00
     assert (first["aid_amount"], second["aid_amount"]) == ("100.00", "260.00")
@@ -68,8 +68,8 @@ async def test_the_admin_corrects_a_periods_rulebook_with_a_reason(world: World)
 
 
 async def test_a_claim_in_review_follows_its_corrected_amount_to_the_level_that_decides_it(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     claim = await submit_stay(client, member, "10000.00")  # F(10000) = 0.30 * 9200 = 2760.00: the agency point
     detail = await get_claim(client, claim["claim_id"], member.token())
     assert (claim["aid_amount"], detail["approval"]["final_level"]) == ("2760.00", "agency_point")

@@ -39,8 +39,8 @@ def other_office(branch: Branch) -> Branch:
 
 # --- §4 plausible settlements -----------------------------------------------------------------------------
 async def test_a_personal_part_larger_than_the_whole_bill_is_refused_with_the_difference(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     body = claim_body(member)
     body["settlement"].update(medfee_sumamt="900.00", fund_pay_sumamt="0.00", psn_part_amt="999999999999.00",
                               fulamt_ownpay_amt="0.00")
@@ -69,8 +69,8 @@ async def test_a_personal_part_larger_than_the_whole_bill_is_refused_with_the_di
     ({"fulamt_ownpay_amt": "99999.00"}, "settlement_ownpay_exceeds_person"),
 ])
 async def test_each_broken_identity_is_refused_with_its_own_code(
-        service_client: ServiceClient, change: dict[str, str], code: str) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient, change: dict[str, str], code: str) -> None:
+    _, client, member = await setup(rolled_back)
     body = claim_body(member)  # medfee = 3 x, funds = 2 x, person = x: the totals add up
     body["settlement"].update(change)
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
@@ -78,8 +78,8 @@ async def test_each_broken_identity_is_refused_with_its_own_code(
     assert [e["code"] for e in r.json()["errors"]] == [code]
 
 
-async def test_a_plausible_settlement_with_every_part_is_routed(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_plausible_settlement_with_every_part_is_routed(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     body = claim_body(member, base="5000.00", own_pay="1000.00")  # psn 6000, funds 12000, bill 18000
     body["settlement"].update(hifp_pay="11000.00", hifob_pay="1000.00", acct_pay="2000.00",
                               psn_cash_pay="4000.00")
@@ -87,8 +87,8 @@ async def test_a_plausible_settlement_with_every_part_is_routed(service_client: 
     assert r.status_code == 201 and r.json()["status"] == "in_review", r.text
 
 
-async def test_a_bureau_record_that_does_not_add_up_is_refused_and_not_kept(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_bureau_record_that_does_not_add_up_is_refused_and_not_kept(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     good, bad = f"S{uuid.uuid4().hex}", f"S{uuid.uuid4().hex}"
     stay = {"certno": member.certno, "insutype": "310", "med_type": "21", "setl_time": "2026-03-05 14:20:00"}
     records = [
@@ -111,8 +111,8 @@ async def test_a_bureau_record_that_does_not_add_up_is_refused_and_not_kept(serv
 
 
 # --- §5 finance and bureau within their branch --------------------------------------------------------------
-async def test_a_bureau_of_one_office_cannot_reverse_another_offices_claim(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_bureau_of_one_office_cannot_reverse_another_offices_claim(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     claim = await get_claim(client, created["claim_id"], member.token())
     attacker = bureau(other_office(member.branch))
@@ -134,8 +134,8 @@ async def test_a_bureau_of_one_office_cannot_reverse_another_offices_claim(servi
     assert r.json()["claims_reversed"] == [created["claim_id"]]
 
 
-async def test_a_bureau_reads_no_claims_and_no_documents(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_bureau_reads_no_claims_and_no_documents(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     for path in (f"/api/v1/claims/{created['claim_id']}", f"/api/v1/claims/{created['claim_id']}/documents"):
         r = await client.get(path, headers=bureau(member.branch, "centre"))
@@ -143,8 +143,8 @@ async def test_a_bureau_reads_no_claims_and_no_documents(service_client: Service
 
 
 async def test_finance_of_one_office_reads_neither_claims_nor_documents_of_another(
-        service_client: ServiceClient, documents_dir: Path) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient, documents_dir: Path) -> None:
+    _, client, member = await setup(rolled_back)
     created = await submit(client, member, base="5000.00")
     claim_id = created["claim_id"]
     r = await upload(client, claim_id, member.branch.unit_agent(), JPEG, "医保结算单")
@@ -197,8 +197,8 @@ async def documents_of(client: httpx.AsyncClient, member: Member, claim_id: str)
     (b"\x89PNG\r\n\x1a\n<?php echo 1; ?>", "shell.png"),
 ])
 async def test_a_file_that_only_begins_like_a_pdf_or_an_image_is_refused(
-        service_client: ServiceClient, documents_dir: Path, content: bytes, filename: str) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient, documents_dir: Path, content: bytes, filename: str) -> None:
+    _, client, member = await setup(rolled_back)
     claim_id = (await submit(client, member, base="5000.00"))["claim_id"]
     r = await upload(client, claim_id, member.branch.unit_agent(), content, "身份证", filename)
     assert r.status_code == 422 and r.json()["code"] == "document_content_invalid", r.text
@@ -206,8 +206,8 @@ async def test_a_file_that_only_begins_like_a_pdf_or_an_image_is_refused(
 
 
 async def test_an_image_claiming_too_many_pixels_is_refused_before_it_is_decoded(
-        service_client: ServiceClient, documents_dir: Path) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient, documents_dir: Path) -> None:
+    _, client, member = await setup(rolled_back)
     claim_id = (await submit(client, member, base="5000.00"))["claim_id"]
     bomb = io.BytesIO()
     Image.new("1", (12000, 12000)).save(bomb, "PNG")  # 144 megapixels in a few kilobytes
@@ -217,8 +217,8 @@ async def test_an_image_claiming_too_many_pixels_is_refused_before_it_is_decoded
 
 
 async def test_a_nul_in_the_file_name_is_refused_and_nothing_is_half_stored(
-        service_client: ServiceClient, documents_dir: Path) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient, documents_dir: Path) -> None:
+    _, client, member = await setup(rolled_back)
     claim_id = (await submit(client, member, base="5000.00"))["claim_id"]
     body, content_type = multipart(b"scan\x00.jpg", JPEG)
     r = await client.post(f"/api/v1/claims/{claim_id}/documents", content=body,
@@ -227,8 +227,8 @@ async def test_a_nul_in_the_file_name_is_refused_and_nothing_is_half_stored(
     assert stored_files(documents_dir) == [] and await documents_of(client, member, claim_id) == []
 
 
-async def test_a_commit_that_fails_leaves_no_file_behind(service_client: ServiceClient, documents_dir: Path) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_commit_that_fails_leaves_no_file_behind(rolled_back: ServiceClient, documents_dir: Path) -> None:
+    app, client, member = await setup(rolled_back)
     claim_id = (await submit(client, member, base="5000.00"))["claim_id"]
     async with app.state.db.transaction() as session:  # the database refuses this one row at commit
         await session.execute(text("ALTER TABLE claim_documents ADD CONSTRAINT test_refuse_row "
@@ -247,8 +247,8 @@ async def test_a_commit_that_fails_leaves_no_file_behind(service_client: Service
 
 
 async def test_a_download_is_an_attachment_with_nosniff_and_its_name_in_rfc_5987(
-        service_client: ServiceClient, documents_dir: Path) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient, documents_dir: Path) -> None:
+    _, client, member = await setup(rolled_back)
     claim_id = (await submit(client, member, base="5000.00"))["claim_id"]
     r = await upload(client, claim_id, member.branch.unit_agent(), PDF, "出院证", "出院证 王𠮷;.pdf")
     assert r.status_code == 201, r.text
@@ -263,8 +263,8 @@ async def test_a_download_is_an_attachment_with_nosniff_and_its_name_in_rfc_5987
     assert "filename*=UTF-8''%E5%87%BA%E9%99%A2%E8%AF%81%20%E7%8E%8B%F0%A0%AE%B7%3B.pdf" in disposition
 
 
-async def test_a_photo_that_decodes_is_stored(service_client: ServiceClient, documents_dir: Path) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_photo_that_decodes_is_stored(rolled_back: ServiceClient, documents_dir: Path) -> None:
+    _, client, member = await setup(rolled_back)
     claim_id = (await submit(client, member, base="5000.00"))["claim_id"]
     png = io.BytesIO()
     Image.new("RGB", (64, 48), (10, 120, 200)).save(png, "PNG")
@@ -276,8 +276,8 @@ async def test_a_photo_that_decodes_is_stored(service_client: ServiceClient, doc
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "1e999999", "sNaN"])
 async def test_a_settlement_part_that_is_not_a_finite_amount_is_refused_naming_it(
-        service_client: ServiceClient, value: str) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient, value: str) -> None:
+    _, client, member = await setup(rolled_back)
     body = claim_body(member)
     body["settlement"]["hifp_pay"] = value
     r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())

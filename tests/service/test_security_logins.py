@@ -21,8 +21,12 @@ from tests.conftest import ServiceClient
 PASSWORD = "correct-horse-battery"
 
 
-async def enrollment(service_client: ServiceClient) -> tuple[Any, httpx.AsyncClient]:
-    return await service_client("enrollment")
+async def enrollment(make: ServiceClient) -> tuple[Any, httpx.AsyncClient]:
+    return await make("enrollment")
+
+
+# The three lock-out tests stay on the shared database (service_client): each failure is recorded in its own
+# committed transaction while the request's is rolled back with the 401, which one shared transaction cannot hold.
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
@@ -102,8 +106,8 @@ async def test_an_unknown_username_is_checked_against_a_dummy_hash_and_locks_ali
     assert r.status_code == 429 and "retry-after" in r.headers  # unknown and known names answer alike
 
 
-async def test_every_user_changes_their_own_password_under_the_policy(service_client: ServiceClient) -> None:
-    app, client = await enrollment(service_client)
+async def test_every_user_changes_their_own_password_under_the_policy(rolled_back: ServiceClient) -> None:
+    app, client = await enrollment(rolled_back)
     username = await new_user(client, "admin")
     token = (await login(client, username, PASSWORD)).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
@@ -127,8 +131,8 @@ async def test_every_user_changes_their_own_password_under_the_policy(service_cl
     assert r.status_code == 401  # only with a token
 
 
-async def test_access_tokens_are_short_lived_and_an_expired_one_is_refused(service_client: ServiceClient) -> None:
-    app, client = await enrollment(service_client)
+async def test_access_tokens_are_short_lived_and_an_expired_one_is_refused(rolled_back: ServiceClient) -> None:
+    app, client = await enrollment(rolled_back)
     r = await login(client, "admin", "admin")
     body = r.json()
     assert body["expires_in"] == app.state.settings.token_ttl_seconds == 30 * 60

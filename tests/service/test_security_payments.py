@@ -12,8 +12,8 @@ from tests.conftest import ServiceClient, apply_event, token_for
 from tests.service.test_payments import approved, covered, instructions
 
 
-async def test_an_office_code_with_an_underscore_sees_only_its_own_payments(service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+async def test_an_office_code_with_an_underscore_sees_only_its_own_payments(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     s = uuid.uuid4().hex[:6]
     mine = ["CENTRE", f"K_{s}", f"K_{s}-A", f"K_{s}-A-U"]
     theirs = ["CENTRE", f"KM{s}", f"KM{s}-A", f"KM{s}-A-U"]  # "_" as a LIKE pattern matches "M"
@@ -32,8 +32,8 @@ async def test_an_office_code_with_an_underscore_sees_only_its_own_payments(serv
     assert len(await instructions(client, claims["theirs"], centre_finance)) == 1
 
 
-async def test_the_funds_batches_and_books_are_not_an_office_finance_officers(service_client: ServiceClient) -> None:
-    _, client = await service_client("payments")
+async def test_the_funds_batches_and_books_are_not_an_office_finance_officers(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("payments")
     office_finance = token_for("finance", "K1", ("CENTRE", "K1"), "office")
     for method, path, kwargs in (
         ("POST", "/api/v1/payment-batches", {"json": {"format": "bank_csv"}}),

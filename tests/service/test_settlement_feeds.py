@@ -95,8 +95,8 @@ async def kept(app: FastAPI, certno: str) -> set[str]:
         return set((await session.execute(select(Settlement.setl_id).where(Settlement.certno == certno))).scalars())
 
 
-async def test_ndjson_with_good_repeated_and_malformed_lines_names_each_line(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_ndjson_with_good_repeated_and_malformed_lines_names_each_line(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     first = stay(member)
     lines = feed_lines(member, first)
     r = await client.post("/api/v1/settlements", content=as_ndjson(lines),
@@ -114,8 +114,8 @@ async def test_ndjson_with_good_repeated_and_malformed_lines_names_each_line(ser
     assert await kept(app, member.certno) == {first["setl_id"], lines[4]["setl_id"]}  # type: ignore[index]
 
 
-async def test_each_file_format_gzip_or_not_gives_the_same_answer(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_each_file_format_gzip_or_not_gives_the_same_answer(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     table_rejected = [(4, "line", "feed_columns"), (5, "certno", "invalid_certno"),
                       (8, "medfee_sumamt", "settlement_implausible"), (9, "med_type", "settlement_code_invalid")]
     formats: list[tuple[str, Any, list[tuple[int, str, str]]]] = [
@@ -142,8 +142,8 @@ async def test_each_file_format_gzip_or_not_gives_the_same_answer(service_client
 
 
 async def test_a_file_without_headings_or_a_broken_gzip_is_422_and_nothing_is_kept(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     r = await client.post("/api/v1/settlements", headers=bureau(member.branch),
                           files={"file": ("x.csv", f"S1,{member.certno},310\n".encode(), "text/csv")})
     assert r.status_code == 422 and r.json()["code"] == "feed_headings_missing", r.text
@@ -157,8 +157,8 @@ async def test_a_file_without_headings_or_a_broken_gzip_is_422_and_nothing_is_ke
     assert r.status_code == 422 and r.json()["code"] == "file_missing", r.text
 
 
-async def test_ndjson_lines_with_nul_nan_or_not_an_object_are_named(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_ndjson_lines_with_nul_nan_or_not_an_object_are_named(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     good = json.dumps(stay(member), ensure_ascii=False)
     body = "\n".join([good, good.replace("𠮷䶮", "\\u0000"), good.replace('"15000.00"', "NaN"), "[1, 2]", "",
                       good.replace("𠮷䶮", "\\ud800"), good.replace('"01"', "1e999999"),
@@ -173,8 +173,8 @@ async def test_ndjson_lines_with_nul_nan_or_not_an_object_are_named(service_clie
 
 
 async def test_records_of_non_members_are_counted_not_kept_but_count_in_the_totals(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     elsewhere = await cover(app, member.period, Branch())  # a member of another centre
     outsider = outsider_certno()
     records = [stay(None, certno=outsider), stay(elsewhere), stay(member)]
@@ -189,8 +189,8 @@ async def test_records_of_non_members_are_counted_not_kept_but_count_in_the_tota
     assert receipts == 3
 
 
-async def test_a_reversal_in_a_file_after_its_settlement_reverses_it(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+async def test_a_reversal_in_a_file_after_its_settlement_reverses_it(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     first = stay(member)
     reversal = stay(member, setl_id=f"R{short()}", mdtrt_id=first["mdtrt_id"], refd_setl_flag="1")
     body = await post_file(client, member, "day.ndjson", as_ndjson([first, reversal]))
@@ -201,8 +201,8 @@ async def test_a_reversal_in_a_file_after_its_settlement_reverses_it(service_cli
 
 
 async def test_unclaimed_lists_covered_members_records_without_a_claim_in_the_callers_branch(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     sibling = await cover(app, member.period, member.branch.sibling())  # same office, another agency point
     claimed = f"S{short()}"
     await submit(client, member, base="5000.00", setl_id=claimed)
@@ -241,8 +241,8 @@ async def test_unclaimed_lists_covered_members_records_without_a_claim_in_the_ca
 
 
 async def test_daily_totals_match_or_name_the_difference_until_the_detail_is_sent_again(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     centre = f"C{short()}"
     sender = token_for("bureau", centre, (centre,), "centre")  # a bureau whose feeds nobody else's touch
     day = TODAY - timedelta(days=3)
@@ -272,18 +272,18 @@ async def test_daily_totals_match_or_name_the_difference_until_the_detail_is_sen
     assert r.status_code == 403
 
 
-async def test_ndjson_sent_to_a_json_route_is_refused_not_a_5xx(service_client: ServiceClient) -> None:
+async def test_ndjson_sent_to_a_json_route_is_refused_not_a_5xx(rolled_back: ServiceClient) -> None:
     """NDJSON bodies are no longer buffered by the input guard (only the feed reads them, line by line): any
     other route given one answers 4xx, whatever it holds."""
-    _, client, member = await setup(service_client)
+    _, client, member = await setup(rolled_back)
     for body in (b'{"member_id": "M1\\u0000"}\n{"a": 1}\n', b"\x00\xff" * 1000):
         r = await client.post("/api/v1/claims", content=body,
                               headers={**member.branch.unit_agent(), "Content-Type": "application/x-ndjson"})
         assert 400 <= r.status_code < 500, r.text
 
 
-async def test_a_totals_day_is_yyyy_mm_dd_text(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client)
+async def test_a_totals_day_is_yyyy_mm_dd_text(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back)
     for day in ("0", "20261101", "2026-02-30", str(TODAY + timedelta(days=1))):
         r = await client.get("/api/v1/settlements/totals", params={"date": day}, headers=bureau(member.branch))
         assert r.status_code == 422, (day, r.text)

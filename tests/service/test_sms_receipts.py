@@ -40,9 +40,9 @@ async def sent_sms(app: object, ref: str) -> uuid.UUID:
     return delivery_id
 
 
-async def test_callbacks_mark_sent_messages_delivered_or_failed(service_client: ServiceClient,
+async def test_callbacks_mark_sent_messages_delivered_or_failed(rolled_back: ServiceClient,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    app, client = await service_client("notifications")
+    app, client = await rolled_back("notifications")
     monkeypatch.setattr(app.state.settings, "sms_receipt_token", "receipts-secret-7f3a")
     refs = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("aliyun", "tencent", "local", "bad")}
     ids = {name: await sent_sms(app, ref) for name, ref in refs.items()}
@@ -71,8 +71,8 @@ async def test_callbacks_mark_sent_messages_delivered_or_failed(service_client: 
     assert (await client.post(url, content=b"{not json")).status_code == 422
 
 
-async def test_receipts_are_off_without_a_secret(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_receipts_are_off_without_a_secret(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     assert app.state.settings.sms_receipt_token == ""
     r = await client.post("/api/v1/sms/receipts/anything", json=[{"id": "x", "status": "delivered"}])
     assert r.status_code == 404

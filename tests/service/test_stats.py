@@ -12,8 +12,8 @@ from tests.conftest import ServiceClient, apply_event, token_for
 from tests.service.test_claims import TODAY, Branch, claims, cover, decide, publish_period, submit
 
 
-async def test_claim_stats_count_the_branch_only_on_whole_path_segments(service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+async def test_claim_stats_count_the_branch_only_on_whole_path_segments(rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     period = await publish_period(app)
     mine = Branch()
     # Same centre, an office whose code starts with mine's: a text prefix match would mix them up.
@@ -60,8 +60,8 @@ async def test_claim_stats_count_the_branch_only_on_whole_path_segments(service_
     assert [m["paid"] for m in office["by_month"]] == ["3460.00"], office["by_month"]
 
 
-async def test_claim_stats_refuse_members_and_unknown_periods(service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+async def test_claim_stats_refuse_members_and_unknown_periods(rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     period = await publish_period(app)
     r = await client.get(f"/api/v1/stats/periods/{period}/claims", headers=token_for("member", member_id="M1"))
     assert r.status_code == 403
@@ -69,19 +69,20 @@ async def test_claim_stats_refuse_members_and_unknown_periods(service_client: Se
     assert r.status_code == 404 and r.json()["code"] == "period_not_found"
 
 
-async def test_claims_by_status_gauge_on_metrics(service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+async def test_claims_by_status_gauge_on_metrics(rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     period = await publish_period(app)
     await submit(client, await cover(app, period))
-    text = (await client.get("/metrics")).text
-    assert 'claims_by_status{status="in_review"}' in text
-    assert "outbox_backlog{" in text  # the claim.submitted event waits in the outbox (no relay in this test)
+    lines = (await client.get("/metrics")).text.splitlines()
+    assert 'claims_by_status{status="in_review"} 1.0' in lines  # the test's one claim, and no other
+    # the claim.submitted event waits in the outbox (no relay in this test)
+    assert 'outbox_backlog{topic="claims.events"} 1.0' in lines
 
 
-async def test_payment_stats_scope_by_whole_path_segments(service_client: ServiceClient) -> None:
+async def test_payment_stats_scope_by_whole_path_segments(rolled_back: ServiceClient) -> None:
     from tests.service.test_payments import approved, covered, short
 
-    app, client = await service_client("payments")
+    app, client = await rolled_back("payments")
     centre, office = f"C{short()}", f"O{short()}"
     mine = [centre, office, f"A{short()}", f"U{short()}"]
     trap = [centre, office + "0", f"A{short()}", f"U{short()}"]
@@ -100,12 +101,12 @@ async def test_payment_stats_scope_by_whole_path_segments(service_client: Servic
         "instructions": 1, "amount": "999.00"}
     r = await client.get("/api/v1/stats/periods/yn-18/payments", headers=token_for("unit_agent", mine[-1]))
     assert r.status_code == 403
-    text = (await client.get("/metrics")).text
-    assert 'payment_instructions_by_status{status="pending"}' in text
+    lines = (await client.get("/metrics")).text.splitlines()
+    assert 'payment_instructions_by_status{status="pending"} 3.0' in lines  # the test's three approvals
 
 
-async def test_enrollment_stats_need_a_known_period_and_a_staff_role(service_client: ServiceClient) -> None:
-    _app, client = await service_client("enrollment")
+async def test_enrollment_stats_need_a_known_period_and_a_staff_role(rolled_back: ServiceClient) -> None:
+    _app, client = await rolled_back("enrollment")
     r = await client.get("/api/v1/stats/periods/none-such/enrollment", headers=token_for("admin"))
     assert r.status_code == 404 and r.json()["code"] == "period_not_found"
     r = await client.get("/api/v1/stats/periods", headers=token_for("member", member_id="M1"))
