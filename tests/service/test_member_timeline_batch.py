@@ -32,11 +32,11 @@ from tests.service.test_payments_batches import CUTTER, World
 MAX_MESSAGE = 1024 * 1024  # aiokafka's max_request_size and the broker's message.max.bytes by default
 
 
-async def test_releasing_a_batch_names_each_line_with_its_claim_and_attempt(service_client: ServiceClient) -> None:
-    app, client = await service_client("payments")
+async def test_releasing_a_batch_names_each_line_with_its_claim_and_attempt(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("payments")
     w = World(app, client)
     mine = [await w.claim(aid) for aid in ("3460.00", "800.50", "120.00")]
-    batch = await w.cut_and_release()
+    batch = await w.cut_and_release(3, "4380.50")
     bid = batch["batch_id"]
     events = [Envelope.model_validate(e) for e in await w.outbox(PaymentBatchLinesReleased.TYPE, bid)]
     assert [(e.payload["part"], e.payload["parts"]) for e in events] == [(1, 1)]
@@ -58,7 +58,7 @@ async def test_releasing_a_batch_names_each_line_with_its_claim_and_attempt(serv
 
 
 async def test_a_large_batch_is_told_in_parts_each_below_the_message_limit(
-        service_client: ServiceClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        rolled_back: ServiceClient, monkeypatch: pytest.MonkeyPatch) -> None:
     # A part at its fullest, with the longest ids a line can carry, encoded as the relay sends it.
     longest = "9" * 40
     full = PaymentBatchLinesReleased(
@@ -71,22 +71,22 @@ async def test_a_large_batch_is_told_in_parts_each_below_the_message_limit(
 
     # The split itself, with parts of 2 lines: 5 lines in 3 parts, in file order, none lost or repeated.
     monkeypatch.setattr(batches, "LINES_PER_EVENT", 2)
-    app, client = await service_client("payments")
+    app, client = await rolled_back("payments")
     w = World(app, client)
     claims = {(await w.claim(f"{100 + n}.00"))[0] for n in range(5)}
-    bid = (await w.cut_and_release())["batch_id"]
+    bid = (await w.cut_and_release(5, "510.00"))["batch_id"]
     parts = [PaymentBatchLinesReleased.model_validate(e["payload"])
              for e in await w.outbox(PaymentBatchLinesReleased.TYPE, bid)]
     assert sorted(p.part for p in parts) == list(range(1, len(parts) + 1))
     assert {p.parts for p in parts} == {len(parts)} and all(len(p.lines) <= 2 for p in parts)
     lines = [line.instruction_id for p in sorted(parts, key=lambda p: p.part) for line in p.lines]
     assert len(lines) == len(set(lines)) >= 5
-    assert claims <= {line.claim_id for p in parts for line in p.lines}
+    assert claims == {line.claim_id for p in parts for line in p.lines}
 
 
 async def test_the_timeline_shows_the_batch_released_even_when_the_release_comes_first(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     created = await client.post("/api/v1/claims", json=claim_body(member, base="5000.00"),
                                 headers=member.branch.unit_agent())
     assert created.status_code == 201, created.text
