@@ -394,6 +394,20 @@ class Tier(_Model):
 class Approval(_Model):
     tiers: list[Tier] = Field(min_length=1)  # 第十条: tried from the bottom
     sla_working_days: Annotated[int, Field(strict=True, ge=1)]
+    # Every claim's final approval at this level whatever its aid; the tiers below it review and pass it up
+    # (seed 001 补助流程: the county union checks, the city centre "受理申请并进行审查 … 审批通过"). Optional:
+    # without it the tiers' `up_to` decide (seed 003 第十条).
+    approved_by: Level | None = None
+
+    _serialize = _without_absent(("approved_by",))
+
+
+class ExclusionCheck(_Model):
+    """An exclusion (除外责任) no data shows: the reviewer answers it before approving (seed 003 第十二条)."""
+
+    code: Text  # the answer's key, and a rejection's reason code when the exclusion applies
+    text: Text  # the question as the reviewer reads it
+    article: Text  # where the rule is written, e.g. 第十二条第三款
 
 
 class Rulebook(_Model):
@@ -406,6 +420,20 @@ class Rulebook(_Model):
     plans: list[Plan] = Field(min_length=1)
     approval: Approval
     exclusions: list[Text]  # 第十二条 除外责任
+    # The exclusions of 第十二条 that no settlement field shows (fights, drunkenness, third-party liability,
+    # new local payments, fraud ...): a checklist the approving reviewer answers item by item; the answers are
+    # recorded with the decision. Optional: a rulebook without it asks nothing.
+    exclusions_checklist: list[ExclusionCheck] | None = None
+    # Who may file a claim (seed 001 "职工申请办理互助金时，应由职工所在单位工会统一进行办理"): `unit` = the
+    # unit union's agent (or the admin) only, a member's own claim is refused; `unit_or_member` (the default)
+    # lets members claim for themselves too.
+    filed_by: Literal["unit", "unit_or_member"] | None = None
+
+    _serialize = _without_absent(("exclusions_checklist", "filed_by"))
+
+    @property
+    def members_may_file(self) -> bool:
+        return self.filed_by != "unit"
 
     def plan(self, code: str) -> AnyPlan:
         for plan in self.plans:
@@ -513,6 +541,14 @@ def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
                     seen_prefixes.add(key)
 
     yield from _tier_errors(rulebook.approval)
+    approved_by = rulebook.approval.approved_by
+    if approved_by is not None and approved_by not in [tier.level for tier in rulebook.approval.tiers]:
+        yield ["approval", "approved_by"], f"审批层级 {approved_by} 不在 approval.tiers 之中"
+    seen_checks: set[str] = set()
+    for j, check in enumerate(rulebook.exclusions_checklist or []):
+        if check.code in seen_checks:
+            yield ["exclusions_checklist", j, "code"], f"核查项代码重复：{check.code}"
+        seen_checks.add(check.code)
 
 
 def _fee_errors(fee: Fee, loc: Loc, allowed: list[str] | None = None) -> Iterator[tuple[Loc, str]]:

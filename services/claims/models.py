@@ -196,6 +196,8 @@ class ClaimStep(Base):
     rulebook_code: Mapped[str | None] = mapped_column(String(50))
     aid_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    # 第十二条: the reviewer's answers to the rulebook's exclusions checklist given with this decision
+    exclusions: Mapped[dict[str, bool] | None] = mapped_column(JSONB)
 
 
 class ClaimAdjustment(Base):
