@@ -442,8 +442,10 @@ class Rulebook(_Model):
         raise KeyError(f"rulebook {self.code} has no plan {code!r}")
 
     def plans_without_own_fee(self) -> list[AnyPlan]:
-        """Plans covered by the enrolment fee (the others, like 女性馨康, carry their own fee)."""
-        return [plan for plan in self.plans if getattr(plan, "fee", None) is None]
+        """Plans covered by the enrolment fee (the others, like 女性馨康, carry their own fee). The plan that
+        loyalty grants (第十五条) is no plan of the fee: only member.loyalty_granted adds it to a coverage."""
+        granted = self.enrolment.loyalty.grants if self.enrolment.loyalty else None
+        return [plan for plan in self.plans if getattr(plan, "fee", None) is None and plan.code != granted]
 
     def to_document(self) -> dict[str, Any]:
         """JSON-serialisable, with the original key names: parse_rulebook(rb.to_document()) == rb."""
@@ -541,6 +543,10 @@ def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
                     seen_prefixes.add(key)
 
     yield from _tier_errors(rulebook.approval)
+    loyalty = rulebook.enrolment.loyalty
+    if loyalty is not None and loyalty.grants not in seen_codes:
+        # 第十五条: the granted cover is a plan members claim on, so the rulebook must define it.
+        yield ["enrolment", "loyalty", "grants"], f"赠送的保障 {loyalty.grants} 不是本规则书的方案（plans）"
     approved_by = rulebook.approval.approved_by
     if approved_by is not None and approved_by not in [tier.level for tier in rulebook.approval.tiers]:
         yield ["approval", "approved_by"], f"审批层级 {approved_by} 不在 approval.tiers 之中"
