@@ -195,8 +195,6 @@ class LoyaltyGranted(EventPayload):
     period: str
     grant: str
     periods_without_aid: list[str]
-    # The granted plan's name in the rulebook, for the member's message (optional: older producers send none).
-    grant_name: str = ""
     KEY = "member_id"
 
 

@@ -59,9 +59,9 @@ def render(event: EventPayload, day: date | None = None) -> tuple[str, str] | No
                                       f"保障期 {zh_date(event.coverage_from)} 至 {zh_date(event.coverage_to)}。")
         case LoyaltyGranted():  # 第十五条
             periods = "、".join(event.periods_without_aid)
-            what = event.grant_name or "一份互助保障"
             return "loyalty_granted", (f"{on}，您连续参加职工医疗互助（{periods} 期）未获得补助，{event.period} 期获赠"
-                                       f"{what}，本期内可按规定申请补助，请联系本单位工会经办人。")
+                                       "一份意外伤害保障（实施办法附则），本期内发生意外伤害可按规定申请补助，"
+                                       "请联系本单位工会经办人。")
         case ClaimSubmitted():
             return "claim_submitted", f"{on}，您的补助申请已受理（{STATUS_ZH.get(event.status, event.status)}）。"
         case ClaimApproved():

@@ -25,7 +25,7 @@ GRANT = "major_accident_disability_cover"
 
 
 def granted(member_id: str, period: str) -> LoyaltyGranted:
-    return LoyaltyGranted(member_id=member_id, period=period, grant=GRANT, grant_name="重大意外伤害致残保障",
+    return LoyaltyGranted(member_id=member_id, period=period, grant=GRANT,
                           periods_without_aid=["yn-15", "yn-16", "yn-17"])
 
 

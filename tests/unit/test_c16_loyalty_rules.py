@@ -29,12 +29,12 @@ def test_a_grant_naming_no_plan_of_the_rulebook_is_refused() -> None:
     assert [e["loc"] for e in error.value.errors] == [["enrolment", "loyalty", "grants"]]
 
 
-@pytest.mark.parametrize(("name", "said"), [("重大意外伤害致残保障", "重大意外伤害致残保障"), ("", "一份互助保障")])
-def test_the_member_is_told_of_the_grant(name: str, said: str) -> None:
-    event = LoyaltyGranted(member_id="M1", period="yn-18", grant="major_accident_disability_cover", grant_name=name,
+def test_the_member_is_told_of_the_grant() -> None:
+    event = LoyaltyGranted(member_id="M1", period="yn-18", grant="major_accident_disability_cover",
                            periods_without_aid=["yn-17", "yn-16", "yn-15"])
     rendered = render(event, date(2022, 3, 1))
     assert rendered is not None
     template, text = rendered
     assert template == "loyalty_granted"
-    assert text.startswith("2022年3月1日") and "yn-17、yn-16、yn-15" in text and said in text and "yn-18 期" in text
+    assert text.startswith("2022年3月1日") and "yn-17、yn-16、yn-15" in text and "yn-18 期获赠" in text
+    assert "意外伤害" in text
