@@ -543,10 +543,6 @@ def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
                     seen_prefixes.add(key)
 
     yield from _tier_errors(rulebook.approval)
-    loyalty = rulebook.enrolment.loyalty
-    if loyalty is not None and loyalty.grants not in seen_codes:
-        # 第十五条: the granted cover is a plan members claim on, so the rulebook must define it.
-        yield ["enrolment", "loyalty", "grants"], f"赠送的保障 {loyalty.grants} 不是本规则书的方案（plans）"
     approved_by = rulebook.approval.approved_by
     if approved_by is not None and approved_by not in [tier.level for tier in rulebook.approval.tiers]:
         yield ["approval", "approved_by"], f"审批层级 {approved_by} 不在 approval.tiers 之中"

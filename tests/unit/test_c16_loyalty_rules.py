@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from services.claims.domain.intake import CoverageFacts, IntakeFacts, screen
 from services.notifications.handlers import render
 from shared.events import LoyaltyGranted
-from shared.rulebook import RULEBOOKS_DIR, GradedPlan, RulebookError, load_rulebook, parse_rulebook
+from shared.rulebook import RULEBOOKS_DIR, GradedPlan, load_rulebook, parse_rulebook
 
 YUNNAN = load_rulebook((RULEBOOKS_DIR / "yunnan-18.yaml").read_text(encoding="utf-8"))
 
@@ -21,12 +23,22 @@ def test_the_granted_cover_is_a_graded_plan_outside_the_enrolment_fee() -> None:
     assert [p.code for p in YUNNAN.plans_without_own_fee()] == ["inpatient"]
 
 
-def test_a_grant_naming_no_plan_of_the_rulebook_is_refused() -> None:
+@pytest.mark.parametrize("path", sorted(RULEBOOKS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_project_rulebook_with_loyalty_defines_the_granted_plan(path: Path) -> None:
+    rb = load_rulebook(path.read_text(encoding="utf-8"))
+    if rb.enrolment.loyalty is not None:
+        assert rb.enrolment.loyalty.grants in [p.code for p in rb.plans]
+
+
+def test_a_stored_rulebook_whose_grant_names_no_plan_still_loads_and_the_grant_gives_nothing_to_claim() -> None:
+    # Periods published before the plan existed keep loading; intake then refuses a claim on the grant.
     doc = YUNNAN.to_document()
     doc["plans"] = [p for p in doc["plans"] if p["code"] != "major_accident_disability_cover"]
-    with pytest.raises(RulebookError) as error:
-        parse_rulebook(doc)
-    assert [e["loc"] for e in error.value.errors] == [["enrolment", "loyalty", "grants"]]
+    old = parse_rulebook(doc)
+    facts = IntakeFacts(plan="major_accident_disability_cover", discharge_date=date(2022, 5, 1), med_type="",
+                        coverage=CoverageFacts("yn-18", ("inpatient", "major_accident_disability_cover"), None))
+    refusal = screen(facts, old, date(2022, 6, 1))
+    assert refusal is not None and refusal.code == "plan_not_joined"
 
 
 def test_the_member_is_told_of_the_grant() -> None:
