@@ -20,6 +20,7 @@ from services.claims.models import Coverage
 from shared.events import LoyaltyGranted, MemberCovered
 from tests.conftest import ServiceClient, apply_event
 from tests.service.test_claims import TODAY, Branch, Member, claims, cover, get_claim, publish_period, short
+from tests.service.test_notifications import covered_member, feed
 
 GRANT = "major_accident_disability_cover"
 
@@ -86,3 +87,12 @@ async def cover_as(app: Any, period: str, member: Member) -> Member:
         unit_path=member.branch.path, bank_account=luhn_account(rng), bank_name="中国建设银行昆明盘龙支行",
         phone="13987654321", renewing=True, fee=Decimal("120.00")))
     return member
+
+
+async def test_the_member_is_told_of_the_grant(service_client: ServiceClient) -> None:
+    app, client = await service_client("notifications")
+    member_id, _ = await covered_member(app)
+    assert await apply_event(app, granted(member_id, "yn-18"))
+    [latest, _] = await feed(client, member_id)
+    assert latest["template"] == "loyalty_granted"
+    assert "yn-15、yn-16、yn-17" in latest["text"] and "yn-18 期获赠" in latest["text"]
