@@ -437,6 +437,20 @@ class Tier(_Model):
 class Approval(_Model):
     tiers: list[Tier] = Field(min_length=1)  # 第十条: tried from the bottom
     sla_working_days: Annotated[int, Field(strict=True, ge=1)]
+    # Every claim's final approval at this level whatever its aid; the tiers below it review and pass it up
+    # (seed 001 补助流程: the county union checks, the city centre "受理申请并进行审查 … 审批通过"). Optional:
+    # without it the tiers' `up_to` decide (seed 003 第十条).
+    approved_by: Level | None = None
+
+    _serialize = _without_absent(("approved_by",))
+
+
+class ExclusionCheck(_Model):
+    """An exclusion (除外责任) no data shows: the reviewer answers it before approving (seed 003 第十二条)."""
+
+    code: Text  # the answer's key, and a rejection's reason code when the exclusion applies
+    text: Text  # the question as the reviewer reads it
+    article: Text  # where the rule is written, e.g. 第十二条第三款
 
 
 class Rulebook(_Model):
@@ -449,6 +463,20 @@ class Rulebook(_Model):
     plans: list[Plan] = Field(min_length=1)
     approval: Approval
     exclusions: list[Text]  # 第十二条 除外责任
+    # The exclusions of 第十二条 that no settlement field shows (fights, drunkenness, third-party liability,
+    # new local payments, fraud ...): a checklist the approving reviewer answers item by item; the answers are
+    # recorded with the decision. Optional: a rulebook without it asks nothing.
+    exclusions_checklist: list[ExclusionCheck] | None = None
+    # Who may file a claim (seed 001 "职工申请办理互助金时，应由职工所在单位工会统一进行办理"): `unit` = the
+    # unit union's agent (or the admin) only, a member's own claim is refused; `unit_or_member` (the default)
+    # lets members claim for themselves too.
+    filed_by: Literal["unit", "unit_or_member"] | None = None
+
+    _serialize = _without_absent(("exclusions_checklist", "filed_by"))
+
+    @property
+    def members_may_file(self) -> bool:
+        return self.filed_by != "unit"
 
     def plan(self, code: str) -> AnyPlan:
         for plan in self.plans:
@@ -457,8 +485,10 @@ class Rulebook(_Model):
         raise KeyError(f"rulebook {self.code} has no plan {code!r}")
 
     def plans_without_own_fee(self) -> list[AnyPlan]:
-        """Plans covered by the enrolment fee (the others, like 女性馨康, carry their own fee)."""
-        return [plan for plan in self.plans if getattr(plan, "fee", None) is None]
+        """Plans covered by the enrolment fee (the others, like 女性馨康, carry their own fee). The plan that
+        loyalty grants (第十五条) is no plan of the fee: only member.loyalty_granted adds it to a coverage."""
+        granted = self.enrolment.loyalty.grants if self.enrolment.loyalty else None
+        return [plan for plan in self.plans if getattr(plan, "fee", None) is None and plan.code != granted]
 
     def to_document(self) -> dict[str, Any]:
         """JSON-serialisable, with the original key names: parse_rulebook(rb.to_document()) == rb."""
@@ -564,6 +594,14 @@ def _consistency_errors(rulebook: Rulebook) -> Iterator[tuple[Loc, str]]:
                 yield ["enrolment", "retirement_age", sex, "raised_to"], f"延迟后的年龄 {rule.raised_to} 不能小于 {rule.age}"
             if rule.raised_to is not None and ages.reform_from is None:
                 yield ["enrolment", "retirement_age", "reform_from"], "给出 raised_to 时必须给出 reform_from（改革起始日）"
+    approved_by = rulebook.approval.approved_by
+    if approved_by is not None and approved_by not in [tier.level for tier in rulebook.approval.tiers]:
+        yield ["approval", "approved_by"], f"审批层级 {approved_by} 不在 approval.tiers 之中"
+    seen_checks: set[str] = set()
+    for j, check in enumerate(rulebook.exclusions_checklist or []):
+        if check.code in seen_checks:
+            yield ["exclusions_checklist", j, "code"], f"核查项代码重复：{check.code}"
+        seen_checks.add(check.code)
 
 
 def _fee_errors(fee: Fee, loc: Loc, allowed: list[str] | None = None) -> Iterator[tuple[Loc, str]]:

@@ -149,7 +149,8 @@ async def review_queue(session: SessionDep, actor: Annotated[Principal, require_
 async def decide(request: Request, claim_id: uuid.UUID, body: DecisionIn, session: SessionDep,
                  actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL)]) -> ClaimOut:
     decision = Decision(body.decision, body.reason, body.reason_code)
-    return await service.claim_view(session, await service.decide_claim(session, claim_id, actor, decision))
+    return await service.claim_view(session, await service.decide_claim(session, claim_id, actor, decision,
+                                                                        body.exclusions_checklist))
 
 
 @router.post("/claims/{claim_id}/resubmission", response_model=ClaimOut,

@@ -8,12 +8,13 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.claims.models import Claim, Coverage, HistoryCoverage, PeriodCopy
+from services.claims.models import Claim, Coverage, HistoryCoverage, LoyaltyCover, PeriodCopy
 from services.claims.reassessment import reassess_period
 from shared.events import (
     CoverageEnded,
     Envelope,
     EventPayload,
+    LoyaltyGranted,
     MemberCovered,
     MemberDetailsCorrected,
     PaymentFailed,
@@ -57,10 +58,35 @@ async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload
         index_elements=["member_id", "period"],
         set_={k: v for k, v in values.items() if k not in ("member_id", "period", "ended_on")},
         where=Coverage.member_version <= event.member_version))
+    await add_granted_plans(session, event.member_id, event.period)  # a copy of the coverage keeps its grants
     # The member's other coverages learn newer identity details too (the same person in every period).
     await session.execute(update(Coverage).where(
         Coverage.member_id == event.member_id, Coverage.member_version < event.member_version).values(
         name=event.name, certno=event.certno, sex=event.sex, member_version=event.member_version))
+
+
+async def add_granted_plans(session: AsyncSession, member_id: str, period: str) -> None:
+    """The plans 第十五条 granted the member in the period, added to their coverage of it (once each)."""
+    granted = (await session.execute(select(LoyaltyCover.plan).where(
+        LoyaltyCover.member_id == member_id, LoyaltyCover.period == period))).scalars().all()
+    coverage = await session.get(Coverage, (member_id, period), with_for_update=True, populate_existing=True)
+    if coverage is None or not granted:
+        return
+    missing = [plan for plan in granted if plan not in coverage.plans]
+    if missing:
+        coverage.plans = [*coverage.plans, *missing]
+
+
+async def loyalty_granted(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """第十五条: the cover enrollment granted is a plan of the member's coverage in the period, claimed like any
+    other (a graded plan: plan_claims.py). Kept by (member, period, plan), so a grant arriving before the
+    coverage, twice, or followed by a later copy of the coverage is never lost."""
+    assert isinstance(event, LoyaltyGranted)
+    await session.execute(insert(LoyaltyCover).values(
+        member_id=event.member_id, period=event.period, plan=event.grant,
+        periods_without_aid=list(event.periods_without_aid)).on_conflict_do_nothing())
+    await session.flush()
+    await add_granted_plans(session, event.member_id, event.period)
 
 
 async def history_recorded(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
@@ -154,6 +180,7 @@ HANDLERS: dict[str, Handler] = {
     PeriodPublished.TYPE: period_published,
     PeriodHistoryRecorded.TYPE: history_recorded,
     MemberCovered.TYPE: member_covered,
+    LoyaltyGranted.TYPE: loyalty_granted,
     CoverageEnded.TYPE: coverage_ended,
     MemberDetailsCorrected.TYPE: details_corrected,
     PaymentInstructionCreated.TYPE: instruction_created,

@@ -72,6 +72,17 @@ class HistoryCoverage(Base):
     certno: Mapped[str] = mapped_column(String(18), primary_key=True, index=True)
 
 
+class LoyaltyCover(Base):
+    """A plan granted to a member for a period by 第十五条 (enrollment's member.loyalty_granted): added to the
+    member's coverage of the period, now or when that coverage arrives, and kept through later copies of it."""
+
+    __tablename__ = "loyalty_covers"
+    member_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(50), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(50), primary_key=True)
+    periods_without_aid: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+
+
 class Settlement(Base):
     """Settlement records as the bureau sent them (national field names), kept raw."""
 
@@ -198,6 +209,8 @@ class ClaimStep(Base):
     rulebook_code: Mapped[str | None] = mapped_column(String(50))
     aid_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    # 第十二条: the reviewer's answers to the rulebook's exclusions checklist given with this decision
+    exclusions: Mapped[dict[str, bool] | None] = mapped_column(JSONB)
 
 
 class ClaimAdjustment(Base):

@@ -43,7 +43,7 @@ from services.claims.models import Claim, ClaimRightRevocation, Coverage
 from services.claims.reassessment import DECIDED, LIVE
 from services.claims.repository import coverage_on, coverages_of, rulebook_for, years_of_participation
 from services.claims.schemas import ClaimIn
-from services.claims.service import record, state_of, write
+from services.claims.service import check_filer, record, state_of, write
 from services.claims.waiting import member_unknown, period_not_yet_known
 from shared import idnumber
 from shared.auth import Principal
@@ -119,6 +119,7 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
     _check_reach(actor, coverage, known)
     member_id = known[0].member_id
     rulebook = await rulebook_for(session, coverage.period) if coverage else None
+    check_filer(rulebook, actor)
     if rulebook is not None and given.plan in {p.code for p in rulebook.plans} and \
             not isinstance(rulebook.plan(given.plan), SecondAidPlan | GradedPlan):
         raise _invalid("plan", "该项目须凭结算单申请",

@@ -4,10 +4,11 @@ enums of ``shared.vocab``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +17,7 @@ from services.claims.domain.settlement import is_amount
 from services.claims.models import Claim, ClaimAdjustment, ClaimStep
 from shared.errors import Invalid
 from shared.fields import Money, PastDate, SaneDate, money_problem
+from shared.rulebook import ExclusionCheck
 from shared.schemas import MoneyOut
 from shared.vocab import ClaimSource, ClaimStatus, InstructionStatus, OrgLevel
 
@@ -143,6 +145,10 @@ class DecisionIn(BaseModel):
     decision: Literal["approve", "reject", "return"]
     reason: str | None = Field(default=None, max_length=1000)
     reason_code: str | None = Field(default=None, max_length=50)
+    # 第十二条: the reviewer's answer to each item of the rulebook's exclusions checklist (true: the exclusion
+    # applies). Required in full, all false, on the approving decision where the rulebook has a checklist.
+    exclusions_checklist: dict[Annotated[str, Field(max_length=50)], bool] | None = Field(
+        default=None, max_length=50, examples=[{"fight_or_drunkenness": False, "third_party_liability": False}])
 
 
 class NoteIn(BaseModel):
@@ -166,6 +172,18 @@ class StepOut(BaseModel):
     at: datetime
     reason: str | None = None
     rulebook: str | None = None
+    exclusions_checklist: dict[str, bool] | None = None  # the answers recorded with this decision (第十二条)
+
+
+class ExclusionCheckOut(BaseModel):
+    """An exclusion of 第十二条 no data shows, for the reviewer to answer, with the latest answer recorded."""
+
+    code: str
+    text: str
+    article: str
+    applies: bool | None = None  # null: not answered yet
+    answered_by: str | None = None
+    answered_at: datetime | None = None
 
 
 class ApprovalOut(BaseModel):
@@ -248,10 +266,12 @@ class ClaimOut(BaseModel):
     clock: ClockOut
     # application, or bureau: made from the bureau's settlement record with no application (auto_claim, 免申即享)
     source: ClaimSource = ClaimSource.APPLICATION
+    # 第十二条: the exclusions the reviewer answers (the period's rulebook `exclusions_checklist`), [] if none.
+    exclusions_checklist: list[ExclusionCheckOut] = []
 
     @classmethod
     def of(cls, claim: Claim, steps: list[ClaimStep], adjustments: list[ClaimAdjustment],
-           paid_at: datetime | None = None) -> ClaimOut:
+           paid_at: datetime | None = None, checklist: Sequence[ExclusionCheck] | None = None) -> ClaimOut:
         approved_at = max((s.at for s in steps if s.decision == "approve" and s.level == claim.final_level),
                           default=None) if claim.status in FOLLOWS_APPROVAL else None
         clock = claim_clock(claim.discharge_date, claim.created_at, approved_at,
@@ -271,13 +291,27 @@ class ClaimOut(BaseModel):
                 current_level=level_of(claim.current_level), final_level=level_of(claim.final_level),
                 due_date=claim.due_date, due_warning=claim.due_warning,
                 steps=[StepOut(level=level_of(s.level), decision=s.decision, by=s.by_username, at=s.at,
-                               reason=s.reason, rulebook=s.rulebook_code) for s in steps]),
+                               reason=s.reason, rulebook=s.rulebook_code, exclusions_checklist=s.exclusions)
+                       for s in steps]),
             payment=PaymentOut(instruction_id=claim.payment_instruction_id,
                                status=InstructionStatus(claim.payment_status) if claim.payment_status else None)
             if claim.payment_instruction_id else None,
             unit=claim.unit, submitted_by=claim.submitted_by, submitter_org=claim.submitter_org,
             created_at=claim.created_at, clock=ClockOut(**asdict(clock)),
-            source=ClaimSource(claim.source or ClaimSource.APPLICATION))
+            source=ClaimSource(claim.source or ClaimSource.APPLICATION),
+            exclusions_checklist=checklist_of(checklist, steps))
+
+
+def checklist_of(checklist: Sequence[ExclusionCheck] | None, steps: list[ClaimStep]) -> list[ExclusionCheckOut]:
+    """Each item of the checklist with the latest answer a decision recorded for it."""
+    out = []
+    for item in checklist or ():
+        answered = next((s for s in reversed(steps) if s.exclusions and item.code in s.exclusions), None)
+        out.append(ExclusionCheckOut(
+            code=item.code, text=item.text, article=item.article,
+            applies=answered.exclusions[item.code] if answered and answered.exclusions else None,
+            answered_by=answered.by_username if answered else None, answered_at=answered.at if answered else None))
+    return out
 
 
 def level_of(level: str | None) -> OrgLevel | None:

@@ -25,6 +25,7 @@ from services.claims.calendar import load_calendar
 from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, assess_second_aid, settlement_base
 from services.claims.domain.approval import ClaimState, Decision, Transition, day_of, decide, submitted
 from services.claims.domain.benefits import assess_per_day
+from services.claims.domain.exclusions import answers_to_record
 from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
 from services.claims.domain.routing import review_path
 from services.claims.domain.settlement import check_settlement
@@ -159,6 +160,7 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
                       errors=[{"loc": ["body", "setl_id"], "msg": "结算单的身份证号与申请人员不符"}])
     now = datetime.now(UTC)
     rulebook = await rulebook_for(session, coverage.period) if coverage else None
+    check_filer(rulebook, actor)
     facts = await intake_facts(session, body, member_id, coverage)
     try:
         refusal = screen(facts, rulebook, day_of(now))
@@ -310,10 +312,11 @@ def settlement_source_of(rulebook: Rulebook | None, plan_code: str) -> str:
         return "paper_allowed"
 
 
-async def apply(session: AsyncSession, claim: Claim, transition: Transition, actor: Principal) -> None:
+async def apply(session: AsyncSession, claim: Claim, transition: Transition, actor: Principal,
+                exclusions: dict[str, bool] | None = None) -> None:
     """Write the transition on the claim, then record it."""
     write(claim, transition)
-    await record(session, claim, transition, actor)
+    await record(session, claim, transition, actor, exclusions)
 
 
 def write(claim: Claim, transition: Transition) -> None:
@@ -327,12 +330,14 @@ def write(claim: Claim, transition: Transition) -> None:
         claim.rejection_code, claim.rejection_detail = transition.rejection.code, transition.rejection.detail
 
 
-async def record(session: AsyncSession, claim: Claim, transition: Transition, actor: Principal) -> None:
-    """The transition's audit step, its events, and what it asks for besides (第十三条, reassessment)."""
+async def record(session: AsyncSession, claim: Claim, transition: Transition, actor: Principal,
+                 exclusions: dict[str, bool] | None = None) -> None:
+    """The transition's audit step (with the exclusions checklist answered, 第十二条), its events, and what it
+    asks for besides (第十三条, reassessment)."""
     step = transition.step
     session.add(ClaimStep(claim_id=claim.id, level=step.level, decision=step.decision, by_user=actor.user_id,
                           by_username=actor.username, reason=step.reason, rulebook_code=claim.rulebook_code,
-                          aid_amount=claim.aid_amount))
+                          aid_amount=claim.aid_amount, exclusions=exclusions))
     for event in transition.events:
         await publish(session, MESSAGING, TOPIC_CLAIMS, event)
     if transition.revoke_right and claim.period is not None:  # 第十三条: the right to claim in the period ends
@@ -348,19 +353,36 @@ async def record(session: AsyncSession, claim: Claim, transition: Transition, ac
         await session.flush()
 
 
-async def decide_claim(session: AsyncSession, claim_id: uuid.UUID, actor: Principal, decision: Decision
-                       ) -> Claim:
-    """A reviewer's decision, a unit's resubmission or the centre's revocation (domain.approval.decide)."""
+async def decide_claim(session: AsyncSession, claim_id: uuid.UUID, actor: Principal, decision: Decision,
+                       exclusions: dict[str, bool] | None = None) -> Claim:
+    """A reviewer's decision, a unit's resubmission or the centre's revocation (domain.approval.decide), with
+    the reviewer's answers to the exclusions checklist (第十二条, domain/exclusions.py)."""
     claim = await load_claim(session, claim_id, actor, lock=True)
     steps = await steps_of(session, claim)
-    state = state_of(claim, steps, await rulebook_for(session, claim.period))
+    rulebook = await rulebook_for(session, claim.period)
+    state = state_of(claim, steps, rulebook)
     transition = decide(state, actor, decision, datetime.now(UTC), await load_calendar(session))
-    await apply(session, claim, transition, actor)
+    answers = None
+    if decision.kind in ("approve", "reject", "return"):
+        answers = answers_to_record(
+            rulebook.exclusions_checklist if rulebook else None, exclusions, kind=decision.kind,
+            approving=transition.state.status == ClaimStatus.APPROVED, reason_code=decision.reason_code)
+    await apply(session, claim, transition, actor, answers)
     return claim
 
 
 async def claim_view(session: AsyncSession, claim: Claim) -> ClaimOut:
     paid_at = (await session.execute(select(ClaimPaidAt.paid_at).where(
         ClaimPaidAt.claim_id == str(claim.id)))).scalar_one_or_none()
-    return ClaimOut.of(claim, await steps_of(session, claim), await adjustments_of(session, claim), paid_at)
+    rulebook = await rulebook_for(session, claim.period)
+    return ClaimOut.of(claim, await steps_of(session, claim), await adjustments_of(session, claim), paid_at,
+                       rulebook.exclusions_checklist if rulebook else None)
+
+
+def check_filer(rulebook: Rulebook | None, actor: Principal) -> None:
+    """Seed 001 "职工申请办理互助金时，应由职工所在单位工会统一进行办理": where the rulebook says `filed_by: unit`,
+    a member's own claim is refused (403 ``claims_filed_by_unit``); the unit agent files it."""
+    if rulebook is not None and actor.role == Role.MEMBER and not rulebook.members_may_file:
+        raise Forbidden(f"{rulebook.name}的补助申请由所在单位工会统一办理，会员不能自行申请。",
+                        code="claims_filed_by_unit")
 

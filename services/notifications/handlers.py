@@ -20,6 +20,7 @@ from shared.events import (
     ClaimSubmitted,
     Envelope,
     EventPayload,
+    LoyaltyGranted,
     MemberContactChanged,
     MemberCovered,
     MemberDetailsCorrected,
@@ -56,6 +57,11 @@ def render(event: EventPayload, day: date | None = None) -> tuple[str, str] | No
         case MemberCovered():
             return "member_covered", (f"{event.name}，您已加入 {event.period} 期职工医疗互助，"
                                       f"保障期 {zh_date(event.coverage_from)} 至 {zh_date(event.coverage_to)}。")
+        case LoyaltyGranted():  # 第十五条
+            periods = "、".join(event.periods_without_aid)
+            return "loyalty_granted", (f"{on}，您连续参加职工医疗互助（{periods} 期）未获得补助，{event.period} 期获赠"
+                                       "一份意外伤害保障（实施办法附则），本期内发生意外伤害可按规定申请补助，"
+                                       "请联系本单位工会经办人。")
         case ClaimSubmitted():
             return "claim_submitted", f"{on}，您的补助申请已受理（{STATUS_ZH.get(event.status, event.status)}）。"
         case ClaimApproved():
@@ -178,7 +184,7 @@ async def details_changed(session: AsyncSession, _: Envelope, event: EventPayloa
 
 HANDLERS: dict[str, Handler] = {
     **{cls.TYPE: record
-       for cls in (MemberCovered, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
+       for cls in (MemberCovered, LoyaltyGranted, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
                    ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)},
     MemberContactChanged.TYPE: contact_changed,
     MemberDetailsCorrected.TYPE: details_changed,

@@ -63,11 +63,13 @@ def claim_body(member_id: str, setl_id: str, psn_part_amt: Decimal) -> claims.Cl
 
 
 def approve_to_the_end(login: Any, claim: claims.ClaimOut, reviewers: dict[claims.OrgLevel, str]) -> claims.ClaimOut:
-    decision = claims.DecisionIn(decision=claims.Decision.approve)
     while claim.status is claims.ClaimStatus.in_review:
         level = claim.approval.current_level
         assert level is not None
         reviewer: Api = login(reviewers[level])
+        # 第十二条: the reviewer answers the claim's exclusions checklist, none applying
+        decision = claims.DecisionIn(decision=claims.Decision.approve, exclusions_checklist={
+            item.code: False for item in claim.exclusions_checklist or []})
         claim = claims.ClaimOut.model_validate(reviewer.post(
             "claims", f"/api/v1/claims/{claim.claim_id}/decisions", json=decision.model_dump(mode="json")))
     return claim

@@ -159,6 +159,12 @@ async def get_claim(client: httpx.AsyncClient, claim_id: str, headers: dict[str,
 
 async def decide(client: httpx.AsyncClient, claim_id: str, headers: dict[str, str], decision: str = "approve",
                  **extra: Any) -> httpx.Response:
+    if decision == "approve" and "exclusions_checklist" not in extra:
+        # 第十二条: the reviewer answers the checklist the claim shows, here "does not apply" to every item
+        # (tests/service/test_c16_exclusions.py tests the checklist itself).
+        shown = await client.get(f"/api/v1/claims/{claim_id}", headers=headers)
+        if shown.status_code == 200:
+            extra["exclusions_checklist"] = {i["code"]: False for i in shown.json()["exclusions_checklist"]}
     return await client.post(f"/api/v1/claims/{claim_id}/decisions", json={"decision": decision, **extra},
                              headers=headers)
 

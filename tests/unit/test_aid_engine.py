@@ -363,16 +363,17 @@ def test_lower_tiers_review_and_pass_the_claim_up() -> None:
     assert review_path(YUNNAN_APPROVAL, D("20000.00")) == ["agency_point", "office", "centre"]
 
 
-def test_yuncheng_county_checks_and_the_city_centre_approves_any_positive_aid() -> None:
-    assert final_level(YUNCHENG_APPROVAL, D("0.00")) == "agency_point"
-    assert review_path(YUNCHENG_APPROVAL, D("0.00")) == ["agency_point"]
+def test_yuncheng_county_checks_and_the_city_centre_approves_any_aid() -> None:
+    # approval.approved_by: centre (seed 001 补助流程): an aid of 0.00 too (tests/unit/test_c16_yuncheng.py)
+    assert final_level(YUNCHENG_APPROVAL, D("0.00")) == "centre"
+    assert review_path(YUNCHENG_APPROVAL, D("0.00")) == ["agency_point", "centre"]
     assert final_level(YUNCHENG_APPROVAL, D("0.01")) == "centre"
     assert review_path(YUNCHENG_APPROVAL, D("750.00")) == ["agency_point", "centre"]
 
 
-def test_neimenggu_leagues_check_and_the_association_approves_any_positive_aid() -> None:
+def test_neimenggu_leagues_check_and_the_association_approves_any_aid() -> None:
     # Seed 004 (阿拉善): complete claims go to the 自治区互助协会 for its decision; no league tier of its own.
-    assert final_level(NEIMENGGU_APPROVAL, D("0.00")) == "agency_point"
+    assert final_level(NEIMENGGU_APPROVAL, D("0.00")) == "centre"
     assert final_level(NEIMENGGU_APPROVAL, D("0.01")) == "centre"
     assert review_path(NEIMENGGU_APPROVAL, D("5000.00")) == ["agency_point", "centre"]
 

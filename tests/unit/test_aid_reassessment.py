@@ -91,9 +91,9 @@ def test_banded_rulebooks_table(plan: BandedPlan, base: str, aid: str) -> None:
         ("yunnan-19", "3000.00", ["agency_point"]),
         ("yunnan-19", "3000.01", ["agency_point", "office"]),
         ("yunnan-19", "10000.01", ["agency_point", "office", "centre"]),
-        ("yuncheng-2024", "0.00", ["agency_point"]),
+        ("yuncheng-2024", "0.00", ["agency_point", "centre"]),  # approved_by: centre
         ("yuncheng-2024", "0.01", ["agency_point", "centre"]),
-        ("neimenggu-2019", "0.00", ["agency_point"]),
+        ("neimenggu-2019", "0.00", ["agency_point", "centre"]),  # approved_by: centre
         ("neimenggu-2019", "5000.00", ["agency_point", "centre"]),
     ],
 )

@@ -240,7 +240,8 @@ def test_maternity_is_excluded_as_not_paid_by_basic_insurance() -> None:
 
 
 def test_a_kind_of_care_neither_excluded_nor_named_by_the_plan_is_not_covered() -> None:
-    refusal = screen(replace(BASE, med_type="28"), YUNNAN, IN_WINDOW)  # 28: 日间手术, inpatient care not listed
+    # 99: 其他 (28 日间手术 is an admission, 第六条 住院: the plan names it; tests/unit/test_c16_exclusion_rules.py)
+    refusal = screen(replace(BASE, med_type="99"), YUNNAN, IN_WINDOW)
     assert refusal is not None and refusal.code == "med_type_not_covered"
 
 

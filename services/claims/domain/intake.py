@@ -61,7 +61,8 @@ def screen(facts: IntakeFacts, rulebook: Rulebook | None, today: date) -> Refusa
         return Refusal("coverage_ended", f"该人员已于 {coverage.ended_on} 退出，其后不享受互助。")
     if rulebook is None:
         raise RulebookMissing(coverage.period)
-    if facts.plan not in coverage.plans:
+    if facts.plan not in coverage.plans or facts.plan not in {plan.code for plan in rulebook.plans}:
+        # (a cover granted by 第十五条 under a rulebook that defines no such plan has nothing to claim on)
         return Refusal("plan_not_joined", f"该人员本期未参加 {facts.plan} 项目。")
     if facts.right_revoked:  # 第十三条: fraud cancels the right to claim for the period
         return Refusal("revoked_for_fraud", "该人员本期因欺诈已被取消申请补助的权利。")

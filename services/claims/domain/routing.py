@@ -16,6 +16,9 @@ LEVELS: tuple[str, ...] = REVIEW_LEVELS
 def _final_tier(approval: Approval, aid: Decimal) -> int:
     if aid < 0:
         raise ValueError(f"aid cannot be negative: {aid}")
+    if approval.approved_by is not None:
+        # seed 001 补助流程: the city centre approves every claim, whatever its aid; the tiers below review it.
+        return [tier.level for tier in approval.tiers].index(approval.approved_by)
     # 第十条 (seed 003): aid <= 3,000 the agency point, <= 10,000 the office, above that the centre;
     # `up_to` is inclusive and the first tier covering the aid gives final approval (rulebooks/README.md).
     for index, tier in enumerate(approval.tiers):
