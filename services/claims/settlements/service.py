@@ -22,14 +22,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.domain.bureau import exclusion
-from services.claims.domain.feed import Checked, Refusal, check_record
+from services.claims.domain.feed import Refusal, check_record
+from services.claims.domain.feed_columns import Sound, sound_rows
 from services.claims.models import BureauTotal, Claim, Coverage, FeedReceipt, Settlement
-from services.claims.settlements.reading import Item
+from services.claims.settlements.reading import Item, Lines
 from services.claims.settlements.reversals import receive_reversal
 from shared.auth import Principal
 from shared.masking import mask_certno
@@ -46,8 +48,8 @@ INSERT_SQL = """
 WITH kept AS (
   INSERT INTO settlements (setl_id, certno, record, mdtrt_id, is_reversal, setl_date, insutype, med_type,
                           medfee_sumamt, psn_part_amt)
-  SELECT s, c, r::jsonb, m, false, d, i, t, f::numeric, p::numeric
-  FROM unnest($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::date[], $6::varchar[], $7::varchar[],
+  SELECT s, c, convert_from(r, 'UTF8')::jsonb, m, false, d, i, t, f::numeric, p::numeric
+  FROM unnest($1::varchar[], $2::varchar[], $3::bytea[], $4::varchar[], $5::date[], $6::varchar[], $7::varchar[],
               $8::text[], $9::text[]) AS x(s, c, r, m, d, i, t, f, p)
   WHERE NOT EXISTS (SELECT 1 FROM settlements k WHERE k.setl_id = x.s)  -- a resend: its JSON is not even parsed
   ON CONFLICT (setl_id) DO NOTHING
@@ -94,32 +96,47 @@ async def driver_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def write_batch(conn: Any, actor: Principal, batch: list[tuple[Checked, str]], tally: Tally) -> None:
-    certnos = list({checked.certno for checked, _ in batch if checked.certno})
+async def write_batch(conn: Any, actor: Principal, batch: Sound, tally: Tally) -> None:
+    certnos = list(set(batch.certno))
     branch = None if actor.role == "admin" else list(actor.branch)
     members = {row[0] for row in await conn.fetch(MEMBERS_SQL, certnos, branch)}
-    kept = [(i, c, text) for i, (c, text) in enumerate(batch) if c.certno in members]
+    kept = [i for i, certno in enumerate(batch.certno) if certno in members]
     tally.not_members += len(batch) - len(kept)
-    medfee = [str(c.medfee_sumamt) for c, _ in batch]
-    person = [str(c.psn_part_amt) for c, _ in batch]
-    await conn.execute(RECEIPTS_SQL, actor.org, [digest(c.setl_id) for c, _ in batch],
-                       [c.setl_date for c, _ in batch], [c.insutype for c, _ in batch], medfee, person)
+    await conn.execute(RECEIPTS_SQL, actor.org, [digest(s) for s in batch.setl_id], batch.setl_date,
+                       batch.insutype, batch.medfee_sumamt, batch.psn_part_amt)
     if not kept:
         return
-    inserted = await conn.fetchval(INSERT_SQL, [c.setl_id for _, c, _ in kept], [c.certno for _, c, _ in kept],
-                                   [text for _, _, text in kept], [c.mdtrt_id for _, c, _ in kept],
-                                   [c.setl_date for _, c, _ in kept], [c.insutype for _, c, _ in kept],
-                                   [c.med_type for _, c, _ in kept], [medfee[i] for i, _, _ in kept],
-                                   [person[i] for i, _, _ in kept])
+    columns = (batch.setl_id, batch.certno, batch.record, batch.mdtrt_id, batch.setl_date, batch.insutype,
+               batch.med_type, batch.medfee_sumamt, batch.psn_part_amt)
+    if len(kept) < len(batch):
+        columns = tuple([column[i] for i in kept] for column in columns)  # type: ignore[assignment]
+    inserted = await conn.fetchval(INSERT_SQL, *columns)
     tally.accepted += inserted
     tally.duplicates += len(kept) - inserted
 
 
-async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[list[Item]]) -> Tally:
+def split_block(block: Lines, today: date) -> tuple[Sound, list[Item]]:
+    """A block of NDJSON lines: the records plainly sound, checked as columns (domain/feed_columns.py), and the
+    others read one by one, in order (all of them if the columns cannot be read)."""
+    try:
+        frame, positions = block.frame()
+        if not positions:
+            return Sound(), block.items()
+        mask, sound = sound_rows(frame, today)
+    except (Exception, pl.exceptions.PanicException):  # polars could not read the block: line by line
+        return Sound(), block.items()
+    skip = [False] * len(block)
+    for position, sound_here in zip(positions, mask, strict=True):
+        skip[position] = sound_here
+    sound.record = [block.raws[p] for p, sound_here in zip(positions, mask, strict=True) if sound_here]  # type: ignore[misc]
+    return sound, block.items(skip)
+
+
+async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[list[Item] | Lines]) -> Tally:
     tally = Tally()
     today = date.today()
     conn = await driver_connection(session)
-    batch: list[tuple[Checked, str]] = []
+    batch = Sound()
     writing: asyncio.Task[None] | None = None
 
     async def flush() -> None:
@@ -129,10 +146,24 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
             writing = None
         if batch:
             writing = asyncio.ensure_future(write_batch(conn, actor, batch, tally))
-            batch = []
+            batch = Sound()
 
     try:
         async for chunk in items:
+            if isinstance(chunk, Lines):
+                sound, others = split_block(chunk, today)
+                checked_others = [(item, item[2] if isinstance(item[2], Refusal) else check_record(item[2], today))
+                                  for item in others]
+                if any(not isinstance(checked, Refusal) for _, checked in checked_others):
+                    chunk = chunk.items()  # a sound record read one by one: the block in file order, as below
+                else:
+                    tally.received += len(chunk)
+                    batch.extend(sound)
+                    for (line, index, _, _), refusal in checked_others:
+                        tally.refuse(line, index, refusal)  # type: ignore[arg-type]
+                    if len(batch) >= BATCH:
+                        await flush()
+                    continue
             for line, index, record, text in chunk:
                 tally.received += 1
                 if isinstance(record, Refusal):
@@ -158,7 +189,7 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
                         tally.claims_reversed += outcome.claims_reversed
                     continue
                 assert text is not None
-                batch.append((checked, text))
+                batch.append(checked, text)
                 if len(batch) >= BATCH:
                     await flush()
         await flush()
