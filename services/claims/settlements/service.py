@@ -1,10 +1,11 @@
-"""The bureau feed stored (issue #12 item 1): records checked one by one (domain/feed.py), written in batches.
+"""The bureau feed stored (issue #12 item 1): records checked as columns a block at a time
+(domain/feed_columns.py), those not plainly sound one by one (domain/feed.py), written in batches.
 
-Each batch of sound settlements costs three statements whatever its size: which certnos are members in the
-caller's branch (claims' Coverage copy of enrollment), one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO
-NOTHING`` of the members' records (a setl_id already kept is a duplicate: the same file sent again changes
-nothing), and one of the receipts (feed_receipts: a digest of the setl_id with the day, scheme and two sums, for
-the daily totals; no person). A batch is written while the next is read and checked. Reversals are rare and
+Each batch of sound settlements costs one statement whatever its size (WRITE_SQL): the receipts
+(feed_receipts: a digest of the setl_id with the day, scheme and two sums, for the daily totals; no person), and
+one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING`` of the records of members in the caller's
+branch (claims' Coverage copy of enrollment; a setl_id already kept is a duplicate: the same file sent again
+changes nothing). A batch is written while the next is read and checked. Reversals are rare and
 each touches claims: they go one at a time through reversals.py, after the batch before them is written, so a
 file holding a settlement and then its reversal reverses it.
 
@@ -40,27 +41,31 @@ from shared.scope import array_in_branch
 BATCH = 10000
 MAX_REJECTED = 1000  # the first refusals are listed, all are counted
 
-MEMBERS_SQL = """
-SELECT DISTINCT certno FROM coverages
-WHERE certno = ANY($1::varchar[]) AND ($2::varchar[] IS NULL OR unit_path[1:cardinality($2::varchar[])] = $2::varchar[])
-"""
-INSERT_SQL = """
-WITH kept AS (
+# One statement, one round trip per batch: the day's receipts of every sound record, and the records of people
+# covered in the caller's branch ($13: NULL for the admin) that are not kept yet; it answers how many were
+# kept and how many were members'. The batch's arrays are sent once.
+WRITE_SQL = """
+WITH members AS (
+  SELECT DISTINCT certno FROM coverages
+  WHERE certno = ANY($3::varchar[])
+    AND ($12::varchar[] IS NULL OR unit_path[1:cardinality($12::varchar[])] = $12::varchar[])),
+receipts AS (
+  INSERT INTO feed_receipts (sender_org, digest, setl_date, insutype, medfee_sumamt, psn_part_amt)
+  SELECT $1, g, d, i, f::numeric, p::numeric FROM unnest($11::bytea[], $6::date[], $7::varchar[], $9::text[],
+                                                          $10::text[]) AS r(g, d, i, f, p)
+  ON CONFLICT DO NOTHING),
+kept AS (
   INSERT INTO settlements (setl_id, certno, record, mdtrt_id, is_reversal, setl_date, insutype, med_type,
                           medfee_sumamt, psn_part_amt)
   SELECT s, c, convert_from(r, 'UTF8')::jsonb, m, false, d, i, t, f::numeric, p::numeric
-  FROM unnest($1::varchar[], $2::varchar[], $3::bytea[], $4::varchar[], $5::date[], $6::varchar[], $7::varchar[],
-              $8::text[], $9::text[]) AS x(s, c, r, m, d, i, t, f, p)
-  WHERE NOT EXISTS (SELECT 1 FROM settlements k WHERE k.setl_id = x.s)  -- a resend: its JSON is not even parsed
+  FROM unnest($2::varchar[], $3::varchar[], $4::bytea[], $5::varchar[], $6::date[], $7::varchar[], $8::varchar[],
+              $9::text[], $10::text[]) AS x(s, c, r, m, d, i, t, f, p)
+  WHERE x.c IN (SELECT certno FROM members)
+    AND NOT EXISTS (SELECT 1 FROM settlements k WHERE k.setl_id = x.s)  -- a resend: its JSON is not even parsed
   ON CONFLICT (setl_id) DO NOTHING
   RETURNING 1)
-SELECT count(*) FROM kept
-"""
-RECEIPTS_SQL = """
-INSERT INTO feed_receipts (sender_org, digest, setl_date, insutype, medfee_sumamt, psn_part_amt)
-SELECT $1, g, d, i, f::numeric, p::numeric FROM unnest($2::bytea[], $3::date[], $4::varchar[], $5::text[], $6::text[])
-  AS x(g, d, i, f, p)
-ON CONFLICT DO NOTHING
+SELECT (SELECT count(*) FROM kept) AS kept,
+       (SELECT count(*) FROM unnest($3::varchar[]) AS c WHERE c IN (SELECT certno FROM members)) AS of_members
 """
 
 
@@ -97,22 +102,13 @@ async def driver_connection(session: AsyncSession) -> Any:
 
 
 async def write_batch(conn: Any, actor: Principal, batch: Sound, tally: Tally) -> None:
-    certnos = list(set(batch.certno))
     branch = None if actor.role == "admin" else list(actor.branch)
-    members = {row[0] for row in await conn.fetch(MEMBERS_SQL, certnos, branch)}
-    kept = [i for i, certno in enumerate(batch.certno) if certno in members]
-    tally.not_members += len(batch) - len(kept)
-    await conn.execute(RECEIPTS_SQL, actor.org, [digest(s) for s in batch.setl_id], batch.setl_date,
-                       batch.insutype, batch.medfee_sumamt, batch.psn_part_amt)
-    if not kept:
-        return
-    columns = (batch.setl_id, batch.certno, batch.record, batch.mdtrt_id, batch.setl_date, batch.insutype,
-               batch.med_type, batch.medfee_sumamt, batch.psn_part_amt)
-    if len(kept) < len(batch):
-        columns = tuple([column[i] for i in kept] for column in columns)  # type: ignore[assignment]
-    inserted = await conn.fetchval(INSERT_SQL, *columns)
-    tally.accepted += inserted
-    tally.duplicates += len(kept) - inserted
+    row = await conn.fetchrow(WRITE_SQL, actor.org, batch.setl_id, batch.certno, batch.record, batch.mdtrt_id,
+                              batch.setl_date, batch.insutype, batch.med_type, batch.medfee_sumamt,
+                              batch.psn_part_amt, [digest(s) for s in batch.setl_id], branch)
+    tally.not_members += len(batch) - row["of_members"]
+    tally.accepted += row["kept"]
+    tally.duplicates += row["of_members"] - row["kept"]
 
 
 def split_block(block: Lines, today: date) -> tuple[Sound, list[Item]]:
@@ -151,7 +147,8 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
     try:
         async for chunk in items:
             if isinstance(chunk, Lines):
-                sound, others = split_block(chunk, today)
+                # in a thread: polars works without the GIL, so the batch before is written meanwhile
+                sound, others = await asyncio.to_thread(split_block, chunk, today)
                 checked_others = [(item, item[2] if isinstance(item[2], Refusal) else check_record(item[2], today))
                                   for item in others]
                 if any(not isinstance(checked, Refusal) for _, checked in checked_others):
