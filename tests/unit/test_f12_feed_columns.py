@@ -75,6 +75,9 @@ def test_a_plain_block_is_decided_by_columns_whole() -> None:
     assert sound.certno[7] == certno(7) and sound.medfee_sumamt[1] == record(1)["medfee_sumamt"]
     assert sound.setl_date[0] == TODAY - timedelta(days=10) and sound.mdtrt_id[2] == "M53010000000002"
     assert sound.record[3] == raws[3]  # kept as sent
+    # read one by one as (Checked, text), the way check_record gives them
+    checked, text = next(iter(sound))
+    assert checked == check_record(json.loads(text), TODAY) and text.encode() == raws[0]
 
 
 def test_refusals_and_unusual_records_are_left_to_the_one_by_one_checks() -> None:
