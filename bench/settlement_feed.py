@@ -3,7 +3,8 @@ as one gzip-compressed NDJSON file, uploaded (multipart ``file``) to the running
 user, timed from the first byte sent to the answer; then the same file again (all duplicates: nothing
 changes). The records are of the bench world's covered members, with one in twenty of people who are not
 members (counted, not kept) and one in a thousand malformed (refused with their line). Peak RSS of the claims
-process is read from /proc (VmHWM) before and after.
+process is read from /proc (VmHWM) before and after, and the CPU seconds the claims process and PostgreSQL spent
+on the first upload (the figure that holds when other work shares the machine's cores: see load_average_1m).
 
 In ``make bench`` (bench/run.py, into bench-results/bench.json as ``settlement_feed_1m``), or alone:
 ``python -m bench.settlement_feed`` (its own stack, enrollment and claims only; BENCH_FEED_RECORDS to change
@@ -61,6 +62,33 @@ def write_feed(path: Path, certnos: list[str], count: int) -> int:
     return path.stat().st_size
 
 
+def cpu_seconds(pids: set[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process (all its threads) from /proc."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def postgres_pids(stack: Stack) -> set[int]:
+    """The postmaster of the stack's PostgreSQL and its children (backends, WAL writer, checkpointer...)."""
+    assert stack.pg is not None
+    postmaster = int((stack.pg.data_dir / "postmaster.pid").read_text().split()[0])
+    pids = {postmaster}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    pids.add(int(entry.name))
+            except (OSError, ValueError):
+                continue
+    return pids
+
+
 def upload(url: str, token: str, path: Path) -> tuple[float, dict[str, Any]]:
     with open(path, "rb") as handle, httpx.Client(base_url=url, timeout=900) as http:
         started = time.perf_counter()
@@ -83,8 +111,13 @@ def run(stack: Stack, certnos: list[str], count: int = RECORDS) -> dict[str, Any
         path = Path(tmp) / "setlinfo.ndjson.gz"
         size = write_feed(path, certnos, count)
         rss_before = peak_rss_mib(pid)
+        pg_before = cpu_seconds(postgres_pids(stack))
+        claims_before = cpu_seconds({pid})[pid]
         seconds, first = upload(stack.url("claims"), token, path)
         rss_after = peak_rss_mib(pid)
+        claims_cpu = cpu_seconds({pid})[pid] - claims_before
+        pg_after = cpu_seconds(postgres_pids(stack) | set(pg_before))
+        pg_cpu = sum(v - pg_before.get(p, 0.0) for p, v in pg_after.items())
         again_seconds, again = upload(stack.url("claims"), token, path)
     return {"records": count, "file": "NDJSON, gzip, multipart upload", "file_mib": round(size / 2**20, 1),
             "seconds": round(seconds, 2), "records_per_second": round(count / seconds),
@@ -92,6 +125,7 @@ def run(stack: Stack, certnos: list[str], count: int = RECORDS) -> dict[str, Any
             "answer": {k: first[k] for k in ("received", "accepted", "duplicates", "not_members", "reversals",
                                              "rejected_count")},
             "claims_peak_rss_mib_before": round(rss_before), "claims_peak_rss_mib_after": round(rss_after),
+            "cpu_seconds": {"claims": round(claims_cpu, 1), "postgresql": round(pg_cpu, 1)},
             "same_file_again": {"seconds": round(again_seconds, 2), "accepted": again["accepted"],
                                 "duplicates": again["duplicates"]}}
 

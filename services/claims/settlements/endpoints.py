@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, BeforeValidator, Field
 
 from services.claims.settlements import service
-from services.claims.settlements.reading import Item, array_records, records
+from services.claims.settlements.reading import Item, Lines, array_records, records
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.fields import Money, PastDate, Text
@@ -44,7 +44,7 @@ class FeedResult(BaseModel):
     rejected: list[FeedRejection]
 
 
-async def _body_items(request: Request) -> AsyncIterator[list[Item]]:
+async def _body_items(request: Request) -> AsyncIterator[list[Item] | Lines]:
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";")[0].strip().lower()
     if kind in ("application/json", "") or kind.endswith("+json"):

@@ -1,10 +1,11 @@
-"""The bureau feed stored (issue #12 item 1): records checked one by one (domain/feed.py), written in batches.
+"""The bureau feed stored (issue #12 item 1): records checked as columns a block at a time
+(domain/feed_columns.py), those not plainly sound one by one (domain/feed.py), written in batches.
 
-Each batch of sound settlements costs three statements whatever its size: which certnos are members in the
-caller's branch (claims' Coverage copy of enrollment), one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO
-NOTHING`` of the members' records (a setl_id already kept is a duplicate: the same file sent again changes
-nothing), and one of the receipts (feed_receipts: a digest of the setl_id with the day, scheme and two sums, for
-the daily totals; no person). A batch is written while the next is read and checked. Reversals are rare and
+Each batch of sound settlements costs one statement whatever its size (WRITE_SQL): the receipts
+(feed_receipts: a digest of the setl_id with the day, scheme and two sums, for the daily totals; no person), and
+one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING`` of the records of members in the caller's
+branch (claims' Coverage copy of enrollment; a setl_id already kept is a duplicate: the same file sent again
+changes nothing). A batch is written while the next is read and checked. Reversals are rare and
 each touches claims: they go one at a time through reversals.py, after the batch before them is written, so a
 file holding a settlement and then its reversal reverses it.
 
@@ -22,14 +23,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.domain.bureau import exclusion
-from services.claims.domain.feed import Checked, Refusal, check_record
+from services.claims.domain.feed import Refusal, check_record
+from services.claims.domain.feed_columns import Sound, sound_rows
 from services.claims.models import BureauTotal, Claim, Coverage, FeedReceipt, Settlement
-from services.claims.settlements.reading import Item
+from services.claims.settlements.reading import Item, Lines
 from services.claims.settlements.reversals import receive_reversal
 from services.claims.settlements.straight_through import Outcome, after_batch
 from shared.auth import Principal
@@ -39,27 +42,31 @@ from shared.scope import array_in_branch
 BATCH = 10000
 MAX_REJECTED = 1000  # the first refusals are listed, all are counted
 
-MEMBERS_SQL = """
-SELECT DISTINCT certno FROM coverages
-WHERE certno = ANY($1::varchar[]) AND ($2::varchar[] IS NULL OR unit_path[1:cardinality($2::varchar[])] = $2::varchar[])
-"""
-INSERT_SQL = """
-WITH kept AS (
+# One statement, one round trip per batch: the day's receipts of every sound record, and the records of people
+# covered in the caller's branch ($13: NULL for the admin) that are not kept yet; it answers how many were
+# kept and how many were members'. The batch's arrays are sent once.
+WRITE_SQL = """
+WITH members AS (
+  SELECT DISTINCT certno FROM coverages
+  WHERE certno = ANY($3::varchar[])
+    AND ($12::varchar[] IS NULL OR unit_path[1:cardinality($12::varchar[])] = $12::varchar[])),
+receipts AS (
+  INSERT INTO feed_receipts (sender_org, digest, setl_date, insutype, medfee_sumamt, psn_part_amt)
+  SELECT $1, g, d, i, f::numeric, p::numeric FROM unnest($11::bytea[], $6::date[], $7::varchar[], $9::text[],
+                                                          $10::text[]) AS r(g, d, i, f, p)
+  ON CONFLICT DO NOTHING),
+kept AS (
   INSERT INTO settlements (setl_id, certno, record, mdtrt_id, is_reversal, setl_date, insutype, med_type,
                           medfee_sumamt, psn_part_amt)
-  SELECT s, c, r::jsonb, m, false, d, i, t, f::numeric, p::numeric
-  FROM unnest($1::varchar[], $2::varchar[], $3::text[], $4::varchar[], $5::date[], $6::varchar[], $7::varchar[],
-              $8::text[], $9::text[]) AS x(s, c, r, m, d, i, t, f, p)
-  WHERE NOT EXISTS (SELECT 1 FROM settlements k WHERE k.setl_id = x.s)  -- a resend: its JSON is not even parsed
+  SELECT s, c, convert_from(r, 'UTF8')::jsonb, m, false, d, i, t, f::numeric, p::numeric
+  FROM unnest($2::varchar[], $3::varchar[], $4::bytea[], $5::varchar[], $6::date[], $7::varchar[], $8::varchar[],
+              $9::text[], $10::text[]) AS x(s, c, r, m, d, i, t, f, p)
+  WHERE x.c IN (SELECT certno FROM members)
+    AND NOT EXISTS (SELECT 1 FROM settlements k WHERE k.setl_id = x.s)  -- a resend: its JSON is not even parsed
   ON CONFLICT (setl_id) DO NOTHING
   RETURNING 1)
-SELECT count(*) FROM kept
-"""
-RECEIPTS_SQL = """
-INSERT INTO feed_receipts (sender_org, digest, setl_date, insutype, medfee_sumamt, psn_part_amt)
-SELECT $1, g, d, i, f::numeric, p::numeric FROM unnest($2::bytea[], $3::date[], $4::varchar[], $5::text[], $6::text[])
-  AS x(g, d, i, f, p)
-ON CONFLICT DO NOTHING
+SELECT (SELECT count(*) FROM kept) AS kept,
+       (SELECT count(*) FROM unnest($3::varchar[]) AS c WHERE c IN (SELECT certno FROM members)) AS of_members
 """
 
 
@@ -97,32 +104,38 @@ async def driver_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def write_batch(conn: Any, actor: Principal, batch: list[tuple[Checked, str]], tally: Tally) -> None:
-    certnos = list({checked.certno for checked, _ in batch if checked.certno})
+async def write_batch(conn: Any, actor: Principal, batch: Sound, tally: Tally) -> None:
     branch = None if actor.role == "admin" else list(actor.branch)
-    members = {row[0] for row in await conn.fetch(MEMBERS_SQL, certnos, branch)}
-    kept = [(i, c, text) for i, (c, text) in enumerate(batch) if c.certno in members]
-    tally.not_members += len(batch) - len(kept)
-    medfee = [str(c.medfee_sumamt) for c, _ in batch]
-    person = [str(c.psn_part_amt) for c, _ in batch]
-    await conn.execute(RECEIPTS_SQL, actor.org, [digest(c.setl_id) for c, _ in batch],
-                       [c.setl_date for c, _ in batch], [c.insutype for c, _ in batch], medfee, person)
-    if not kept:
-        return
-    inserted = await conn.fetchval(INSERT_SQL, [c.setl_id for _, c, _ in kept], [c.certno for _, c, _ in kept],
-                                   [text for _, _, text in kept], [c.mdtrt_id for _, c, _ in kept],
-                                   [c.setl_date for _, c, _ in kept], [c.insutype for _, c, _ in kept],
-                                   [c.med_type for _, c, _ in kept], [medfee[i] for i, _, _ in kept],
-                                   [person[i] for i, _, _ in kept])
-    tally.accepted += inserted
-    tally.duplicates += len(kept) - inserted
+    row = await conn.fetchrow(WRITE_SQL, actor.org, batch.setl_id, batch.certno, batch.record, batch.mdtrt_id,
+                              batch.setl_date, batch.insutype, batch.med_type, batch.medfee_sumamt,
+                              batch.psn_part_amt, [digest(s) for s in batch.setl_id], branch)
+    tally.not_members += len(batch) - row["of_members"]
+    tally.accepted += row["kept"]
+    tally.duplicates += row["of_members"] - row["kept"]
 
 
-async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[list[Item]]) -> Tally:
+def split_block(block: Lines, today: date) -> tuple[Sound, list[Item]]:
+    """A block of NDJSON lines: the records plainly sound, checked as columns (domain/feed_columns.py), and the
+    others read one by one, in order (all of them if the columns cannot be read)."""
+    try:
+        frame, positions = block.frame()
+        if not positions:
+            return Sound(), block.items()
+        mask, sound = sound_rows(frame, today)
+    except (Exception, pl.exceptions.PanicException):  # polars could not read the block: line by line
+        return Sound(), block.items()
+    skip = [False] * len(block)
+    for position, sound_here in zip(positions, mask, strict=True):
+        skip[position] = sound_here
+    sound.record = [block.raws[p] for p, sound_here in zip(positions, mask, strict=True) if sound_here]  # type: ignore[misc]
+    return sound, block.items(skip)
+
+
+async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[list[Item] | Lines]) -> Tally:
     tally = Tally()
     today = date.today()
     conn = await driver_connection(session)
-    batch: list[tuple[Checked, str]] = []
+    batch = Sound()
     writing: asyncio.Task[None] | None = None
 
     async def flush() -> None:
@@ -132,15 +145,30 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
             writing = None
         if batch:
             writing = asyncio.ensure_future(store(batch))
-            batch = []
+            batch = Sound()
 
-    async def store(stored: list[tuple[Checked, str]]) -> None:
+    async def store(stored: Sound) -> None:
         await write_batch(conn, actor, stored, tally)
         # the one call into claims after a batch is stored: re-checks and auto claims (straight_through.py)
-        await after_batch(session, actor, [c.setl_id for c, _ in stored], tally.claims)
+        await after_batch(session, actor, stored.setl_id, tally.claims)
 
     try:
         async for chunk in items:
+            if isinstance(chunk, Lines):
+                # in a thread: polars works without the GIL, so the batch before is written meanwhile
+                sound, others = await asyncio.to_thread(split_block, chunk, today)
+                checked_others = [(item, item[2] if isinstance(item[2], Refusal) else check_record(item[2], today))
+                                  for item in others]
+                if any(not isinstance(checked, Refusal) for _, checked in checked_others):
+                    chunk = chunk.items()  # a sound record read one by one: the block in file order, as below
+                else:
+                    tally.received += len(chunk)
+                    batch.extend(sound)
+                    for (line, index, _, _), refusal in checked_others:
+                        tally.refuse(line, index, refusal)  # type: ignore[arg-type]
+                    if len(batch) >= BATCH:
+                        await flush()
+                    continue
             for line, index, record, text in chunk:
                 tally.received += 1
                 if isinstance(record, Refusal):
@@ -166,7 +194,7 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
                         tally.claims_reversed += outcome.claims_reversed
                     continue
                 assert text is not None
-                batch.append((checked, text))
+                batch.append(checked, text)
                 if len(batch) >= BATCH:
                     await flush()
         await flush()
