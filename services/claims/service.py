@@ -31,6 +31,7 @@ from services.claims.domain.routing import review_path
 from services.claims.domain.settlement import check_settlement
 from services.claims.domain.settlement import message as implausible_message
 from services.claims.domain.settlement_check import SettlementCheck, bureau_date, compare
+from services.claims.domain.shares import in_shares
 from services.claims.models import MESSAGING, Claim, ClaimRightRevocation, ClaimStep, Coverage, Settlement
 from services.claims.reassessment import LIVE, reassess_member_period
 from services.claims.repository import (
@@ -217,8 +218,9 @@ async def intake_facts(session: AsyncSession, body: ClaimFacts, member_id: str, 
 
 async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, coverage: Coverage, body: ClaimFacts
                  ) -> Assessed:
-    """The member's history in the plan, then the pure engine of the plan's kind (domain/aid.py)."""
-    plan = rulebook.plan(claim.plan)
+    """The member's history in the plan, then the pure engine of the plan's kind (domain/aid.py), on the plan
+    as the member holds it: times their shares where shares multiply it (domain/shares.py, seed 002)."""
+    plan = in_shares(rulebook, rulebook.plan(claim.plan), coverage.shares or 1)
     history = select(func.coalesce(func.sum(Claim.base), 0), func.coalesce(func.sum(Claim.aid_amount), 0),
                      func.count().filter(Claim.aid_amount > 0)).where(
         Claim.member_id == claim.member_id, Claim.plan == claim.plan, Claim.status.in_(LIVE))
