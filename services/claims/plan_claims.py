@@ -39,7 +39,7 @@ from services.claims.domain.benefits import ADULT_AGE, age_on, assess_graded
 from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
 from services.claims.domain.routing import review_path
 from services.claims.domain.second_aid import PeriodStay, remaining_for_period
-from services.claims.domain.shares import in_shares
+from services.claims.domain.shares import in_shares, shares_note
 from services.claims.models import Claim, ClaimRightRevocation, Coverage
 from services.claims.reassessment import DECIDED, LIVE
 from services.claims.repository import coverage_on, coverages_of, rulebook_for, years_of_participation
@@ -155,8 +155,9 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
         claim.diagnosis, claim.second_aid = assessed.diagnosis, assessed.second_aid
         claim.base = ZERO
         claim.aid_amount = claim.assessed_aid = assessed.assessment.aid_amount
-        claim.cumulative_base, claim.explanation = assessed.assessment.cumulative_base, assessed.assessment.explanation
         plan = rulebook.plan(given.plan)
+        claim.cumulative_base = assessed.assessment.cumulative_base
+        claim.explanation = shares_note(rulebook, plan, coverage.shares or 1) + assessed.assessment.explanation
         path = [plan.decided_by] if isinstance(plan, SecondAidPlan) else \
             review_path(rulebook.approval, assessed.assessment.aid_amount)  # seed 000: the centre decides
     state = state_of(claim, [], rulebook, review=path)

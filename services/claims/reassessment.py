@@ -28,7 +28,7 @@ from services.claims.domain.reassess import (
     reassess_fixed,
 )
 from services.claims.domain.routing import LEVELS, review_path
-from services.claims.domain.shares import in_shares, multiplied_by_shares
+from services.claims.domain.shares import in_shares, multiplied_by_shares, shares_note
 from services.claims.models import MESSAGING, Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
 from services.claims.repository import rulebook_of, term_periods
 from shared.auth import Principal
@@ -137,6 +137,7 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
         return []
     adjustments = []
     by_id = {str(c.id): c for c in claims}
+    note = shares_note(rulebook, rulebook.plan(plan_code), coverage.shares or 1 if coverage else 1)
     for result in results:
         claim = by_id[result.claim_id]
         if result.cumulative_base:
@@ -145,7 +146,7 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
             continue
         adjustments.append(await record_adjustment(session, claim, result.new_aid, cause=cause, reason=reason,
                                                    actor=actor, cause_claim=cause_claim,
-                                                   explanation=result.explanation))
+                                                   explanation=note + result.explanation))
         reroute(claim, rulebook)
     return adjustments
 

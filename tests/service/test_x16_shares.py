@@ -112,6 +112,8 @@ async def test_the_doubled_cap_holds_and_a_rejection_reassesses_with_the_shares(
     first = await post(client, member, accident("disability-5", 90))    # 5,000 x 2
     second = await post(client, member, accident("death", 30))          # 20,000, capped at 20,000 - 10,000
     assert (first["aid_amount"], second["aid_amount"]) == ("10000.00", "10000.00")
+    shown = await get_claim(client, first["claim_id"], member.token())
+    assert shown["explanation"] == "按 2 份计（每份的金额、比例和限额乘以 2）；五级伤残，给付 10000.00 元；本次补助 10000.00 元"
     third = await post(client, member, accident("disability-10", 10))   # the year's 20,000 is used up
     assert third["aid_amount"] == "0.00"
     r = await decide(client, first["claim_id"], member.branch.agency_reviewer(), "reject", reason="非意外事故")
@@ -119,6 +121,7 @@ async def test_the_doubled_cap_holds_and_a_rejection_reassesses_with_the_shares(
     later = await get_claim(client, second["claim_id"], member.token())
     assert later["aid_amount"] == "20000.00"  # death at 2 shares, whole now
     assert [(a["amount"], a["cause"]) for a in later["adjustments"]] == [("10000.00", "late_rejection")]
+    assert later["explanation"].startswith("按 2 份计")
     last = await get_claim(client, third["claim_id"], member.token())
     assert last["aid_amount"] == "0.00" and last["adjustments"] == []
     async with app.state.db.transaction() as session:

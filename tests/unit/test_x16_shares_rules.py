@@ -10,7 +10,7 @@ import pytest
 
 from services.claims.domain.aid import assess_banded, assess_fixed
 from services.claims.domain.benefits import assess_graded, assess_per_day
-from services.claims.domain.shares import in_shares, multiplied_by_shares
+from services.claims.domain.shares import in_shares, multiplied_by_shares, shares_note
 from shared.rulebook import BandedPlan, FixedPlan, GradedPlan, PerDayPlan, Rulebook, load_rulebook
 from tests.conftest import RULEBOOKS
 
@@ -123,3 +123,9 @@ def test_jingka_is_the_same_for_every_share_count() -> None:
 def test_shares_must_be_a_whole_number_from_one(shares: int) -> None:
     with pytest.raises(ValueError, match="shares"):
         in_shares(BEIJING, BEIJING.plan("allowance"), shares)
+
+
+def test_the_explanation_names_the_shares_only_where_they_multiply() -> None:
+    assert shares_note(BEIJING, BEIJING.plan("accident"), 2) == "按 2 份计（每份的金额、比例和限额乘以 2）；"
+    assert shares_note(BEIJING, BEIJING.plan("accident"), 1) == ""
+    assert shares_note(BEIJING, BEIJING.plan("jingka"), 3) == ""

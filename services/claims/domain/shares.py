@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from shared.rulebook import AnyPlan, BandedPlan, FixedPlan, GradedPlan, PerDayPlan, Rulebook
 
-__all__ = ["in_shares", "multiplied_by_shares"]
+__all__ = ["in_shares", "multiplied_by_shares", "shares_note"]
 
 
 def multiplied_by_shares(rulebook: Rulebook, plan: AnyPlan) -> bool:
@@ -64,3 +64,10 @@ def in_shares(rulebook: Rulebook, plan: AnyPlan, shares: int) -> AnyPlan:
         "min_aid": _times(plan.min_aid, shares),
         "max_aid_per_period": _times(plan.max_aid_per_period, shares),
         "max_aid_per_member": _times(plan.max_aid_per_member, shares)})
+
+
+def shares_note(rulebook: Rulebook, plan: AnyPlan, shares: int) -> str:
+    """What the explanation says first when the shares multiplied the plan ('' when they did not)."""
+    if shares == 1 or not multiplied_by_shares(rulebook, plan):
+        return ""
+    return f"按 {shares} 份计（每份的金额、比例和限额乘以 {shares}）；"
