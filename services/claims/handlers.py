@@ -52,7 +52,7 @@ async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload
     values = dict(member_id=event.member_id, period=event.period, plans=event.plans,
                   coverage_from=event.coverage_from, coverage_to=event.coverage_to, ended_on=None,
                   certno=event.certno, name=event.name, sex=event.sex, unit=event.unit, unit_path=event.unit_path,
-                  member_version=event.member_version)
+                  member_version=event.member_version, shares=event.shares)
     stmt = insert(Coverage).values(**values)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["member_id", "period"],

@@ -61,6 +61,8 @@ class Coverage(Base):
     unit_path: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
     # The member's version in enrollment the identity fields come from: an older event never overwrites them.
     member_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # seed 002 "多买几份": shares of each plan with a fee of its own; they multiply its aid (domain/shares.py).
+    shares: Mapped[int] = mapped_column(Integer, server_default="1", default=1)
 
 
 class HistoryCoverage(Base):

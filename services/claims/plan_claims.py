@@ -39,6 +39,7 @@ from services.claims.domain.benefits import ADULT_AGE, age_on, assess_graded
 from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
 from services.claims.domain.routing import review_path
 from services.claims.domain.second_aid import PeriodStay, remaining_for_period
+from services.claims.domain.shares import in_shares, shares_note
 from services.claims.models import Claim, ClaimRightRevocation, Coverage
 from services.claims.reassessment import DECIDED, LIVE
 from services.claims.repository import coverage_on, coverages_of, rulebook_for, years_of_participation
@@ -149,13 +150,14 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
     path: list[str] = []
     if refusal is None:
         assert coverage is not None and rulebook is not None
-        assessed = await _assess(session, claim, rulebook, given, now.date())
+        assessed = await _assess(session, claim, rulebook, given, now.date(), coverage.shares or 1)
         claim.admission_date, claim.discharge_date = assessed.admission, assessed.discharge
         claim.diagnosis, claim.second_aid = assessed.diagnosis, assessed.second_aid
         claim.base = ZERO
         claim.aid_amount = claim.assessed_aid = assessed.assessment.aid_amount
-        claim.cumulative_base, claim.explanation = assessed.assessment.cumulative_base, assessed.assessment.explanation
         plan = rulebook.plan(given.plan)
+        claim.cumulative_base = assessed.assessment.cumulative_base
+        claim.explanation = shares_note(rulebook, plan, coverage.shares or 1) + assessed.assessment.explanation
         path = [plan.decided_by] if isinstance(plan, SecondAidPlan) else \
             review_path(rulebook.approval, assessed.assessment.aid_amount)  # seed 000: the centre decides
     state = state_of(claim, [], rulebook, review=path)
@@ -167,10 +169,11 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
     return claim
 
 
-async def _assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, given: ClaimIn, today: date
-                  ) -> Assessed:
+async def _assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, given: ClaimIn, today: date,
+                  shares: int = 1) -> Assessed:
     try:
-        plan = rulebook.plan(given.plan)
+        # the plan as the member holds it: times their shares where shares multiply it (domain/shares.py)
+        plan = in_shares(rulebook, rulebook.plan(given.plan), shares)
     except KeyError:
         raise _invalid("plan", "本期没有该项目", f"本期规则书没有项目 {given.plan}。", code="plan_unknown") from None
     if isinstance(plan, SecondAidPlan):

@@ -28,6 +28,7 @@ from services.claims.domain.reassess import (
     reassess_fixed,
 )
 from services.claims.domain.routing import LEVELS, review_path
+from services.claims.domain.shares import in_shares, multiplied_by_shares, shares_note
 from services.claims.models import MESSAGING, Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
 from services.claims.repository import rulebook_of, term_periods
 from shared.auth import Principal
@@ -97,7 +98,9 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
     if period_row is None:
         return []
     rulebook = rulebook_of(period_row)
-    plan = rulebook.plan(plan_code)
+    coverage = await session.get(Coverage, (member_id, period))
+    # the plan as the member holds it: times their shares where shares multiply it (domain/shares.py, seed 002)
+    plan = in_shares(rulebook, rulebook.plan(plan_code), coverage.shares or 1 if coverage else 1)
     claims = list(await live_claims(session, member_id, period, plan_code))
     results: list[Reassessed]
     if isinstance(plan, BandedPlan):
@@ -107,7 +110,6 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
         results = reassess_banded(plan, [BandedStay(str(c.id), c.base or ZERO, c.aid_amount or ZERO) for c in claims],
                                   Decimal(other or 0))
     elif isinstance(plan, FixedPlan):
-        coverage = await session.get(Coverage, (member_id, period))
         sex = coverage.sex if coverage else ""
         term = await term_periods(session, member_id, plan, rulebook, period)
         if len(term) > 1:  # once_per: term (seed 002): the member's live claims in the whole term, in order
@@ -135,6 +137,7 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
         return []
     adjustments = []
     by_id = {str(c.id): c for c in claims}
+    note = shares_note(rulebook, rulebook.plan(plan_code), coverage.shares or 1 if coverage else 1)
     for result in results:
         claim = by_id[result.claim_id]
         if result.cumulative_base:
@@ -143,7 +146,7 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
             continue
         adjustments.append(await record_adjustment(session, claim, result.new_aid, cause=cause, reason=reason,
                                                    actor=actor, cause_claim=cause_claim,
-                                                   explanation=result.explanation))
+                                                   explanation=note + result.explanation))
         reroute(claim, rulebook)
     return adjustments
 
@@ -182,6 +185,12 @@ async def _reassess_banded_period(session: AsyncSession, rulebook: Rulebook, pla
             select(Claim.member_id, func.sum(Claim.aid_amount)).where(
                 Claim.plan == plan.code, Claim.period != period, Claim.status.in_(LIVE))
             .group_by(Claim.member_id))).all()}
+    # members holding several shares of the plan (seed 002 "多买几份", domain/shares.py): few, so a dict
+    shares_of: dict[str, int] = {}
+    if multiplied_by_shares(rulebook, plan):
+        shares_of = {m: n for m, n in (await session.execute(select(Coverage.member_id, Coverage.shares).where(
+            Coverage.period == period, Coverage.shares > 1))).all()}
+    held: dict[int, BandedPlan] = {1: plan}
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
@@ -192,7 +201,13 @@ async def _reassess_banded_period(session: AsyncSession, rulebook: Rulebook, pla
     def settle() -> None:
         if not stays:
             return
-        new = reassess_banded_fast(plan, [row["base"] or ZERO for row in stays], other.get(str(member), ZERO))
+        shares = shares_of.get(str(member), 1)
+        if shares not in held:
+            scaled = in_shares(rulebook, plan, shares)
+            assert isinstance(scaled, BandedPlan)
+            held[shares] = scaled
+        new = reassess_banded_fast(held[shares], [row["base"] or ZERO for row in stays],
+                                   other.get(str(member), ZERO))
         for row, aid in zip(stays, new, strict=True):
             if aid != (row["aid_amount"] or ZERO):
                 changes.append((row["id"], row["member_id"], row["status"], row["aid_amount"] or ZERO, aid))

@@ -31,6 +31,7 @@ from services.claims.domain.routing import review_path
 from services.claims.domain.settlement import check_settlement
 from services.claims.domain.settlement import message as implausible_message
 from services.claims.domain.settlement_check import SettlementCheck, bureau_date, compare
+from services.claims.domain.shares import in_shares, shares_note
 from services.claims.models import MESSAGING, Claim, ClaimRightRevocation, ClaimStep, Coverage, Settlement
 from services.claims.reassessment import LIVE, reassess_member_period
 from services.claims.repository import (
@@ -183,8 +184,9 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         assessed = await assess(session, claim, rulebook, coverage, body)
         claim.base, claim.second_aid = assessed.base, assessed.second_aid
         claim.aid_amount = claim.assessed_aid = assessed.assessment.aid_amount
-        claim.cumulative_base, claim.explanation = assessed.assessment.cumulative_base, assessed.assessment.explanation
         plan = rulebook.plan(body.plan)
+        claim.cumulative_base = assessed.assessment.cumulative_base
+        claim.explanation = shares_note(rulebook, plan, coverage.shares or 1) + assessed.assessment.explanation
         path = [plan.decided_by] if isinstance(plan, SecondAidPlan) else \
             review_path(rulebook.approval, assessed.assessment.aid_amount)  # seed 000: the centre decides
     state = state_of(claim, [], rulebook, review=path)
@@ -217,8 +219,9 @@ async def intake_facts(session: AsyncSession, body: ClaimFacts, member_id: str, 
 
 async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, coverage: Coverage, body: ClaimFacts
                  ) -> Assessed:
-    """The member's history in the plan, then the pure engine of the plan's kind (domain/aid.py)."""
-    plan = rulebook.plan(claim.plan)
+    """The member's history in the plan, then the pure engine of the plan's kind (domain/aid.py), on the plan
+    as the member holds it: times their shares where shares multiply it (domain/shares.py, seed 002)."""
+    plan = in_shares(rulebook, rulebook.plan(claim.plan), coverage.shares or 1)
     history = select(func.coalesce(func.sum(Claim.base), 0), func.coalesce(func.sum(Claim.aid_amount), 0),
                      func.count().filter(Claim.aid_amount > 0)).where(
         Claim.member_id == claim.member_id, Claim.plan == claim.plan, Claim.status.in_(LIVE))
