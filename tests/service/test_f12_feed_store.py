@@ -27,8 +27,8 @@ async def post(client: httpx.AsyncClient, member: Member, lines: list[dict[str, 
 
 
 async def test_a_batch_keeps_members_records_with_their_figures_and_every_receipt_once(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     plain = [stay(member, base=4000 + i, mdtrt_id=None if i == 1 else f"M-{i}") for i in range(3)]
     outsider = stay(None, certno=outsider_certno())
     odd = stay(member, setl_id="SEP\x1eID-" + plain[0]["setl_id"][:20], base=7000)  # read one by one
