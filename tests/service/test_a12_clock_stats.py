@@ -34,9 +34,9 @@ def shanghai_time() -> Iterator[None]:
         time.tzset()
 
 
-async def test_the_stats_count_each_claims_clock_on_the_services_day(service_client: ServiceClient,
+async def test_the_stats_count_each_claims_clock_on_the_services_day(rolled_back: ServiceClient,
                                                                      shanghai_time: None) -> None:
-    app, client = await claims(service_client)
+    app, client = await claims(rolled_back)
     period = await publish_period(app)
     branch = Branch()
     member = await cover(app, period, branch)
