@@ -50,7 +50,7 @@ async def test_a_record_arriving_after_the_claim_corrects_it_before_approval(rol
     assert (claim["aid_amount"], claim["base"]) == ("1260.00", "5000.00")  # (5000 - 800) x 30%, 第七条
     assert claim["approval"]["final_level"] == "agency_point" and claim["status"] == "in_review"
     assert [a["announced"] for a in claim["adjustments"]] == [False]  # nothing was approved: payments not told
-    assert "settlement_check" in [s["decision"] for s in claim["approval"]["steps"]]
+    assert [s["decision"] for s in claim["approval"]["steps"]] == ["submit", "settlement_check", "adjust"]
     assert await outbox_events(app, claim_id, "claim.adjusted") == []
 
     again = await send(client, member, record(member, setl_id, base="5000.00"))

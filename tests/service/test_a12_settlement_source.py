@@ -71,7 +71,9 @@ async def submit_unverified(client: httpx.AsyncClient, member: Member, base: str
 async def queue_item(client: httpx.AsyncClient, member: Member, claim_id: str) -> dict[str, Any]:
     r = await client.get("/api/v1/review-queue", headers=member.branch.agency_reviewer())
     assert r.status_code == 200, r.text
-    return next(i for i in r.json() if i["claim_id"] == claim_id)
+    [item] = r.json()  # the branch's queue holds this claim alone
+    assert item["claim_id"] == claim_id
+    return dict(item)
 
 
 async def test_bureau_required_holds_final_approval_of_an_unverified_claim_until_the_record_arrives(
