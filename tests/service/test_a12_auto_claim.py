@@ -45,8 +45,8 @@ def setl() -> str:
     return f"S{uuid.uuid4().hex}"
 
 
-async def test_each_record_of_a_covered_member_becomes_one_claim_in_review(service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client, auto_claim=True)
+async def test_each_record_of_a_covered_member_becomes_one_claim_in_review(rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back, auto_claim=True)
     stay, maternity, outpatient = setl(), setl(), setl()
     answer = await send(client, member, record(member, stay, base="5000.00"),
                         {**record(member, maternity, base="3000.00"), "med_type": "52"},  # 第十二条 生育住院
@@ -78,9 +78,9 @@ async def test_each_record_of_a_covered_member_becomes_one_claim_in_review(servi
     assert shown == {maternity: "excluded_maternity", outpatient: "excluded_outpatient"}
 
 
-async def test_records_of_one_member_in_one_feed_accumulate_their_bases(service_client: ServiceClient) -> None:
+async def test_records_of_one_member_in_one_feed_accumulate_their_bases(rolled_back: ServiceClient) -> None:
     """第八条: the second stay is assessed on top of the first, in settlement order."""
-    _, client, member = await setup(service_client, auto_claim=True)
+    _, client, member = await setup(rolled_back, auto_claim=True)
     first, second = record(member, setl(), base="5000.00"), record(member, setl(), base="8000.00")
     second["setl_time"] = f"{(TODAY - timedelta(days=5)).isoformat()} 09:00:00"
     second["enddate"] = f"{(TODAY - timedelta(days=5)).isoformat()} 08:00:00"
@@ -92,9 +92,9 @@ async def test_records_of_one_member_in_one_feed_accumulate_their_bases(service_
         (first["setl_id"], "1260.00"), (second["setl_id"], "3600.00")]  # F(13000) - F(5000) = 4860 - 1260
 
 
-async def test_no_claim_without_auto_claim_or_outside_the_cover(service_client: ServiceClient) -> None:
+async def test_no_claim_without_auto_claim_or_outside_the_cover(rolled_back: ServiceClient) -> None:
     app: FastAPI
-    app, client, member = await setup(service_client)  # yunnan-18 as written: auto_claim is off
+    app, client, member = await setup(rolled_back)  # yunnan-18 as written: auto_claim is off
     answer = await send(client, member, record(member, setl()))
     assert (answer["accepted"], answer["claims_made"]) == (1, 0)
     assert await claims_of(client, member) == []
@@ -110,18 +110,18 @@ async def test_no_claim_without_auto_claim_or_outside_the_cover(service_client: 
 
 
 async def test_another_branchs_bureau_makes_no_claim_for_a_member_it_does_not_cover(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client, auto_claim=True)
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back, auto_claim=True)
     stranger = Member(member.member_id, member.certno, member.period, type(member.branch)())  # another tree
     r = await client.post("/api/v1/settlements", json=[record(member, setl())], headers=bureau(stranger.branch))
     assert r.status_code == 200 and (r.json()["not_members"], r.json()["claims_made"]) == (1, 0), r.text
     assert await claims_of(client, member) == []
 
 
-async def test_a_batch_of_records_of_many_members_makes_a_claim_each_in_one_go(service_client: ServiceClient) -> None:
+async def test_a_batch_of_records_of_many_members_makes_a_claim_each_in_one_go(rolled_back: ServiceClient) -> None:
     """More claims than one INSERT's parameters allow (32,767 / 30 columns): the batch still makes each once.
     The members' coverages are written straight into claims' copy (as enrollment's member.covered would)."""
-    app, client = await service_client("claims")
+    app, client = await rolled_back("claims")
     period = await publish_period(app, auto_claim=True)
     branch = Branch()
     rng = random.Random(1207)
@@ -140,14 +140,12 @@ async def test_a_batch_of_records_of_many_members_makes_a_claim_each_in_one_go(s
     assert (answer["accepted"], answer["claims_made"]) == (len(members), len(members))
     again = await send(client, members[0], *records)
     assert (again["duplicates"], again["claims_made"]) == (len(members), 0)
-    async with app.state.db.transaction() as session:
+    async with app.state.db.transaction() as session:  # the test's rows alone: every claim is one of the batch
         made = (await session.execute(text(
-            "SELECT count(*), count(DISTINCT setl_id), min(aid_amount), max(aid_amount) FROM claims "
-            "WHERE period = :p AND source = 'bureau'"), {"p": period})).one()
-        steps = (await session.execute(text(
-            "SELECT count(*) FROM claim_steps s JOIN claims c ON c.id = s.claim_id WHERE c.period = :p"),
-            {"p": period})).scalar_one()
-    assert tuple(made) == (len(members), len(members), Decimal("1260.00"), Decimal("1260.00"))
+            "SELECT count(*), count(*) FILTER (WHERE period = :p AND source = 'bureau'), count(DISTINCT setl_id), "
+            "min(aid_amount), max(aid_amount) FROM claims"), {"p": period})).one()
+        steps = (await session.execute(text("SELECT count(*) FROM claim_steps"))).scalar_one()
+    assert tuple(made) == (len(members), len(members), len(members), Decimal("1260.00"), Decimal("1260.00"))
     assert steps == len(members)
     assert len(await outbox_events(app, str((await claims_of(client, members[0]))[0]["claim_id"]),
                                    "claim.submitted")) == 1

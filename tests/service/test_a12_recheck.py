@@ -32,10 +32,10 @@ async def send(client: httpx.AsyncClient, member: Member, *records: dict[str, An
     return dict(r.json())
 
 
-async def test_a_record_arriving_after_the_claim_corrects_it_before_approval(service_client: ServiceClient) -> None:
+async def test_a_record_arriving_after_the_claim_corrects_it_before_approval(rolled_back: ServiceClient) -> None:
     """The case of issue #12 the other way round: typed in at base 20,000 (aid 9,760, final at the office),
     the bureau later says 5,000: the claim is assessed at 1,260 and final at the agency point it has reached."""
-    app, client, member = await setup(service_client, settlement_source="bureau_preferred")
+    app, client, member = await setup(rolled_back, settlement_source="bureau_preferred")
     setl_id = f"S{short()}{short()}"
     r = await client.post("/api/v1/claims", json=typed(member, "20000.00", setl_id), headers=member.branch.unit_agent())
     assert r.status_code == 201 and r.json()["aid_amount"] == "9760.00", r.text
@@ -50,7 +50,7 @@ async def test_a_record_arriving_after_the_claim_corrects_it_before_approval(ser
     assert (claim["aid_amount"], claim["base"]) == ("1260.00", "5000.00")  # (5000 - 800) x 30%, 第七条
     assert claim["approval"]["final_level"] == "agency_point" and claim["status"] == "in_review"
     assert [a["announced"] for a in claim["adjustments"]] == [False]  # nothing was approved: payments not told
-    assert "settlement_check" in [s["decision"] for s in claim["approval"]["steps"]]
+    assert [s["decision"] for s in claim["approval"]["steps"]] == ["submit", "settlement_check", "adjust"]
     assert await outbox_events(app, claim_id, "claim.adjusted") == []
 
     again = await send(client, member, record(member, setl_id, base="5000.00"))
@@ -64,8 +64,8 @@ async def test_a_record_arriving_after_the_claim_corrects_it_before_approval(ser
 
 
 async def test_a_record_arriving_after_approval_becomes_an_adjustment_payments_hears_of(
-        service_client: ServiceClient) -> None:
-    app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client, member = await setup(rolled_back)
     setl_id = f"S{short()}{short()}"
     r = await client.post("/api/v1/claims", json=typed(member, "5000.00", setl_id), headers=member.branch.unit_agent())
     assert r.status_code == 201 and r.json()["aid_amount"] == "1260.00", r.text
@@ -92,8 +92,8 @@ async def test_a_record_arriving_after_approval_becomes_an_adjustment_payments_h
 
 
 async def test_a_matching_record_verifies_the_claim_and_releases_a_bureau_required_hold(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client, settlement_source="bureau_required")
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back, settlement_source="bureau_required")
     setl_id = f"S{short()}{short()}"
     r = await client.post("/api/v1/claims", json=typed(member, "5000.00", setl_id), headers=member.branch.unit_agent())
     assert r.status_code == 201, r.text
@@ -110,9 +110,9 @@ async def test_a_matching_record_verifies_the_claim_and_releases_a_bureau_requir
     assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
 
 
-async def test_a_later_stay_of_the_member_follows_the_corrected_base(service_client: ServiceClient) -> None:
+async def test_a_later_stay_of_the_member_follows_the_corrected_base(rolled_back: ServiceClient) -> None:
     """第八条: bases accumulate in the period; the first stay's base corrected by the bureau moves the second's aid."""
-    _, client, member = await setup(service_client)
+    _, client, member = await setup(rolled_back)
     first, second = f"S{short()}{short()}", f"S{short()}{short()}"
     one = await client.post("/api/v1/claims", json=typed(member, "5000.00", first), headers=member.branch.unit_agent())
     two = await client.post("/api/v1/claims", json=typed(member, "8000.00", second),
@@ -126,10 +126,10 @@ async def test_a_later_stay_of_the_member_follows_the_corrected_base(service_cli
 
 
 async def test_a_record_of_another_persons_stay_under_the_claims_setl_id_holds_it(
-        service_client: ServiceClient) -> None:
+        rolled_back: ServiceClient) -> None:
     """The bureau's record says the settlement the claim names is someone else's: the reviewer sees the masked
     ID numbers, nothing is re-assessed on it, and no final approval is given on it whatever the rulebook says."""
-    app, client, member = await setup(service_client)
+    app, client, member = await setup(rolled_back)
     other = await cover(app, member.period, member.branch)
     setl_id = f"S{short()}{short()}"
     r = await client.post("/api/v1/claims", json=typed(member, "5000.00", setl_id), headers=member.branch.unit_agent())

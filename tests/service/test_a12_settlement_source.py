@@ -56,8 +56,8 @@ async def cover(app: FastAPI, period: str, branch: Branch | None = None, *, seed
     return member
 
 
-async def setup(service_client: ServiceClient, **plan: Any) -> tuple[FastAPI, httpx.AsyncClient, Member]:
-    app, client = await service_client("claims")
+async def setup(rolled_back: ServiceClient, **plan: Any) -> tuple[FastAPI, httpx.AsyncClient, Member]:
+    app, client = await rolled_back("claims")
     return app, client, await cover(app, await publish_period(app, **plan))
 
 
@@ -71,12 +71,14 @@ async def submit_unverified(client: httpx.AsyncClient, member: Member, base: str
 async def queue_item(client: httpx.AsyncClient, member: Member, claim_id: str) -> dict[str, Any]:
     r = await client.get("/api/v1/review-queue", headers=member.branch.agency_reviewer())
     assert r.status_code == 200, r.text
-    return next(i for i in r.json() if i["claim_id"] == claim_id)
+    [item] = r.json()  # the branch's queue holds this claim alone
+    assert item["claim_id"] == claim_id
+    return dict(item)
 
 
 async def test_bureau_required_holds_final_approval_of_an_unverified_claim_until_the_record_arrives(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client, settlement_source="bureau_required")
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back, settlement_source="bureau_required")
     claim = await submit_unverified(client, member)  # aid 1,260: final at the agency point (第十条)
     item = await queue_item(client, member, claim["claim_id"])
     assert item["settlement_check"]["status"] == "unverified" and "不能终审批准" in item["settlement_warning"]
@@ -91,8 +93,8 @@ async def test_bureau_required_holds_final_approval_of_an_unverified_claim_until
 
 
 async def test_bureau_preferred_approves_an_unverified_claim_and_warns_the_reviewer(
-        service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client, settlement_source="bureau_preferred")
+        rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back, settlement_source="bureau_preferred")
     claim = await submit_unverified(client, member)
     item = await queue_item(client, member, claim["claim_id"])
     assert "医院收据" in item["settlement_warning"]
@@ -100,16 +102,16 @@ async def test_bureau_preferred_approves_an_unverified_claim_and_warns_the_revie
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
 
 
-async def test_paper_allowed_approves_an_unverified_claim_without_a_warning(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client, settlement_source="paper_allowed")
+async def test_paper_allowed_approves_an_unverified_claim_without_a_warning(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back, settlement_source="paper_allowed")
     claim = await submit_unverified(client, member)
     assert (await queue_item(client, member, claim["claim_id"]))["settlement_warning"] is None
     r = await decide(client, claim["claim_id"], member.branch.agency_reviewer())
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
 
 
-async def test_bureau_required_approves_a_claim_the_bureau_sent_before_it(service_client: ServiceClient) -> None:
-    _, client, member = await setup(service_client, settlement_source="bureau_required")
+async def test_bureau_required_approves_a_claim_the_bureau_sent_before_it(rolled_back: ServiceClient) -> None:
+    _, client, member = await setup(rolled_back, settlement_source="bureau_required")
     setl_id = f"S{uuid.uuid4().hex}"
     await feed(client, member, record(member, setl_id, base="5000.00"))
     r = await client.post("/api/v1/claims", json={"member_id": member.member_id, "plan": "inpatient",

@@ -16,8 +16,8 @@ NONE_APPLIES = {code: False for code in YUNNAN_ITEMS}
 
 
 async def test_the_reviewer_sees_the_checklist_and_cannot_approve_without_answering_it(
-        service_client: ServiceClient) -> None:
-    _app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _app, client, member = await setup(rolled_back)
     branch = member.branch
     # base 2,000 under yunnan-18: aid 360.00, final approval by the agency point (第十条)
     r = await client.post("/api/v1/claims", json=claim_body(member, base="2000.00"), headers=branch.unit_agent())
@@ -61,8 +61,8 @@ async def test_the_reviewer_sees_the_checklist_and_cannot_approve_without_answer
 
 
 async def test_a_lower_level_passes_the_claim_up_without_the_checklist_the_approving_level_answers_it(
-        service_client: ServiceClient) -> None:
-    _app, client, member = await setup(service_client)
+        rolled_back: ServiceClient) -> None:
+    _app, client, member = await setup(rolled_back)
     branch = member.branch
     r = await client.post("/api/v1/claims", json=claim_body(member, base="11000.00"), headers=branch.unit_agent())
     claim_id = r.json()["claim_id"]  # aid 3,460.00: the agency point reviews, the office approves
@@ -76,8 +76,8 @@ async def test_a_lower_level_passes_the_claim_up_without_the_checklist_the_appro
     assert r.status_code == 200 and r.json()["status"] == "approved"
 
 
-async def test_a_rejection_cites_a_checklist_item_and_records_it_as_applying(service_client: ServiceClient) -> None:
-    _app, client, member = await setup(service_client)
+async def test_a_rejection_cites_a_checklist_item_and_records_it_as_applying(rolled_back: ServiceClient) -> None:
+    _app, client, member = await setup(rolled_back)
     branch = member.branch
     r = await client.post("/api/v1/claims", json=claim_body(member, base="2000.00"), headers=branch.unit_agent())
     claim_id = r.json()["claim_id"]
@@ -92,8 +92,8 @@ async def test_a_rejection_cites_a_checklist_item_and_records_it_as_applying(ser
     assert item["applies"] is True
 
 
-async def test_day_surgery_is_an_admission_and_is_aided(service_client: ServiceClient) -> None:
-    _app, client, member = await setup(service_client)
+async def test_day_surgery_is_an_admission_and_is_aided(rolled_back: ServiceClient) -> None:
+    _app, client, member = await setup(rolled_back)
     r = await client.post("/api/v1/claims", json=claim_body(member, base="2000.00", med_type="28",
                                                             setl_id=f"DS{uuid.uuid4().hex}"),
                           headers=member.branch.unit_agent())

@@ -37,8 +37,8 @@ async def accident(client: httpx.AsyncClient, member: Member, grade: str) -> htt
 
 
 async def test_a_member_without_the_grant_cannot_claim_on_it_a_member_with_it_can(
-        service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     period = await publish_period(app)
     member = await cover(app, period)
     r = await accident(client, member, "8")
@@ -55,8 +55,8 @@ async def test_a_member_without_the_grant_cannot_claim_on_it_a_member_with_it_ca
 
 
 async def test_a_grant_before_the_coverage_twice_and_through_a_later_copy_of_the_coverage_is_kept(
-        service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+        rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     period = await publish_period(app)
     early = Member(member_id=f"M{short()}", certno="", period=period, branch=Branch())
     event = granted(early.member_id, period)
@@ -89,8 +89,8 @@ async def cover_as(app: Any, period: str, member: Member) -> Member:
     return member
 
 
-async def test_the_member_is_told_of_the_grant(service_client: ServiceClient) -> None:
-    app, client = await service_client("notifications")
+async def test_the_member_is_told_of_the_grant(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("notifications")
     member_id, _ = await covered_member(app)
     assert await apply_event(app, granted(member_id, "yn-18"))
     [latest, _] = await feed(client, member_id)

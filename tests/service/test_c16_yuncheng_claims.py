@@ -26,8 +26,8 @@ async def yuncheng_period(app: object) -> str:
     return code
 
 
-async def test_a_member_cannot_file_their_own_claim_the_unit_union_does(service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+async def test_a_member_cannot_file_their_own_claim_the_unit_union_does(rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     member = await cover(app, await yuncheng_period(app))
     # 程军刚's figures (seed 001): a base of 5,000 -> 30% of all of it under this year's rates
     body = claim_body(member, base="5000.00", own_pay="0.00")
@@ -38,8 +38,8 @@ async def test_a_member_cannot_file_their_own_claim_the_unit_union_does(service_
     assert r.status_code == 201 and r.json()["aid_amount"] == "1500.00", r.text
 
 
-async def test_every_claim_goes_through_the_county_to_the_city_centre(service_client: ServiceClient) -> None:
-    app, client = await claims(service_client)
+async def test_every_claim_goes_through_the_county_to_the_city_centre(rolled_back: ServiceClient) -> None:
+    app, client = await claims(rolled_back)
     member = await cover(app, await yuncheng_period(app))
     branch = member.branch
     # 1,500 is below the first band: 0.00; with the second stay the period's base is 3,500: 25% of it, 875.00

@@ -54,8 +54,8 @@ async def test_me_shows_cover_fees_and_loyalty_masked(rolled_back: ServiceClient
     assert (await client.get("/api/v1/me", headers=agent(path))).status_code == 403
 
 
-async def test_a_member_token_naming_no_valid_member_finds_no_one_never_a_500(service_client: ServiceClient) -> None:
-    _, client = await service_client("enrollment")
+async def test_a_member_token_naming_no_valid_member_finds_no_one_never_a_500(rolled_back: ServiceClient) -> None:
+    _, client = await rolled_back("enrollment")
     for member_id in (None, "", "M-12", "not-a-uuid", str(uuid.uuid4())):
         r = await client.get("/api/v1/me", headers=token_for("member", member_id=member_id))
         assert r.status_code == 404, (member_id, r.text)

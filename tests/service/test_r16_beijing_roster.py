@@ -63,8 +63,10 @@ async def test_a_beijing_roster_pays_fee_times_shares_split_by_the_units_payers_
     assert plans == [["critical", "inpatient", "jingka", "women"],
                      ["accident", "allowance", "child-accident", "inpatient", "jingka"],
                      ["jingka"], ["allowance", "jingka"]]
-    covered = {e["payload"]["certno"]: e["payload"] for e in await world.outbox()
-               if e["type"] == "member.covered" and e["payload"]["period"] == period}
+    # The test's own outbox: one member.covered a row, all of this period.
+    sent = [e["payload"] for e in await world.outbox() if e["type"] == "member.covered"]
+    assert len(sent) == len(rows) and {p["period"] for p in sent} == {period}
+    covered = {p["certno"]: p for p in sent}
     assert [(covered[row["certno"]]["shares"], covered[row["certno"]]["fee"]) for row in rows] == [
         (2, "320.00"), (1, "120.00"), (1, "0.00"), (3, "90.00")]
 

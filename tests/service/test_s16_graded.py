@@ -67,8 +67,8 @@ def field_of(r: httpx.Response) -> list[Any]:
     return [e["loc"] for e in r.json()["errors"]]
 
 
-async def test_an_accident_pays_its_grade_within_the_yearly_cap_per_member(service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+async def test_an_accident_pays_its_grade_within_the_yearly_cap_per_member(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     r = await claim(client, member, "accident", "disability-5", 90)
     assert r.status_code == 201, r.text
@@ -92,8 +92,8 @@ async def test_an_accident_pays_its_grade_within_the_yearly_cap_per_member(servi
 
 
 async def test_a_grade_the_plan_does_not_have_or_a_missing_event_date_is_422_naming_the_field(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     r = await claim(client, member, "accident", "disability-3", 30)
     assert r.status_code == 422 and r.json()["code"] == "grade_unknown"
@@ -108,8 +108,8 @@ async def test_a_grade_the_plan_does_not_have_or_a_missing_event_date_is_422_nam
     assert r.status_code == 422 and r.json()["code"] == "grade_required"
 
 
-async def test_an_event_outside_the_members_cover_is_refused_not_covered(service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+async def test_an_event_outside_the_members_cover_is_refused_not_covered(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     r = await claim(client, member, "accident", "death", 215)  # 15 days before the cover began
     assert r.status_code == 201, r.text
@@ -118,8 +118,8 @@ async def test_an_event_outside_the_members_cover_is_refused_not_covered(service
     assert r.json()["status"] == "in_review" and r.json()["aid_amount"] == "10000.00"
 
 
-async def test_a_childs_accident_pays_for_a_child_under_18_named_in_the_claim(service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+async def test_a_childs_accident_pays_for_a_child_under_18_named_in_the_claim(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     child = {"name": "欧阳𬌗", "certno": child_certno(date(2015, 6, 1))}
     r = await claim(client, member, "child-accident", "disability-10", 40, beneficiary=child)
@@ -135,8 +135,8 @@ async def test_a_childs_accident_pays_for_a_child_under_18_named_in_the_claim(se
 
 
 async def test_the_child_must_be_under_18_on_the_event_date_and_named_with_a_valid_id_number(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     event = TODAY - timedelta(days=30)
     eighteenth = date(event.year - 18, event.month, 28 if (event.month, event.day) == (2, 29) else event.day)
@@ -165,8 +165,8 @@ async def test_the_child_must_be_under_18_on_the_event_date_and_named_with_a_val
     assert r.status_code == 422 and r.json()["code"] == "beneficiary_not_born"
 
 
-async def test_fields_of_one_kind_of_claim_are_refused_on_another(service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+async def test_fields_of_one_kind_of_claim_are_refused_on_another(rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await beijing_member(app)
     with_settlement = claim_body(member, discharge=TODAY - timedelta(days=20))
     for extra in ({"grade": "death"}, {"period": member.period}, {"other_assistance": "10.00"}):

@@ -97,8 +97,8 @@ async def second_aid(client: httpx.AsyncClient, member: Member, other: str | Non
 
 
 async def test_seed_000_chen_song_remaining_729200_at_50_percent_is_364600_decided_by_the_centre(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await member_of(app, name="陈松", sex="male", earlier_periods=18)  # 参互 since the first periods
     one = await first_aid(client, member, stay(member, medfee="1000000.00", fund="400000.00", psn_part="600000.00",
                                                own_pay="380000.00", discharge_ago=120))
@@ -124,8 +124,8 @@ async def test_seed_000_chen_song_remaining_729200_at_50_percent_is_364600_decid
 
 
 async def test_exactly_100000_remaining_qualifies_and_other_union_assistance_reduces_it(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await member_of(app, name="苏苏", sex="female")
     # base 11,000 -> first aid 3,460; psn_part 103,460: remaining exactly 100,000.00 ("10万元（含）").
     claim = await first_aid(client, member, stay(member, medfee="310380.00", fund="206920.00", psn_part="103460.00",
@@ -144,8 +144,8 @@ async def test_exactly_100000_remaining_qualifies_and_other_union_assistance_red
 
 
 async def test_max_aid_caps_the_members_second_aid_in_the_period_across_two_claims(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await member_of(app, name="冯和平", sex="male")
     # Stay 1: base 11,000 (aid 3,460), psn_part 1,003,460: remaining 1,000,000 -> 30% = 300,000.
     await first_aid(client, member, stay(member, medfee="3010380.00", fund="2006920.00", psn_part="1003460.00",
@@ -166,8 +166,8 @@ async def test_max_aid_caps_the_members_second_aid_in_the_period_across_two_clai
 
 
 async def test_a_rejected_first_aid_claim_no_longer_counts_and_one_in_review_waits(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await member_of(app, name="翟思军", sex="male", earlier_periods=5)
     counted = await first_aid(client, member, stay(member, medfee="310380.00", fund="206920.00",
                                                    psn_part="103460.00", own_pay="92460.00", discharge_ago=90))
@@ -190,8 +190,8 @@ async def test_a_rejected_first_aid_claim_no_longer_counts_and_one_in_review_wai
 
 
 async def test_second_aid_for_a_period_the_member_was_not_covered_in_is_refused_not_covered(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await member_of(app, name="潘芍影", sex="female")
     other = await yunnan_19(app)
     r = await client.post("/api/v1/claims", json={"member_id": member.member_id, "plan": "second-aid",
@@ -205,8 +205,8 @@ async def test_second_aid_for_a_period_the_member_was_not_covered_in_is_refused_
 
 
 async def test_periods_run_before_the_system_count_as_years_once_their_history_is_imported(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     member = await member_of(app, name="杨建梅", sex="female", earlier_periods=1)  # two periods claims covers
     await first_aid(client, member, stay(member, medfee="310380.00", fund="206920.00", psn_part="103460.00",
                                          own_pay="92460.00", discharge_ago=60))

@@ -71,8 +71,8 @@ async def critical(client: httpx.AsyncClient, member: Member, k: int, icd10: str
 
 
 async def test_the_lump_sum_is_paid_once_in_a_three_period_term_and_again_in_the_next_term(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     periods = await four_periods(app)
     member = await covered(app, periods, 0, "欧阳𫄸")  # first under the plan in period 0: term 0-2, then 3-5
     paid = await critical(client, member, 1)
@@ -85,8 +85,8 @@ async def test_the_lump_sum_is_paid_once_in_a_three_period_term_and_again_in_the
 
 
 async def test_a_term_begins_with_the_members_first_period_and_a_rejected_payment_does_not_use_it(
-        service_client: ServiceClient) -> None:
-    app, client = await service_client("claims")
+        rolled_back: ServiceClient) -> None:
+    app, client = await rolled_back("claims")
     periods = await four_periods(app)
     member = await covered(app, periods, 1, "张绍衡")  # first in period 1: term 1-3
     first = await critical(client, member, 1)
