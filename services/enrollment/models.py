@@ -149,7 +149,7 @@ class AuditEntry(Base):
 
 
 class MemberAid(Base):
-    """Aid approved for a member in a period, learned from the claims service's events (for loyalty)."""
+    """A member's aid in a period: the sum of their claims' current aid (``claim_aid``), for loyalty (第十五条)."""
 
     __tablename__ = "member_aid"
     member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
