@@ -11,10 +11,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from services.enrollment.models import ClaimAidRow, LoyaltyGrant, MemberAid
 from shared.events import ClaimAdjusted, ClaimApproved, ClaimRejected, ClaimRevoked, EventPayload
+from shared.messaging import PoisonEvent
 from tests.conftest import apply_event, token_for
 from tests.service.test_enrollment import (
     World,
@@ -162,3 +164,19 @@ async def test_an_upward_adjustment_of_an_approval_of_no_money_withdraws_the_gra
     for member, shown in ((a, 1), (b, 0)):  # the member's own page lists only a live grant
         me = await world.client.get("/api/v1/me", headers=token_for("member", member_id=member))
         assert me.status_code == 200 and len(me.json()["loyalty_grants"]) == shown, me.text
+
+
+async def test_claim_events_enrollment_cannot_place_are_kept_out_or_dead_lettered(world: World) -> None:
+    stranger = str(uuid.uuid4())  # a member enrollment does not know: the aid is kept, nothing is granted
+    await apply(world, approved(str(uuid.uuid4()), stranger, world.period, "380.00"))
+    assert await aid_of(world, stranger, world.period) == Decimal("380.00")
+    refused = ClaimRejected(claim_id=str(uuid.uuid4()), member_id=stranger, period="", code="no_coverage",
+                            detail="申请日不在任何一期的保障期内")
+    await apply(world, refused)  # refused at intake, before any period was known: no aid anywhere
+    with pytest.raises(PoisonEvent, match="not a member id"):
+        await apply_event(world.app, approved(str(uuid.uuid4()), "M-1", world.period, "120.00"))
+    async with world.app.state.db.transaction() as session:
+        rows = (await session.execute(select(ClaimAidRow.claim_id, ClaimAidRow.aid).where(
+            ClaimAidRow.period.in_([world.period, ""])))).all()
+    assert [aid for _, aid in rows] == [Decimal("380.00")]
+    assert [e for e in await world.outbox() if e["type"].startswith("member.loyalty_")] == []
