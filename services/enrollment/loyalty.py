@@ -175,10 +175,11 @@ async def recount_loyalty(session: AsyncSession, member_id: uuid.UUID, changed: 
     changes = 0
     for code in sorted(covered | set(grants)):
         period = await session.get(Period, code)
-        rule = parse_rulebook(period.rulebook).enrolment.loyalty if period is not None else None
-        if period is None or rule is None:
+        rulebook = parse_rulebook(period.rulebook) if period is not None else None
+        rule = rulebook.enrolment.loyalty if rulebook is not None else None
+        if rulebook is None or rule is None:
             continue
-        chain = await previous_periods(session, parse_rulebook(period.rulebook), rule.periods_without_aid)
+        chain = await previous_periods(session, rulebook, rule.periods_without_aid)
         grant = grants.get(code)
         live = list(grant.periods_without_aid) if grant is not None and grant.withdrawn_at is None else None
         if changed not in chain and changed not in (live or []):
