@@ -199,6 +199,24 @@ class LoyaltyGranted(EventPayload):
     period: str
     grant: str
     periods_without_aid: list[str]
+    # The grant's version in enrollment (1 when first granted, raised by each withdrawal and grant again); 0
+    # from older producers. A consumer applies a grant or a withdrawal only over an older version.
+    version: int = 0
+    KEY = "member_id"
+
+
+class LoyaltyRevoked(EventPayload):
+    """第十五条: aid was found in a period of the grant's chain after the grant (a late approval, an upward
+    adjustment): the member did not go ``periods_without_aid`` without aid, and the cover is withdrawn.
+    ``aided_periods``: the periods of the chain with aid now."""
+
+    TYPE = "member.loyalty_revoked"
+    member_id: str
+    period: str
+    grant: str
+    periods_without_aid: list[str]
+    aided_periods: list[str]
+    version: int
     KEY = "member_id"
 
 
@@ -377,7 +395,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
     cls.TYPE: cls
     for cls in (
         PeriodPublished, PeriodHistoryRecorded, MemberCovered, CoverageEnded, MemberContactChanged,
-        MemberDetailsCorrected, MemberSignupCode, MemberContactCode, LoyaltyGranted, FeesReceived, FeesRemitted,
+        MemberDetailsCorrected, MemberSignupCode, MemberContactCode, LoyaltyGranted, LoyaltyRevoked, FeesReceived, FeesRemitted,
         ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimAdjusted, ClaimOverdue, ClaimRevoked,
         PaymentInstructionCreated, PaymentBatchReleased, PaymentBatchLinesReleased, PaymentSettled, PaymentFailed,
     )

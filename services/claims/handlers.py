@@ -15,6 +15,7 @@ from shared.events import (
     Envelope,
     EventPayload,
     LoyaltyGranted,
+    LoyaltyRevoked,
     MemberCovered,
     MemberDetailsCorrected,
     PaymentFailed,
@@ -66,9 +67,11 @@ async def member_covered(session: AsyncSession, _: Envelope, event: EventPayload
 
 
 async def add_granted_plans(session: AsyncSession, member_id: str, period: str) -> None:
-    """The plans 第十五条 granted the member in the period, added to their coverage of it (once each)."""
+    """The plans 第十五条 granted the member in the period (and not withdrawn), added to their coverage of it
+    (once each)."""
     granted = (await session.execute(select(LoyaltyCover.plan).where(
-        LoyaltyCover.member_id == member_id, LoyaltyCover.period == period))).scalars().all()
+        LoyaltyCover.member_id == member_id, LoyaltyCover.period == period,
+        LoyaltyCover.withdrawn.is_(False)))).scalars().all()
     coverage = await session.get(Coverage, (member_id, period), with_for_update=True, populate_existing=True)
     if coverage is None or not granted:
         return
@@ -80,13 +83,48 @@ async def add_granted_plans(session: AsyncSession, member_id: str, period: str) 
 async def loyalty_granted(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     """第十五条: the cover enrollment granted is a plan of the member's coverage in the period, claimed like any
     other (a graded plan: plan_claims.py). Kept by (member, period, plan), so a grant arriving before the
-    coverage, twice, or followed by a later copy of the coverage is never lost."""
+    coverage, twice, or followed by a later copy of the coverage is never lost; a grant older than the
+    withdrawal already applied (version) changes nothing."""
     assert isinstance(event, LoyaltyGranted)
-    await session.execute(insert(LoyaltyCover).values(
-        member_id=event.member_id, period=event.period, plan=event.grant,
-        periods_without_aid=list(event.periods_without_aid)).on_conflict_do_nothing())
+    known = await session.get(LoyaltyCover, (event.member_id, event.period, event.grant), with_for_update=True)
+    if known is None:
+        session.add(LoyaltyCover(member_id=event.member_id, period=event.period, plan=event.grant,
+                                 periods_without_aid=list(event.periods_without_aid), version=event.version))
+    elif known.version < event.version:
+        known.periods_without_aid, known.version, known.withdrawn = list(event.periods_without_aid), event.version, False
     await session.flush()
     await add_granted_plans(session, event.member_id, event.period)
+
+
+# A claim on the cover that is not refused: the cover was used, and a withdrawal leaves it (README, 第十五条).
+USED = (ClaimStatus.IN_REVIEW, ClaimStatus.RETURNED, ClaimStatus.APPROVED, ClaimStatus.PAID, ClaimStatus.PAYMENT_FAILED)
+
+
+async def loyalty_revoked(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
+    """Enrollment withdrew the grant (aid found later in its chain): the plan leaves the member's coverage of the
+    period, unless a claim on it already exists: then the cover stays, for that claim and any other in the
+    period, and the withdrawal is only recorded (its version). A withdrawal before the grant is kept, so the
+    older grant arriving late adds nothing."""
+    assert isinstance(event, LoyaltyRevoked)
+    key = (event.member_id, event.period, event.grant)
+    known = await session.get(LoyaltyCover, key, with_for_update=True)
+    if known is not None and known.version >= event.version:
+        return
+    used = (await session.execute(select(Claim.id).where(
+        Claim.member_id == event.member_id, Claim.period == event.period, Claim.plan == event.grant,
+        Claim.status.in_(USED)).limit(1))).first() is not None
+    if known is None:
+        session.add(LoyaltyCover(member_id=event.member_id, period=event.period, plan=event.grant,
+                                 periods_without_aid=list(event.periods_without_aid), version=event.version,
+                                 withdrawn=True))
+        return
+    known.version = event.version
+    if used:
+        return
+    known.withdrawn = True
+    coverage = await session.get(Coverage, (event.member_id, event.period), with_for_update=True)
+    if coverage is not None and event.grant in coverage.plans:
+        coverage.plans = [plan for plan in coverage.plans if plan != event.grant]
 
 
 async def history_recorded(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
@@ -181,6 +219,7 @@ HANDLERS: dict[str, Handler] = {
     PeriodHistoryRecorded.TYPE: history_recorded,
     MemberCovered.TYPE: member_covered,
     LoyaltyGranted.TYPE: loyalty_granted,
+    LoyaltyRevoked.TYPE: loyalty_revoked,
     CoverageEnded.TYPE: coverage_ended,
     MemberDetailsCorrected.TYPE: details_corrected,
     PaymentInstructionCreated.TYPE: instruction_created,

@@ -83,6 +83,10 @@ class LoyaltyCover(Base):
     period: Mapped[str] = mapped_column(String(50), primary_key=True)
     plan: Mapped[str] = mapped_column(String(50), primary_key=True)
     periods_without_aid: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    # The grant's version in enrollment (member.loyalty_granted / member.loyalty_revoked): only a newer one
+    # changes the row. ``withdrawn``: the plan is no longer on the coverage (a withdrawal before any claim on it).
+    version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, server_default=text("false"), default=False)
 
 
 class Settlement(Base):

@@ -19,11 +19,11 @@ from services.enrollment import (
     transfers,
 )
 from services.enrollment.api import router
-from services.enrollment.loyalty import aid_approved
+from services.enrollment.loyalty import claim_aid_changed
 from services.enrollment.models import MESSAGING, User
 from services.enrollment.service import hasher
 from shared.db import Database
-from shared.events import TOPIC_CLAIMS, ClaimApproved
+from shared.events import TOPIC_CLAIMS, ClaimAdjusted, ClaimApproved, ClaimRejected, ClaimRevoked
 from shared.service import ServiceSpec
 from shared.settings import EnrollmentSettings
 
@@ -45,7 +45,8 @@ def spec(settings: EnrollmentSettings | None = None) -> ServiceSpec:
         routers=[router, lifecycle.router, fees.router, history.router, transfers.router, logins.router, stats.router,
                  staff_lists.router, member_accounts.router, member_app.router, member_contact.router,
                  member_signup.router],
-        on_start=ensure_admin, handlers={ClaimApproved.TYPE: aid_approved}, consumes=[TOPIC_CLAIMS],
+        on_start=ensure_admin, handlers={
+            cls.TYPE: claim_aid_changed for cls in (ClaimApproved, ClaimAdjusted, ClaimRejected, ClaimRevoked)}, consumes=[TOPIC_CLAIMS],
         metric_sources=stats.METRICS,
         # roster files and the history of a period run on paper are spreadsheets of a whole unit or office
         body_limits={"/api/v1/periods/{period}/units/{unit}/rosters": "max_roster_bytes",

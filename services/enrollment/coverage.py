@@ -5,8 +5,8 @@ A person was covered in a period if they hold a paid enrolment in it in this sys
 withdrawn later: they were covered and paid, 第十四条 refunds nothing), or if the centre imported them in the
 period's history (``period_history``: a period run on paper before the system). People are matched by ID
 number, so a history person later enrolled by a roster is the same person. Aid received in a period: aid
-approved by the claims service (``member_aid``, from ``claim.approved``) or, for a period in history, what
-the paper record says.
+approved by the claims service (``member_aid``: the sum of its claims' current aid, loyalty.py) or, for a
+period in history, what the paper record says.
 """
 
 from __future__ import annotations

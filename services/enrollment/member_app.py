@@ -113,7 +113,8 @@ async def me(session: SessionDep, actor: Annotated[Principal, require_roles("mem
             period=e.period, period_name=period_name, plan=plan, status=e.status, roster_id=str(e.roster_id),
             unit=e.unit, from_=e.covered_from, to=e.covered_to, withdrawn_on=e.withdrawn_on, fee=e.fee,
             fee_state=state, fee_state_zh=FEE_STATE_ZH[state]) for plan in e.plans)
-    grants = (await session.execute(select(LoyaltyGrant).where(LoyaltyGrant.member_id == member.id)
+    grants = (await session.execute(select(LoyaltyGrant).where(LoyaltyGrant.member_id == member.id,
+                                                                 LoyaltyGrant.withdrawn_at.is_(None))
                                     .order_by(LoyaltyGrant.granted_at))).scalars()
     unit = await session.get(Org, member.unit)
     return MeOut(

@@ -149,7 +149,7 @@ class AuditEntry(Base):
 
 
 class MemberAid(Base):
-    """Aid approved for a member in a period, learned from the claims service's events (for loyalty)."""
+    """A member's aid in a period: the sum of their claims' current aid (``claim_aid``), for loyalty (第十五条)."""
 
     __tablename__ = "member_aid"
     member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -157,8 +157,26 @@ class MemberAid(Base):
     aid_total: Mapped[Decimal] = mapped_column(Numeric(14, 2))
 
 
+class ClaimAidRow(Base):
+    """One claim's current aid (第十五条 counts periods without aid), from the claims service's events:
+    ``claim.approved``, ``claim.adjusted``, ``claim.rejected`` (a reversal), ``claim.revoked``
+    (domain/loyalty_rules.claim_aid_after). ``member_aid`` holds their sum per member and period."""
+
+    __tablename__ = "claim_aid"
+    # A claim id; rows carried over from member_aid before per-claim aid was kept are 'before-l16:...'.
+    claim_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    member_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    period: Mapped[str] = mapped_column(String(50))
+    aid: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    ended: Mapped[bool] = mapped_column(Boolean, server_default="false", default=False)
+    adjusted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_claim_aid_member_id_period", "member_id", "period"),)
+
+
 class LoyaltyGrant(Base):
-    """第十五条: consecutive periods without aid earn the cover the rulebook names."""
+    """第十五条: consecutive periods without aid earn the cover the rulebook names. A grant whose chain is
+    found to hold aid later is withdrawn (``withdrawn_at``), and may be granted again if that aid goes;
+    ``version`` counts those changes, so consumers apply them in order."""
 
     __tablename__ = "loyalty_grants"
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id"), primary_key=True)
@@ -166,6 +184,8 @@ class LoyaltyGrant(Base):
     grant: Mapped[str] = mapped_column(String(100))
     periods_without_aid: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, server_default="1", default=1)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Remittance(Base):

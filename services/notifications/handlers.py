@@ -21,6 +21,7 @@ from shared.events import (
     Envelope,
     EventPayload,
     LoyaltyGranted,
+    LoyaltyRevoked,
     MemberContactChanged,
     MemberCovered,
     MemberDetailsCorrected,
@@ -62,6 +63,11 @@ def render(event: EventPayload, day: date | None = None) -> tuple[str, str] | No
             return "loyalty_granted", (f"{on}，您连续参加职工医疗互助（{periods} 期）未获得补助，{event.period} 期获赠"
                                        "一份意外伤害保障（实施办法附则），本期内发生意外伤害可按规定申请补助，"
                                        "请联系本单位工会经办人。")
+        case LoyaltyRevoked():  # 第十五条: aid found later in the chain
+            aided = "、".join(event.aided_periods)
+            return "loyalty_revoked", (f"{on}，经复核，您在 {aided} 期获得了补助，不符合连续参加未获得补助的条件（第十五条），"
+                                       f"{event.period} 期获赠的意外伤害保障予以取消；如已就该保障提出补助申请，"
+                                       "该申请照常办理。详情请联系本单位工会经办人。")
         case ClaimSubmitted():
             return "claim_submitted", f"{on}，您的补助申请已受理（{STATUS_ZH.get(event.status, event.status)}）。"
         case ClaimApproved():
@@ -184,7 +190,7 @@ async def details_changed(session: AsyncSession, _: Envelope, event: EventPayloa
 
 HANDLERS: dict[str, Handler] = {
     **{cls.TYPE: record
-       for cls in (MemberCovered, LoyaltyGranted, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
+       for cls in (MemberCovered, LoyaltyGranted, LoyaltyRevoked, ClaimSubmitted, ClaimApproved, ClaimRejected, ClaimReturned, ClaimRevoked,
                    ClaimAdjusted, ClaimOverdue, PaymentInstructionCreated, PaymentSettled, PaymentFailed)},
     MemberContactChanged.TYPE: contact_changed,
     MemberDetailsCorrected.TYPE: details_changed,

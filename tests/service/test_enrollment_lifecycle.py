@@ -404,7 +404,7 @@ async def test_only_a_member_of_three_periods_in_a_row_without_aid_is_granted_th
     assert await granted(world, p18) == [b]
     [event] = [e for e in await events(world, "member.loyalty_granted") if e["period"] == p18]
     assert event == {"member_id": b, "period": p18, "grant": "major_accident_disability_cover",
-                     "periods_without_aid": [p17, p16, p15]}
+                     "periods_without_aid": [p17, p16, p15], "version": 1}
 
 
 async def test_an_approved_claim_of_no_money_is_not_aid_received(world: World) -> None:
