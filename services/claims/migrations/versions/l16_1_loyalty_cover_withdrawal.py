@@ -2,7 +2,7 @@
 coverage unless a claim on it exists
 
 Revision ID: l16_1
-Revises: c16_2
+Revises: x16_1
 Create Date: 2026-12-08 01:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'l16_1'
-down_revision: str | None = 'c16_2'
+down_revision: str | None = 'x16_1'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
