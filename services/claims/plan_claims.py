@@ -37,14 +37,13 @@ from services.claims.domain.aid import Assessment, assess_second_aid
 from services.claims.domain.approval import day_of, submitted
 from services.claims.domain.benefits import ADULT_AGE, age_on, assess_graded
 from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
-from services.claims.domain.routing import review_path
 from services.claims.domain.second_aid import PeriodStay, remaining_for_period
-from services.claims.domain.shares import in_shares, shares_note
+from services.claims.domain.shares import in_shares
 from services.claims.models import Claim, ClaimRightRevocation, Coverage
 from services.claims.reassessment import DECIDED, LIVE
 from services.claims.repository import coverage_on, coverages_of, rulebook_for, years_of_participation
 from services.claims.schemas import ClaimIn
-from services.claims.service import check_filer, record, state_of, write
+from services.claims.service import check_filer, record, state_of, take_assessment, write
 from services.claims.waiting import member_unknown, period_not_yet_known
 from shared import idnumber
 from shared.auth import Principal
@@ -154,12 +153,7 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
         claim.admission_date, claim.discharge_date = assessed.admission, assessed.discharge
         claim.diagnosis, claim.second_aid = assessed.diagnosis, assessed.second_aid
         claim.base = ZERO
-        claim.aid_amount = claim.assessed_aid = assessed.assessment.aid_amount
-        plan = rulebook.plan(given.plan)
-        claim.cumulative_base = assessed.assessment.cumulative_base
-        claim.explanation = shares_note(rulebook, plan, coverage.shares or 1) + assessed.assessment.explanation
-        path = [plan.decided_by] if isinstance(plan, SecondAidPlan) else \
-            review_path(rulebook.approval, assessed.assessment.aid_amount)  # seed 000: the centre decides
+        path = take_assessment(claim, rulebook, coverage, assessed.assessment)
     state = state_of(claim, [], rulebook, review=path)
     transition = submitted(state, refusal, now, await load_calendar(session) if refusal is None else None)
     write(claim, transition)

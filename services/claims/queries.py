@@ -23,6 +23,7 @@ from shared import idnumber
 from shared.auth import Principal
 from shared.errors import Invalid
 from shared.masking import mask_certno
+from shared.rulebook import AnyPlan
 from shared.vocab import REVIEWER_LEVEL, ClaimStatus, OrgLevel, Role
 
 
@@ -40,8 +41,9 @@ async def review_queue(session: AsyncSession, actor: Principal, now: datetime) -
                                                          .where(ClaimDocument.claim_id.in_(list(present))))):
             present[claim_id].add(doc_type)
     keys = {(c.period or "", c.plan) for c in claims}
-    kinds = await plan_kinds(session, keys)
-    sources = await plan_settlement_sources(session, keys)
+    plans = await plan_facts(session, keys)
+    kinds = {key: plan.kind for key, plan in plans.items()}
+    sources = {key: plan.settlement_source for key, plan in plans.items()}
     today = day_of(now)
     out = []
     for c in claims:
@@ -57,9 +59,10 @@ async def review_queue(session: AsyncSession, actor: Principal, now: datetime) -
     return out
 
 
-async def plan_settlement_sources(session: AsyncSession, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Each (period, plan)'s ``settlement_source`` (第九条), for the reviewer's warning."""
-    sources: dict[tuple[str, str], str] = {}
+async def plan_facts(session: AsyncSession, keys: set[tuple[str, str]]) -> dict[tuple[str, str], AnyPlan]:
+    """Each (period, plan)'s plan as its period's rulebook defines it (a plan the rulebook does not know is left
+    out): its ``kind`` and ``settlement_source`` (第九条, for the reviewer's warning)."""
+    plans: dict[tuple[str, str], AnyPlan] = {}
     for period_code in {p for p, _ in keys}:
         period = await session.get(PeriodCopy, period_code)
         if period is None:
@@ -68,26 +71,14 @@ async def plan_settlement_sources(session: AsyncSession, keys: set[tuple[str, st
         for p, plan in keys:
             if p == period_code:
                 try:
-                    sources[(p, plan)] = rulebook.plan(plan).settlement_source
+                    plans[(p, plan)] = rulebook.plan(plan)
                 except (KeyError, ValueError):
                     continue
-    return sources
+    return plans
 
 
 async def plan_kinds(session: AsyncSession, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    kinds: dict[tuple[str, str], str] = {}
-    for period_code in {p for p, _ in keys}:
-        period = await session.get(PeriodCopy, period_code)
-        if period is None:
-            continue
-        rulebook = rulebook_of(period)
-        for p, plan in keys:
-            if p == period_code:
-                try:
-                    kinds[(p, plan)] = rulebook.plan(plan).kind
-                except (KeyError, ValueError):
-                    continue
-    return kinds
+    return {key: plan.kind for key, plan in (await plan_facts(session, keys)).items()}
 
 
 async def coverages(session: AsyncSession, actor: Principal, certno: str | None, member_id: str | None

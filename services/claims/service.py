@@ -183,12 +183,7 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         assert coverage is not None and rulebook is not None
         assessed = await assess(session, claim, rulebook, coverage, body)
         claim.base, claim.second_aid = assessed.base, assessed.second_aid
-        claim.aid_amount = claim.assessed_aid = assessed.assessment.aid_amount
-        plan = rulebook.plan(body.plan)
-        claim.cumulative_base = assessed.assessment.cumulative_base
-        claim.explanation = shares_note(rulebook, plan, coverage.shares or 1) + assessed.assessment.explanation
-        path = [plan.decided_by] if isinstance(plan, SecondAidPlan) else \
-            review_path(rulebook.approval, assessed.assessment.aid_amount)  # seed 000: the centre decides
+        path = take_assessment(claim, rulebook, coverage, assessed.assessment)
     state = state_of(claim, [], rulebook, review=path)
     transition = submitted(state, refusal, now, await load_calendar(session) if refusal is None else None)
     write(claim, transition)
@@ -199,6 +194,17 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         raise Conflict("该结算单刚被另一份申请使用。", code="duplicate_settlement") from None
     await record(session, claim, transition, actor)
     return claim
+
+
+def take_assessment(claim: Claim, rulebook: Rulebook, coverage: Coverage, assessment: Assessment) -> list[str]:
+    """Write a new claim's assessment (aid, cumulative base, explanation with its shares) and answer the levels
+    that review it: second aid goes to the level the plan names (seed 000: the centre), others by amount (第十条)."""
+    claim.aid_amount = claim.assessed_aid = assessment.aid_amount
+    plan = rulebook.plan(claim.plan)
+    claim.cumulative_base = assessment.cumulative_base
+    claim.explanation = shares_note(rulebook, plan, coverage.shares or 1) + assessment.explanation
+    return [plan.decided_by] if isinstance(plan, SecondAidPlan) else review_path(rulebook.approval,
+                                                                                 assessment.aid_amount)
 
 
 async def intake_facts(session: AsyncSession, body: ClaimFacts, member_id: str, coverage: Coverage | None
