@@ -17,9 +17,8 @@ from deploy.people import certno as make_certno
 from deploy.people import luhn_account
 from deploy.people import name as make_name
 from shared.events import MemberCovered, PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event
-from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, short
+from tests.conftest import ServiceClient, apply_event
+from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, period_document, short
 from tests.service.test_claims_bureau_check import feed, record
 
 
@@ -27,17 +26,8 @@ async def publish_period(app: FastAPI, **plan: Any) -> str:
     """yunnan-18 under a fresh code around today, its inpatient plan changed by ``plan`` (settlement_source,
     auto_claim): a test-only rulebook."""
     code = f"yn18-{short()}"
-    doc = load_rulebook((RULEBOOKS / "yunnan-18.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
+    doc = period_document("yunnan-18.yaml", code)
     doc["plans"][0].update(plan)
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=220)).isoformat(),
-                      "to": (TODAY - timedelta(days=190)).isoformat()},
-        "coverage": {"from": (TODAY - timedelta(days=180)).isoformat(),
-                     "to": (TODAY + timedelta(days=180)).isoformat()},
-        "claims": {"from": (TODAY - timedelta(days=170)).isoformat(),
-                   "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
     assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))
     return code
 

@@ -3,27 +3,12 @@ aid of 0.00 included, is approved by the city centre after the county union has 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from shared.events import PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event
-from tests.service.test_claims import TODAY, claim_body, claims, cover, decide, short
+from tests.conftest import ServiceClient
+from tests.service.test_claims import claim_body, claims, cover, decide, publish_rulebook
 
 
 async def yuncheng_period(app: object) -> str:
-    code = f"yc-{short()}"
-    doc = load_rulebook((RULEBOOKS / "yuncheng-2024.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=220)).isoformat(),
-                      "to": (TODAY - timedelta(days=190)).isoformat()},
-        "coverage": {"from": (TODAY - timedelta(days=180)).isoformat(),
-                     "to": (TODAY + timedelta(days=180)).isoformat()},
-        "claims": {"from": (TODAY - timedelta(days=170)).isoformat(), "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
-    assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))  # type: ignore[arg-type]
-    return code
+    return await publish_rulebook(app, "yuncheng-2024.yaml", "yc")  # type: ignore[arg-type]
 
 
 async def test_a_member_cannot_file_their_own_claim_the_unit_union_does(rolled_back: ServiceClient) -> None:

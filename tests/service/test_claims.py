@@ -84,21 +84,36 @@ async def claims(rolled_back: ServiceClient) -> tuple[FastAPI, httpx.AsyncClient
     return await rolled_back("claims")
 
 
+def period_document(rulebook_file: str, code: str, *, cover_from: date | None = None, cover_to: date | None = None,
+                    claims_from: date | None = None, claims_to: date | None = None,
+                    enrolment: tuple[date, date] | None = None) -> dict[str, Any]:
+    """One of the project's rulebooks under the code ``code``, with its windows moved around today: enrolment a
+    month before the cover, cover from 180 days ago for a year, claims from ten days into the cover for a year
+    after today (unless the arguments say otherwise)."""
+    doc = load_rulebook((RULEBOOKS / rulebook_file).read_text(encoding="utf-8")).to_document()
+    doc["code"] = code
+    cover_from = cover_from or TODAY - timedelta(days=180)
+    enrol_from, enrol_to = enrolment or (cover_from - timedelta(days=40), cover_from - timedelta(days=10))
+    doc["windows"] = {
+        "enrolment": {"from": enrol_from.isoformat(), "to": enrol_to.isoformat()},
+        "coverage": {"from": cover_from.isoformat(), "to": (cover_to or TODAY + timedelta(days=180)).isoformat()},
+        "claims": {"from": (claims_from or cover_from + timedelta(days=10)).isoformat(),
+                   "to": (claims_to or TODAY + timedelta(days=365)).isoformat()},
+    }
+    return doc
+
+
+async def publish_rulebook(app: FastAPI, rulebook_file: str, prefix: str, **windows: Any) -> str:
+    """Publish ``period_document`` under a fresh code starting with ``prefix``; answers the code."""
+    code = f"{prefix}-{short()}"
+    assert await apply_event(app, PeriodPublished(period=code, rulebook=period_document(rulebook_file, code,
+                                                                                        **windows)))
+    return code
+
+
 async def publish_period(app: FastAPI, claims_to: date | None = None) -> str:
     """yunnan-18 under a fresh code, covering today, its claim window open (unless `claims_to` says otherwise)."""
-    code = f"yn18-{short()}"
-    doc = load_rulebook((RULEBOOKS / "yunnan-18.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    claims_to = claims_to or TODAY + timedelta(days=365)
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=220)).isoformat(),
-                      "to": (TODAY - timedelta(days=190)).isoformat()},
-        "coverage": {"from": (TODAY - timedelta(days=180)).isoformat(),
-                     "to": (TODAY + timedelta(days=180)).isoformat()},
-        "claims": {"from": (TODAY - timedelta(days=170)).isoformat(), "to": claims_to.isoformat()},
-    }
-    assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))
-    return code
+    return await publish_rulebook(app, "yunnan-18.yaml", "yn18", claims_to=claims_to)
 
 
 async def cover(app: FastAPI, period: str, branch: Branch | None = None) -> Member:

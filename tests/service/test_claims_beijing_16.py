@@ -8,22 +8,14 @@ from decimal import Decimal
 
 from fastapi import FastAPI
 
-from shared.events import MemberCovered, PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event
-from tests.service.test_claims import TODAY, Member, claim_body, cover, decide, get_claim, short
+from shared.events import MemberCovered
+from tests.conftest import ServiceClient, apply_event
+from tests.service.test_claims import TODAY, Member, claim_body, cover, decide, get_claim, publish_rulebook
 
 
 async def beijing_member(app: FastAPI) -> Member:
-    code = f"bj14-{short()}"
-    doc = load_rulebook((RULEBOOKS / "beijing-2014.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=420)).isoformat(), "to": (TODAY - timedelta(days=400)).isoformat()},
-        "coverage": {"from": (TODAY - timedelta(days=380)).isoformat(), "to": (TODAY + timedelta(days=180)).isoformat()},
-        "claims": {"from": (TODAY - timedelta(days=370)).isoformat(), "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
-    assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))
+    code = await publish_rulebook(app, "beijing-2014.yaml", "bj14", cover_from=TODAY - timedelta(days=380),
+                                  enrolment=(TODAY - timedelta(days=420), TODAY - timedelta(days=400)))
     member = await cover(app, code)
     assert await apply_event(app, MemberCovered(
         member_id=member.member_id, period=code, plans=["allowance"],

@@ -21,9 +21,8 @@ from services.claims.calendar import load_calendar
 from services.claims.domain.workdays import add_working_days
 from services.claims.models import Claim
 from services.claims.overdue import sweep_overdue
-from shared.events import MemberCovered, PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event, token_for
+from shared.events import MemberCovered
+from tests.conftest import ServiceClient, apply_event, token_for
 from tests.service.test_claims import (
     TODAY,
     Branch,
@@ -34,6 +33,7 @@ from tests.service.test_claims import (
     decide,
     get_claim,
     outbox_events,
+    publish_rulebook,
     setup,
     short,
     submit,
@@ -170,15 +170,7 @@ async def test_fraud_revocation_cancels_the_right_to_claim_and_reassesses_a_stay
 
 # --- second aid -----------------------------------------------------------------------------------------------
 async def second_aid_member(app: FastAPI) -> Member:
-    code = f"yn19-{short()}"
-    doc = load_rulebook((RULEBOOKS / "yunnan-19.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=220)).isoformat(), "to": (TODAY - timedelta(days=190)).isoformat()},
-        "coverage": {"from": (TODAY - timedelta(days=180)).isoformat(), "to": (TODAY + timedelta(days=180)).isoformat()},
-        "claims": {"from": (TODAY - timedelta(days=170)).isoformat(), "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
-    assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))
+    code = await publish_rulebook(app, "yunnan-19.yaml", "yn19")
     member = await cover(app, code)
     # Join the second-aid plan as well (a plan without its own fee).
     assert await apply_event(app, MemberCovered(

@@ -17,9 +17,8 @@ from fastapi.routing import APIRoute
 
 from deploy.people import certno as make_certno
 from deploy.people import luhn_account
-from shared.events import MemberCovered, PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event, token_for
+from shared.events import MemberCovered
+from tests.conftest import ServiceClient, apply_event, token_for
 from tests.service.test_claims import (
     TODAY,
     Branch,
@@ -28,6 +27,7 @@ from tests.service.test_claims import (
     cover,
     decide,
     publish_period,
+    publish_rulebook,
     setup,
     short,
     submit,
@@ -77,15 +77,7 @@ async def test_a_member_known_only_in_another_unit_is_a_wait_then_not_found_neve
 # --- (c) women's plan: once_per counts aid paid ---------------------------------------------------------------
 async def publish_women_plan(rolled_back: ServiceClient) -> tuple[str, Member]:
     app, _ = await rolled_back("claims")
-    code = f"nmg19-{short()}"
-    doc = load_rulebook((RULEBOOKS / "neimenggu-2019.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=220)).isoformat(), "to": (TODAY - timedelta(days=190)).isoformat()},
-        "coverage": {"from": (TODAY - timedelta(days=180)).isoformat(), "to": (TODAY + timedelta(days=180)).isoformat()},
-        "claims": {"from": (TODAY - timedelta(days=170)).isoformat(), "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
-    assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))
+    code = await publish_rulebook(app, "neimenggu-2019.yaml", "nmg19")
     branch, rng = Branch(), random.Random(uuid.uuid4().int)
     member = Member(member_id=f"M{short()}", certno=make_certno(rng), period=code, branch=branch)
     assert await apply_event(app, MemberCovered(

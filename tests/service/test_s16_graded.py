@@ -18,24 +18,17 @@ import httpx
 from fastapi import FastAPI
 
 from deploy.people import certno as make_certno
-from shared.events import MemberCovered, PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event
-from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, short
+from shared.events import MemberCovered
+from tests.conftest import ServiceClient, apply_event
+from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, publish_rulebook, short
 
 COVER_FROM = TODAY - timedelta(days=200)
 
 
 async def beijing_member(app: FastAPI) -> Member:
-    code = f"bj14-{short()}"
-    doc = load_rulebook((RULEBOOKS / "beijing-2014.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=240)).isoformat(), "to": (TODAY - timedelta(days=210)).isoformat()},
-        "coverage": {"from": COVER_FROM.isoformat(), "to": (TODAY + timedelta(days=160)).isoformat()},
-        "claims": {"from": COVER_FROM.isoformat(), "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
-    assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))
+    code = await publish_rulebook(app, "beijing-2014.yaml", "bj14", cover_from=COVER_FROM, claims_from=COVER_FROM,
+                                  cover_to=TODAY + timedelta(days=160),
+                                  enrolment=(TODAY - timedelta(days=240), TODAY - timedelta(days=210)))
     branch = Branch()
     rng = random.Random(uuid.uuid4().int)
     member = Member(member_id=f"M{short()}", certno=make_certno(rng, region="110102", sex="female",

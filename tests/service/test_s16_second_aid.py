@@ -21,25 +21,15 @@ from fastapi import FastAPI
 
 from deploy.people import certno as make_certno
 from deploy.people import luhn_account
-from shared.events import MemberCovered, PeriodHistoryRecorded, PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event
-from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, short
+from shared.events import MemberCovered, PeriodHistoryRecorded
+from tests.conftest import ServiceClient, apply_event
+from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, publish_rulebook, short
 
 REVIEWERS = ("agency_point", "office", "centre")
 
 
 async def yunnan_19(app: FastAPI) -> str:
-    code = f"yn19-{short()}"
-    doc = load_rulebook((RULEBOOKS / "yunnan-19.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=220)).isoformat(), "to": (TODAY - timedelta(days=190)).isoformat()},
-        "coverage": {"from": (TODAY - timedelta(days=180)).isoformat(), "to": (TODAY + timedelta(days=180)).isoformat()},
-        "claims": {"from": (TODAY - timedelta(days=170)).isoformat(), "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
-    assert await apply_event(app, PeriodPublished(period=code, rulebook=doc))
-    return code
+    return await publish_rulebook(app, "yunnan-19.yaml", "yn19")
 
 
 async def member_of(app: FastAPI, *, name: str, sex: str, earlier_periods: int = 0) -> Member:

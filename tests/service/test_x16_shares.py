@@ -18,23 +18,17 @@ from sqlalchemy import func, select
 from deploy.people import certno as make_certno
 from services.claims.models import Claim, ClaimAdjustment, Coverage
 from shared.events import MemberCovered, PeriodPublished
-from shared.rulebook import load_rulebook
-from tests.conftest import RULEBOOKS, ServiceClient, apply_event
-from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, short
+from tests.conftest import ServiceClient, apply_event
+from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, period_document, short
 
 COVER_FROM = TODAY - timedelta(days=200)
 PLANS = ["inpatient", "allowance", "accident", "child-accident", "jingka"]
 
 
 def beijing_document(code: str) -> dict[str, Any]:
-    doc = load_rulebook((RULEBOOKS / "beijing-2014.yaml").read_text(encoding="utf-8")).to_document()
-    doc["code"] = code
-    doc["windows"] = {
-        "enrolment": {"from": (TODAY - timedelta(days=240)).isoformat(), "to": (TODAY - timedelta(days=210)).isoformat()},
-        "coverage": {"from": COVER_FROM.isoformat(), "to": (TODAY + timedelta(days=160)).isoformat()},
-        "claims": {"from": COVER_FROM.isoformat(), "to": (TODAY + timedelta(days=365)).isoformat()},
-    }
-    return doc
+    return period_document("beijing-2014.yaml", code, cover_from=COVER_FROM, claims_from=COVER_FROM,
+                           cover_to=TODAY + timedelta(days=160),
+                           enrolment=(TODAY - timedelta(days=240), TODAY - timedelta(days=210)))
 
 
 def covered(member: Member, shares: int, version: int) -> MemberCovered:
