@@ -101,6 +101,7 @@ _KNOWN_FIELDS = frozenset({
     "fixmedins_name", "refd_setl_flag", "dscg_maindiag_code", "dscg_maindiag_name", "ipt_days", "dise_codg",
     "dise_name", "clr_type", "clr_way", "mdtrt_cert_type", "psn_type", "cvlserv_flag", "emp_name"})
 _TEXT_FIELDS = ("certno", "insutype", "med_type", "setl_time", "psn_cert_type", "begndate", "enddate")
+_OTHER_TEXT_FIELDS = tuple(sorted(_KNOWN_FIELDS - _MONEY_SET - {"setl_id", "mdtrt_id", *_TEXT_FIELDS}))
 _ZERO = Decimal("0")
 
 
@@ -192,6 +193,9 @@ def check_record(record: Mapping[str, Any], today: date | None = None) -> Checke
             texts[name] = str(value)
         else:
             return Refusal(name, "settlement_record_invalid", f"{name} 必须是文本")
+    for name in _OTHER_TEXT_FIELDS:  # a known field holds a text or a number, never an object or a list
+        if isinstance(record.get(name), dict | list):
+            return Refusal(name, "settlement_record_invalid", f"{name} 必须是文本或数字，不能是对象或数组")
     setl_id, mdtrt_id = texts["setl_id"], texts["mdtrt_id"]
     if setl_id is None:
         return Refusal("setl_id", "settlement_field_missing", "缺少 setl_id（结算 ID）")

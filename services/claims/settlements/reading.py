@@ -319,6 +319,11 @@ async def records(content_type: str, stream: AsyncIterator[bytes]) -> AsyncItera
                                       code="feed_headings_missing",
                                       errors=[{"loc": ["file", "line 1"], "msg": "缺少 setl_id 列",
                                                "code": "feed_headings_missing"}])
+                    repeated = sorted({h for h in headings if h and headings.count(h) > 1})
+                    if repeated:  # which column would a record take? Neither: the file is refused whole
+                        raise Invalid(f"表头中有重复的列：{'、'.join(repeated)[:200]}。", code="feed_headings_repeated",
+                                      errors=[{"loc": ["file", "line 1"], "msg": f"重复的列：{h}",
+                                               "code": "feed_headings_repeated"} for h in repeated[:20]])
                     continue
             if not raw.strip():
                 continue
