@@ -77,7 +77,8 @@ async def test_a_member_known_only_in_another_unit_is_a_wait_then_not_found_neve
 # --- (c) women's plan: once_per counts aid paid ---------------------------------------------------------------
 async def publish_women_plan(rolled_back: ServiceClient) -> tuple[str, Member]:
     app, _ = await rolled_back("claims")
-    code = await publish_rulebook(app, "neimenggu-2019.yaml", "nmg19")
+    # 2022: C50 32,000 is seed 004 森工 "2022年，职工张女士因患乳房恶性肿瘤…32000元" (2019 has no sum for it)
+    code = await publish_rulebook(app, "neimenggu-2022.yaml", "nmg22")
     branch, rng = Branch(), random.Random(uuid.uuid4().int)
     member = Member(member_id=f"M{short()}", certno=make_certno(rng), period=code, branch=branch)
     assert await apply_event(app, MemberCovered(

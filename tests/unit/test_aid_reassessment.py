@@ -37,7 +37,8 @@ def banded(name: str) -> BandedPlan:
 
 YUNNAN_18, YUNNAN_19, YUNCHENG, NEIMENGGU = (banded(n) for n in ("yunnan-18", "yunnan-19", "yuncheng-2024",
                                                                   "neimenggu-2019"))
-XINKANG = rulebook("neimenggu-2019").plan("xinkang")
+# 2022: C50 32,000 is seed 004 森工 "2022年，职工张女士因患乳房恶性肿瘤…32000元"; 2019 has no sum for it.
+XINKANG = rulebook("neimenggu-2022").plan("xinkang")
 assert isinstance(XINKANG, FixedPlan)
 
 
