@@ -138,7 +138,7 @@ def assess_banded(
         if aid > room:
             aid = room
             notes.append(f"受本期最高补助 {format_money(plan.max_aid_per_period)} 元限制")
-    # max_aid_per_member: the member's total across all periods (neimenggu 500,000, seed 004).
+    # max_aid_per_member: the member's total across all periods, for a scheme whose text states one (none of ours does).
     if plan.max_aid_per_member is not None:
         room = max(plan.max_aid_per_member - prior_aid_all_periods, ZERO)
         if aid > room:
