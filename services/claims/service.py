@@ -258,7 +258,7 @@ async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, covera
     if isinstance(plan, PerDayPlan):
         # seed 002 住院津贴: the period's paid days so far are the live aid over the one rate (aid = rate x days).
         prior_days = int((Decimal(prior_aid or 0) / plan.rate_per_day).to_integral_value())
-        day = assess_per_day(plan, body.admission_date, body.discharge_date, prior_days)
+        day = assess_per_day(plan, body.admission_date, body.discharge_date, prior_days, coverage.coverage_from)
         total = Decimal(prior_aid or 0) + day.aid_amount
         return Assessed(Assessment(day.aid_amount, ZERO, total, day.explanation), ZERO)
     if isinstance(plan, SecondAidPlan):  # refused before assessment (submit): claimed per member and period
