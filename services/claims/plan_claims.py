@@ -11,8 +11,10 @@ Second aid, as this module reads seed 000 ("在基本医疗保险、大病补充
 - the stays counted are those of the member's claims in the period on any other plan whose first aid is decided
   (approved, paid or payment failed): psn_part_amt once per settlement, minus the aid of those claims as it is
   now (every adjustment included). Claims still in review or returned are not counted yet (the first aid is not
-  complete; the answer names how many), and rejected, reversed or revoked claims never count. Settlements the
-  bureau sent that nobody claimed are not counted: their first aid has not been assessed.
+  complete; the answer names how many), and rejected, reversed or revoked claims never count.
+- plus the member's settlements the bureau sent for the period that no claim names (under the start line, never
+  claimed): their psn_part_amt with first aid 0 (seed 000 counts all 个人自负 after every payer); not reversed
+  ones, nor those 第十二条 excludes by their med_type (``domain.bureau.exclusion``).
 - minus `other_assistance` (工会救助 recorded for the period, given with the claim).
 - the member's second aid in the period is the rate of ``domain.aid.assess_second_aid`` on that remaining, at
   most `max_aid`; a later second-aid claim in the same period gets what that total has grown by since the live
