@@ -11,8 +11,10 @@ Second aid, as this module reads seed 000 ("在基本医疗保险、大病补充
 - the stays counted are those of the member's claims in the period on any other plan whose first aid is decided
   (approved, paid or payment failed): psn_part_amt once per settlement, minus the aid of those claims as it is
   now (every adjustment included). Claims still in review or returned are not counted yet (the first aid is not
-  complete; the answer names how many), and rejected, reversed or revoked claims never count. Settlements the
-  bureau sent that nobody claimed are not counted: their first aid has not been assessed.
+  complete; the answer names how many), and rejected, reversed or revoked claims never count.
+- plus the member's settlements the bureau sent for the period that no claim names (under the start line, never
+  claimed): their psn_part_amt with first aid 0 (seed 000 counts all 个人自负 after every payer); not reversed
+  ones, nor those 第十二条 excludes by their med_type (``domain.bureau.exclusion``).
 - minus `other_assistance` (工会救助 recorded for the period, given with the claim).
 - the member's second aid in the period is the rate of ``domain.aid.assess_second_aid`` on that remaining, at
   most `max_aid`; a later second-aid claim in the same period gets what that total has grown by since the live
@@ -36,12 +38,20 @@ from services.claims.calendar import load_calendar
 from services.claims.domain.aid import Assessment, assess_second_aid
 from services.claims.domain.approval import day_of, submitted
 from services.claims.domain.benefits import ADULT_AGE, age_on, assess_graded
+from services.claims.domain.bureau import exclusion
 from services.claims.domain.intake import CoverageFacts, IntakeFacts, RulebookMissing, screen
 from services.claims.domain.second_aid import PeriodStay, remaining_for_period
+from services.claims.domain.settlement_check import bureau_date
 from services.claims.domain.shares import in_shares
-from services.claims.models import Claim, ClaimRightRevocation, Coverage
+from services.claims.models import Claim, ClaimRightRevocation, Coverage, Settlement
 from services.claims.reassessment import DECIDED, LIVE
-from services.claims.repository import coverage_on, coverages_of, rulebook_for, years_of_participation
+from services.claims.repository import (
+    coverage_on,
+    coverages_of,
+    lock_member_period,
+    rulebook_for,
+    years_of_participation,
+)
 from services.claims.schemas import ClaimIn
 from services.claims.service import check_filer, record, state_of, take_assessment, write
 from services.claims.waiting import member_unknown, period_not_yet_known
@@ -50,7 +60,7 @@ from shared.auth import Principal
 from shared.db import Database
 from shared.errors import Forbidden, Invalid, NotFound
 from shared.masking import mask_certno
-from shared.money import format_money
+from shared.money import format_money, parse_money
 from shared.rulebook import GradedPlan, Rulebook, SecondAidPlan
 from shared.vocab import ClaimStatus, Role
 
@@ -117,6 +127,8 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
         raise _invalid(missing, "缺少必填项", f"分级给付的申请须写明 grade 和 event_date（缺少 {missing}）。")
     coverage, known = await _coverage(session, db, grace_seconds, given, actor)
     _check_reach(actor, coverage, known)
+    if coverage is not None:  # the member's earlier aid in the period is read below: one intake at a time
+        coverage = await lock_member_period(session, coverage.member_id, coverage.period) or coverage
     member_id = known[0].member_id
     rulebook = await rulebook_for(session, coverage.period) if coverage else None
     check_filer(rulebook, actor)
@@ -149,7 +161,7 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
     path: list[str] = []
     if refusal is None:
         assert coverage is not None and rulebook is not None
-        assessed = await _assess(session, claim, rulebook, given, now.date(), coverage.shares or 1)
+        assessed = await _assess(session, claim, rulebook, given, now.date(), coverage)
         claim.admission_date, claim.discharge_date = assessed.admission, assessed.discharge
         claim.diagnosis, claim.second_aid = assessed.diagnosis, assessed.second_aid
         claim.base = ZERO
@@ -164,16 +176,16 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
 
 
 async def _assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, given: ClaimIn, today: date,
-                  shares: int = 1) -> Assessed:
+                  coverage: Coverage) -> Assessed:
     try:
         # the plan as the member holds it: times their shares where shares multiply it (domain/shares.py)
-        plan = in_shares(rulebook, rulebook.plan(given.plan), shares)
+        plan = in_shares(rulebook, rulebook.plan(given.plan), coverage.shares or 1)
     except KeyError:
         raise _invalid("plan", "本期没有该项目", f"本期规则书没有项目 {given.plan}。", code="plan_unknown") from None
     if isinstance(plan, SecondAidPlan):
         if given.period is None:
             raise _invalid("period", "缺少必填项", "二次补助按期申请，须写明 period。")
-        return await _second_aid(session, claim, plan, given)
+        return await _second_aid(session, claim, plan, given, coverage)
     if isinstance(plan, GradedPlan):
         if given.grade is None or given.event_date is None:
             missing = "grade" if given.grade is None else "event_date"
@@ -184,7 +196,8 @@ async def _assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, given
                    code="settlement_required")
 
 
-async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, given: ClaimIn) -> Assessed:
+async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, given: ClaimIn, coverage: Coverage
+                     ) -> Assessed:
     """二次补助 for the member's period (seed 000), as the module's docstring reads it."""
     counted = (await session.execute(
         select(Claim.setl_id, Claim.settlement, Claim.aid_amount, Claim.admission_date, Claim.discharge_date,
@@ -209,6 +222,13 @@ async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, 
             dates += [admission, discharge]
         stays.append(PeriodStay(psn_part_amt=part, first_aid=Decimal(aid or 0)))
         first_aid += Decimal(aid or 0)
+    unclaimed = await _unclaimed_stays(session, coverage)
+    for setl_id, part, admission, discharge in unclaimed:
+        if setl_id in seen:
+            continue
+        seen.add(setl_id)
+        stays.append(PeriodStay(psn_part_amt=part, first_aid=ZERO))
+        dates += [admission, discharge]
     other = given.other_assistance or ZERO
     remaining = remaining_for_period(stays, other)
     years = await years_of_participation(session, claim.member_id)
@@ -227,14 +247,46 @@ async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, 
     second = {
         "remaining_amount": format_money(remaining), "years_of_participation": years,
         "psn_part_amt": format_money(psn_part), "first_aid": format_money(first_aid),
-        "other_assistance": format_money(other), "stays": len(seen), "claims_pending_first_aid": pending,
+        "other_assistance": format_money(other), "stays": len(seen),
+        "unclaimed_stays": len(unclaimed), "claims_pending_first_aid": pending,
         "prior_second_aid": format_money(prior),
-        "sources": {"remaining_amount": "本期已核定一次补助的住院：个人负担 - 一次补助 - 其他工会救助",
+        "sources": {"remaining_amount": "本期已核定一次补助的住院及未申请的医保结算记录：个人负担 - 一次补助 - 其他工会救助",
                     "years_of_participation": "本系统的参互记录与往期名单（历史导入）"},
     }
     first, last = (min(dates), max(dates)) if dates else (claim.admission_date, claim.discharge_date)
     return Assessed(Assessment(aid, ZERO, prior + aid, note), first, last,
                     {"icd10": "", "name": plan.name}, second)
+
+
+async def _unclaimed_stays(session: AsyncSession, coverage: Coverage) -> list[tuple[str, Decimal, date, date]]:
+    """The member's settlements the bureau sent for the period that no claim names (e.g. under the start line,
+    never claimed): seed 000 counts the member's whole 个人自负 after every payer, first aid 0 on these. Not
+    counted: reversed records and reversals, records 第十二条 excludes by themselves (domain/bureau.exclusion:
+    outpatient, maternity), and records a claim names (counted through that claim while it is live; a
+    rejected or revoked claim's stay stays out, as its decision said)."""
+    named = select(Claim.id).where(Claim.setl_id == Settlement.setl_id).exists()
+    rows = (await session.execute(select(Settlement).where(
+        Settlement.certno == coverage.certno, Settlement.is_reversal.is_(False), Settlement.reversed_at.is_(None),
+        ~named).order_by(Settlement.setl_id))).scalars().all()
+    out: list[tuple[str, Decimal, date, date]] = []
+    for settlement in rows:
+        record = settlement.record or {}
+        admission, discharge = bureau_date(record.get("begndate")), bureau_date(record.get("enddate"))
+        day = settlement.setl_date or discharge
+        if day is None or not coverage.coverage_from <= day <= coverage.coverage_to:
+            continue  # settled at discharge: the period is the one whose cover holds that day (第三条, 第六条)
+        if exclusion(record) is not None:
+            continue
+        part = settlement.psn_part_amt
+        if part is None:
+            try:
+                part = parse_money(str(record.get("psn_part_amt") or "0"), field="psn_part_amt")
+            except (ValueError, ArithmeticError, TypeError):
+                continue  # a record whose person's part cannot be read adds nothing
+        if part <= 0:
+            continue
+        out.append((settlement.setl_id, Decimal(part), admission or day, discharge or day))
+    return out
 
 
 async def _graded(session: AsyncSession, claim: Claim, plan: GradedPlan, given: ClaimIn, today: date) -> Assessed:

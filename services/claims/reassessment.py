@@ -120,7 +120,9 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
         results = reassess_fixed(plan, [FixedStay(str(c.id), str(c.diagnosis.get("icd10", "")), sex,
                                                   c.aid_amount or ZERO) for c in claims])
     elif isinstance(plan, PerDayPlan):  # seed 002 住院津贴: the period's paid days follow the live stays
-        days = assess_per_day_period(plan, [Stay(str(c.id), c.admission_date, c.discharge_date) for c in claims])
+        start = coverage.coverage_from if coverage else None
+        days = assess_per_day_period(plan, [Stay(str(c.id), c.admission_date, c.discharge_date, start)
+                                            for c in claims])
         results = [Reassessed(str(c.id), c.aid_amount or ZERO, d.aid_amount, ZERO, d.explanation)
                    for c, d in zip(claims, days, strict=True)]
     elif isinstance(plan, GradedPlan):  # seed 002 意外伤害: the period's cap follows the live claims, in order

@@ -57,6 +57,13 @@ async def coverage_on(session: AsyncSession, member_id: str | None, certno: str 
     return (await session.execute(stmt.order_by(Coverage.coverage_from.desc()))).scalars().first()
 
 
+async def lock_member_period(session: AsyncSession, member_id: str, period: str) -> Coverage | None:
+    """Serialise intake per member and period (both paths: ``service.submit`` and ``plan_claims``): lock the
+    member's coverage row before their earlier aid in the period is read, so two claims submitted at the same
+    moment cannot both use the same band room or cap; the second waits for the first to commit, then reads it."""
+    return await session.get(Coverage, (member_id, period), with_for_update=True, populate_existing=True)
+
+
 async def coverages_of(session: AsyncSession, member_id: str) -> list[Coverage]:
     """Every coverage claims knows of the member, the latest first."""
     return list((await session.execute(select(Coverage).where(Coverage.member_id == member_id)

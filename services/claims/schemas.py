@@ -60,14 +60,6 @@ class SettlementIn(BaseModel):
         return out
 
 
-class SecondAidIn(BaseModel):
-    """二次补助 inputs; either may be left out and is then derived (see assess_second_aid_claim)."""
-
-    model_config = ConfigDict(extra="forbid")
-    remaining_amount: Money | None = None
-    years_of_participation: int | None = Field(default=None, ge=0, le=80)
-
-
 class BeneficiaryIn(BaseModel):
     """The person a `beneficiary: child` plan pays for (seed 002 子女意外伤害): the member's child, by name and ID
     number (the birth date, hence the age on the event date, comes from the number)."""
@@ -94,7 +86,9 @@ class ClaimIn(BaseModel):
     discharge_date: PastDate | None = None  # a claim is made after the stay
     diagnosis: Diagnosis | None = None
     settlement: SettlementIn | None = None
-    second_aid: SecondAidIn | None = None
+    # Refused with 422 `second_aid_per_period` (service.submit): second aid is claimed per member and period, on
+    # figures the system holds, never on typed-in ones (issue #16 item 1, issue #12 item 3).
+    second_aid: Any = None
     period: str | None = Field(default=None, min_length=1, max_length=50)  # second aid for the member's period
     other_assistance: Money | None = None  # other union assistance (工会救助) recorded for the period, seed 000
     grade: str | None = Field(default=None, min_length=1, max_length=50)  # a graded plan's grade code
@@ -137,7 +131,6 @@ class ClaimFacts:
     discharge_date: date
     diagnosis: Diagnosis
     settlement: SettlementIn
-    second_aid: SecondAidIn | None
 
 
 class DecisionIn(BaseModel):

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.calendar import load_calendar
-from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, assess_second_aid, settlement_base
+from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, settlement_base
 from services.claims.domain.approval import ClaimState, Decision, Transition, day_of, decide, submitted
 from services.claims.domain.benefits import assess_per_day
 from services.claims.domain.exclusions import answers_to_record
@@ -39,12 +39,12 @@ from services.claims.repository import (
     coverage_on,
     coverages_of,
     load_claim,
+    lock_member_period,
     rulebook_for,
     steps_of,
     term_periods,
-    years_of_participation,
 )
-from services.claims.schemas import ClaimFacts, ClaimIn, ClaimOut, Diagnosis, SecondAidIn, SettlementIn
+from services.claims.schemas import ClaimFacts, ClaimIn, ClaimOut, Diagnosis, SettlementIn
 from services.claims.settlements import settlement_reversed
 from services.claims.stats import ClaimPaidAt
 from services.claims.waiting import member_unknown, period_not_yet_known
@@ -54,7 +54,6 @@ from shared.db import Database
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.events import TOPIC_CLAIMS
 from shared.messaging import publish
-from shared.money import format_money
 from shared.rulebook import BandedPlan, FixedPlan, PerDayPlan, Rulebook, SecondAidPlan
 from shared.vocab import ClaimStatus, Role
 
@@ -121,14 +120,15 @@ async def resolve(session: AsyncSession, given: ClaimIn, actor: Principal) -> tu
             raise Invalid("member_id 或 certno 必须提供一个。", errors=[{"loc": ["body", "member_id"],
                                                                       "msg": "缺少必填项"}])
     facts = ClaimFacts(member_id=member_id, certno=certno, plan=given.plan, admission_date=admission,
-                       discharge_date=discharge, diagnosis=diagnosis, settlement=settlement,
-                       second_aid=given.second_aid)
+                       discharge_date=discharge, diagnosis=diagnosis, settlement=settlement)
     return facts, check, record_certno
 
 
 async def submit(session: AsyncSession, db: Database, grace_seconds: int, given: ClaimIn, actor: Principal
                  ) -> Claim:
     """A new claim: refused at intake (第三/十一/十二/十三条) or assessed and routed to its first level (第十条)."""
+    if given.second_aid is not None:  # typed-in remaining or years are not trusted (issue #12 item 3)
+        raise second_aid_per_period("second_aid")
     if given.names_no_settlement:  # second aid per period, a graded sum (issue #16)
         from services.claims.plan_claims import submit_without_settlement
         return await submit_without_settlement(session, db, grace_seconds, given, actor)
@@ -162,6 +162,10 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
     now = datetime.now(UTC)
     rulebook = await rulebook_for(session, coverage.period) if coverage else None
     check_filer(rulebook, actor)
+    if rulebook is not None and _is_second_aid(rulebook, body.plan):
+        raise second_aid_per_period("setl_id" if given.setl_id is not None else "settlement")
+    if coverage is not None:  # the member's earlier aid in the period is read below: one intake at a time
+        await lock_member_period(session, member_id, coverage.period)
     facts = await intake_facts(session, body, member_id, coverage)
     try:
         refusal = screen(facts, rulebook, day_of(now))
@@ -254,45 +258,31 @@ async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, covera
     if isinstance(plan, PerDayPlan):
         # seed 002 住院津贴: the period's paid days so far are the live aid over the one rate (aid = rate x days).
         prior_days = int((Decimal(prior_aid or 0) / plan.rate_per_day).to_integral_value())
-        day = assess_per_day(plan, body.admission_date, body.discharge_date, prior_days)
+        day = assess_per_day(plan, body.admission_date, body.discharge_date, prior_days, coverage.coverage_from)
         total = Decimal(prior_aid or 0) + day.aid_amount
         return Assessed(Assessment(day.aid_amount, ZERO, total, day.explanation), ZERO)
-    if not isinstance(plan, SecondAidPlan):
-        # A graded sum (seed 002 意外伤害) names its grade and event date, not a settlement (plan_claims.py).
-        raise Invalid(f"“{plan.name}”按等级给付，请写明 grade 和 event_date，不填结算单。", code="grade_required",
-                      errors=[{"loc": ["body", "grade"], "msg": "缺少必填项"}])
-    return await assess_second_aid_claim(session, claim, plan, body)
+    if isinstance(plan, SecondAidPlan):  # refused before assessment (submit): claimed per member and period
+        raise second_aid_per_period("settlement")
+    # A graded sum (seed 002 意外伤害) names its grade and event date, not a settlement (plan_claims.py).
+    raise Invalid(f"“{plan.name}”按等级给付，请写明 grade 和 event_date，不填结算单。", code="grade_required",
+                  errors=[{"loc": ["body", "grade"], "msg": "缺少必填项"}])
 
 
-async def assess_second_aid_claim(session: AsyncSession, claim: Claim, plan: SecondAidPlan, body: ClaimFacts
-                                  ) -> Assessed:
-    """二次补助 (seed 000): remaining self-pay after every payer and the first aid, and years of participation.
+def _is_second_aid(rulebook: Rulebook, plan_code: str) -> bool:
+    try:
+        return isinstance(rulebook.plan(plan_code), SecondAidPlan)
+    except KeyError:
+        return False
 
-    Given by the unit agent (the centre's own records) or derived: remaining = psn_part_amt minus the first
-    aid on the same settlement; years = the periods claims knows the member was covered in.
-    """
-    given = body.second_aid or SecondAidIn()
-    sources: dict[str, str] = {}
-    remaining = given.remaining_amount
-    if remaining is None:
-        first_aid = (await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
-            Claim.setl_id == claim.setl_id, Claim.plan != claim.plan, Claim.status.in_(LIVE)))).scalar_one()
-        remaining = max(body.settlement.psn_part_amt - Decimal(first_aid or 0), ZERO)
-        sources["remaining_amount"] = f"psn_part_amt {body.settlement.psn_part_amt} - 一次补助 {first_aid}"
-    else:
-        sources["remaining_amount"] = "given"
-    years = given.years_of_participation
-    if years is None:
-        years = await years_of_participation(session, claim.member_id)
-        sources["years_of_participation"] = "本系统的参互记录与往期名单（历史导入）"
-    else:
-        sources["years_of_participation"] = "given"
-    second = {"remaining_amount": format_money(remaining), "years_of_participation": years, "sources": sources}
-    # max_aid caps the member's second aid in the period across their second-aid claims (seed 000 "最高不超过50万元").
-    prior = (await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
-        Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == claim.plan,
-        Claim.status.in_(LIVE)))).scalar_one()
-    return Assessed(assess_second_aid(plan, remaining, years, Decimal(prior or 0)), ZERO, second)
+
+def second_aid_per_period(field: str) -> Invalid:
+    """二次补助 is per member and period (seed 000, issue #16 item 1), on the figures the system holds: a claim
+    naming a settlement or typing in `second_aid` figures is refused, naming the field."""
+    return Invalid(
+        "二次补助按会员和互助期申请，不凭单张结算单，也不接受填写的剩余费用或参互年限：请提交 "
+        '{"member_id", "plan": "second-aid", "period", "other_assistance"}，剩余费用和参互年限由系统根据本期结算记录、'
+        "一次补助和参互记录计算。", code="second_aid_per_period",
+        errors=[{"loc": ["body", field], "msg": "二次补助按期申请（member_id、period、other_assistance），不填此项"}])
 
 
 # --- approval ---------------------------------------------------------------------------------------------

@@ -182,48 +182,51 @@ async def second_aid_member(app: FastAPI) -> Member:
     return member
 
 
-async def test_a_second_aid_claim_goes_straight_to_the_centre_with_its_inputs_given_or_derived(
+async def test_a_second_aid_claim_goes_straight_to_the_centre_with_its_inputs_derived(
         rolled_back: ServiceClient) -> None:
     app, client = await rolled_back("claims")
     member = await second_aid_member(app)
-    body = claim_body(member, base="200000.00", own_pay="0.00")
-    body["plan"] = "second-aid"
-    body["second_aid"] = {"years_of_participation": 6}
-    r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
+    stay = await client.post("/api/v1/claims", json=claim_body(member, base="300000.00", own_pay="200000.00"),
+                             headers=member.branch.unit_agent())
+    assert stay.json()["aid_amount"] == "265760.00"  # 2760 + 63000 + 200000 on the base
+    await approve_through(client, member, stay.json()["claim_id"])
+    # Typed-in figures are refused (issue #12 item 3): second aid is claimed per member and period.
+    per_period = {"member_id": member.member_id, "plan": "second-aid", "period": member.period}
+    r = await client.post("/api/v1/claims", json={**per_period, "second_aid": {"years_of_participation": 6}},
+                          headers=member.branch.unit_agent())
+    assert (r.status_code, r.json()["code"]) == (422, "second_aid_per_period")
+    r = await client.post("/api/v1/claims", json=per_period, headers=member.branch.unit_agent())
     assert r.status_code == 201, r.text
     claim = await get_claim(client, r.json()["claim_id"], member.token())
-    # remaining derived = psn_part_amt 200000.00 (no first aid yet); 6 years -> the 5-year row, 40%
-    # (rulebooks/yunnan-19.yaml: 30/40/50%, the 10-year row matching seed 000's 50% case).
-    assert claim["aid_amount"] == "80000.00"
-    assert claim["second_aid"]["remaining_amount"] == "200000.00"
-    assert claim["second_aid"]["sources"]["years_of_participation"] == "given"
+    # remaining derived = psn_part_amt 500000.00 - first aid 265760.00 = 234240.00; years derived from the
+    # coverages claims knows (one period): the 1-year row, 30% (rulebooks/yunnan-19.yaml) -> 70272.00.
+    assert claim["second_aid"]["remaining_amount"] == "234240.00"
+    assert claim["second_aid"]["years_of_participation"] == 1
+    assert claim["aid_amount"] == "70272.00"
     assert claim["approval"]["current_level"] == claim["approval"]["final_level"] == "centre"
     assert (await decide(client, claim["claim_id"], member.branch.agency_reviewer())).status_code == 403
     approved = await decide(client, claim["claim_id"], member.branch.centre_reviewer())
     assert approved.json()["status"] == "approved"
 
-    # Years derived from the coverages claims knows (one period): the 1-year row, 30% of what is given.
-    body = claim_body(member, base="150000.00", own_pay="0.00")
-    body["plan"], body["second_aid"] = "second-aid", {"remaining_amount": "150000.00"}
-    r = await client.post("/api/v1/claims", json=body, headers=member.branch.unit_agent())
-    assert r.json()["aid_amount"] == "45000.00"
 
-
-async def test_first_aid_and_second_aid_may_share_one_settlement_but_each_only_once(
+async def test_second_aid_names_no_settlement_and_counts_a_first_aid_stay_once(
         rolled_back: ServiceClient) -> None:
     app, client = await rolled_back("claims")
     member = await second_aid_member(app)
     first = claim_body(member, base="300000.00", own_pay="0.00")
     r = await client.post("/api/v1/claims", json=first, headers=member.branch.unit_agent())
     assert r.json()["aid_amount"] == "265760.00"  # 2760 + 63000 + 200000
-    second = {**first, "plan": "second-aid"}
-    r = await client.post("/api/v1/claims", json=second, headers=member.branch.unit_agent())
+    await approve_through(client, member, r.json()["claim_id"])
+    r = await client.post("/api/v1/claims", json={**first, "plan": "second-aid"}, headers=member.branch.unit_agent())
+    assert (r.status_code, r.json()["code"]) == (422, "second_aid_per_period")
+    assert r.json()["errors"][0]["loc"] == ["body", "settlement"]
+    r = await client.post("/api/v1/claims", json={"member_id": member.member_id, "plan": "second-aid",
+                                                  "period": member.period}, headers=member.branch.unit_agent())
     assert r.status_code == 201 and r.json()["status"] == "in_review"
     claim = await get_claim(client, r.json()["claim_id"], member.token())
     assert claim["second_aid"]["remaining_amount"] == "34240.00"  # 300000 - 265760: below the threshold
+    assert claim["second_aid"]["stays"] == 1
     assert claim["aid_amount"] == "0.00"
-    r = await client.post("/api/v1/claims", json=second, headers=member.branch.unit_agent())
-    assert r.json()["rejection"]["code"] == "duplicate_settlement"
 
 
 # --- calendar and deadlines -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class Stay:
     claim_id: str
     admission: dt.date
     discharge: dt.date
+    cover_from: dt.date | None = None  # the member's cover in the period began then (see stay_days)
 
 
 @dataclass(frozen=True)
@@ -57,23 +58,34 @@ class GradedAssessment:
     explanation: str
 
 
-def stay_days(plan: PerDayPlan, admission: dt.date, discharge: dt.date) -> int:
-    """Days of one stay that count (seed 002 住院津贴): discharge - admission, minus the plan's deductible days."""
+def stay_days(plan: PerDayPlan, admission: dt.date, discharge: dt.date, cover_from: dt.date | None = None) -> int:
+    """Days of one stay that count (seed 002 住院津贴): discharge - admission, minus the plan's deductible days
+    (the stay's first days, rulebooks/beijing-2014.yaml), and only the days inside the member's cover: seed 002
+    says nothing of a stay begun before the cover, so seed 003 第十二条（一） applies ("在互助期外发生的住院医疗费用"
+    不予补助): a day before `cover_from` is not paid. Counted from the later of admission + deductible days and
+    `cover_from`."""
     if discharge < admission:
         raise ValueError(f"discharge {discharge} is before admission {admission}")
-    return max((discharge - admission).days - plan.deductible_days, 0)
+    start = admission + dt.timedelta(days=plan.deductible_days)
+    if cover_from is not None and cover_from > start:
+        start = cover_from
+    return max((discharge - start).days, 0)
 
 
-def assess_per_day(plan: PerDayPlan, admission: dt.date, discharge: dt.date, prior_paid_days: int = 0) -> DayAssessment:
+def assess_per_day(plan: PerDayPlan, admission: dt.date, discharge: dt.date, prior_paid_days: int = 0,
+                   cover_from: dt.date | None = None) -> DayAssessment:
     """One stay's allowance: rate_per_day for each counted day, until the period's paid days reach the cap.
 
     `prior_paid_days` is the member's paid days from this plan earlier in the period (their live stays only).
     """
     if prior_paid_days < 0:
         raise ValueError(f"prior paid days cannot be negative: {prior_paid_days}")
-    days = stay_days(plan, admission, discharge)
+    days = stay_days(plan, admission, discharge, cover_from)
     paid = days
-    notes = [f"住院 {(discharge - admission).days} 天，扣除免赔 {plan.deductible_days} 天，计 {days} 天"]
+    notes = [f"住院 {(discharge - admission).days} 天，扣除免赔 {plan.deductible_days} 天"]
+    if cover_from is not None and cover_from > admission + dt.timedelta(days=plan.deductible_days):
+        notes.append(f"{cover_from.isoformat()} 参互保障开始前的住院日不计（第十二条（一））")
+    notes[-1] += f"，计 {days} 天"
     # max_days_per_period: the period's paid days stop at the cap (rulebooks/README.md, beijing-2014.yaml).
     if plan.max_days_per_period is not None:
         room = max(plan.max_days_per_period - prior_paid_days, 0)
@@ -90,7 +102,7 @@ def assess_per_day_period(plan: PerDayPlan, stays: Sequence[Stay]) -> list[DayAs
     out = []
     paid_days = 0
     for stay in stays:
-        assessment = assess_per_day(plan, stay.admission, stay.discharge, paid_days)
+        assessment = assess_per_day(plan, stay.admission, stay.discharge, paid_days, stay.cover_from)
         out.append(assessment)
         paid_days = assessment.period_paid_days
     return out

@@ -51,7 +51,7 @@ def refusal_of(rulebook: Rulebook, plan: str, med_type: str, discharge: date, co
 
 
 def assess_record(plan: BandedPlan | PerDayPlan, history: History, amounts: dict[str, Decimal],
-                  admission: date, discharge: date) -> Made:
+                  admission: date, discharge: date, cover_from: date | None = None) -> Made:
     """The record's aid on top of the member's history, and the history moved on by it (in place)."""
     if isinstance(plan, BandedPlan):
         base = settlement_base(plan, amounts)
@@ -59,7 +59,7 @@ def assess_record(plan: BandedPlan | PerDayPlan, history: History, amounts: dict
         history.base += base
     else:  # seed 002 住院津贴: the period's paid days so far are the live aid over the one rate
         prior_days = int((history.aid / plan.rate_per_day).to_integral_value())
-        day = assess_per_day(plan, admission, discharge, prior_days)
+        day = assess_per_day(plan, admission, discharge, prior_days, cover_from)
         base = ZERO
         assessment = Assessment(day.aid_amount, ZERO, history.aid + day.aid_amount, day.explanation)
     history.aid += assessment.aid_amount

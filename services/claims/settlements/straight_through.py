@@ -319,7 +319,7 @@ def make_claim(candidate: Any, rulebook: Rulebook, histories: dict[tuple[str, st
     if history is None:
         history = histories[key] = History(all_aid=all_aid.get((candidate.member_id, plan.code), Decimal("0.00")))
     try:
-        made = assess_record(plan, history, amounts, admission, discharge)
+        made = assess_record(plan, history, amounts, admission, discharge, candidate.coverage_from)
     except (KeyError, ValueError):
         return None
     all_aid[(candidate.member_id, plan.code)] = history.all_aid
