@@ -9,7 +9,7 @@ import uuid
 from collections import OrderedDict
 from datetime import date
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import func, or_, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -62,6 +62,21 @@ async def lock_member_period(session: AsyncSession, member_id: str, period: str)
     member's coverage row before their earlier aid in the period is read, so two claims submitted at the same
     moment cannot both use the same band room or cap; the second waits for the first to commit, then reads it."""
     return await session.get(Coverage, (member_id, period), with_for_update=True, populate_existing=True)
+
+
+LOCK_MANY_SQL = text("""
+SELECT 1 FROM coverages c JOIN unnest(CAST(:members AS text[]), CAST(:periods AS text[])) AS k(member_id, period)
+  ON c.member_id = k.member_id AND c.period = k.period
+ORDER BY c.member_id, c.period
+FOR UPDATE OF c
+""")
+
+
+async def lock_members_periods(session: AsyncSession, keys: list[tuple[str, str]]) -> None:
+    """``lock_member_period`` for many (member, period) at once (the feed's auto claims, a batch at a time), in one
+    order, so a feed and an application, or two feeds, wait for each other and never deadlock."""
+    if keys:
+        await session.execute(LOCK_MANY_SQL, {"members": [m for m, _ in keys], "periods": [p for _, p in keys]})
 
 
 async def coverages_of(session: AsyncSession, member_id: str) -> list[Coverage]:

@@ -38,7 +38,7 @@ from services.claims.domain.settlement_check import SettlementCheck, bureau_date
 from services.claims.domain.straight_through import History, assess_record, auto_plans, refusal_of
 from services.claims.models import MESSAGING, Claim, ClaimStep, Coverage, PeriodCopy, Settlement
 from services.claims.reassessment import LIVE, SYSTEM, reassess_member_period
-from services.claims.repository import rulebook_for, rulebook_of
+from services.claims.repository import lock_members_periods, rulebook_for, rulebook_of
 from services.claims.schemas import SettlementIn
 from shared.auth import Principal
 from shared.errors import Invalid
@@ -199,6 +199,8 @@ async def auto_claims(session: AsyncSession, actor: Principal, setl_ids: list[st
         return []
     rulebooks = {code: rulebook_of(row) for code in {c.period for c in candidates}
                  if (row := await session.get(PeriodCopy, code)) is not None}
+    # the members' earlier aid is read under the same lock an application takes (repository.lock_member_period)
+    await lock_members_periods(session, sorted({(c.member_id, c.period) for c in candidates}))
     histories, all_aid = await load_histories(session, sorted({c.member_id for c in candidates}))
     now = datetime.now(UTC)
     today = day_of(now)
