@@ -8,6 +8,8 @@ import collections
 import re
 import sys
 
+IDLE = frozenset({"Condition.wait (threading.py)", "EpollSelector.select (selectors.py)",
+                  "BaseSelector.select (selectors.py)", "Event.wait (threading.py)", "Queue.get (queue.py)"})
 LINE = re.compile(r":\d+\)$")
 
 
@@ -21,8 +23,10 @@ def summarize(raw: str, top: int = 40) -> str:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        total += n
         frames = [LINE.sub(")", frame) for frame in stack.split(";")]  # per function, not per line
+        if frames[-1] in IDLE:
+            continue  # a thread waiting: py-spy counts a pool thread blocked on its queue as busy
+        total += n
         for frame in set(frames):
             inclusive[frame] += n
         ours = [f for f in frames if "services/" in f or "shared/" in f]
@@ -35,7 +39,7 @@ def summarize(raw: str, top: int = 40) -> str:
     def table(title: str, counter: collections.Counter[str]) -> list[str]:
         return [f"== {title} ==", *(f"{100 * n / total:5.1f}%  {frame}" for frame, n in counter.most_common(top)), ""]
 
-    return "\n".join([f"samples: {total} (busy only; idle waits not sampled)", "",
+    return "\n".join([f"samples: {total} (busy only: threads waiting on a lock, a queue or the selector left out)", "",
                       *table("project functions, inclusive", own),
                       *table("innermost project function on the stack (time spent in it or in libraries it called)",
                              own_self),
