@@ -8,6 +8,9 @@ Enrollment (issue #3): a 200,000-row CSV roster and a 50,000-row XLSX roster, up
 check done, against PostgreSQL ``COPY`` of the same rows into a plain table in the same run as the reference.
 The previous period's history (issue #8): 100,000 rows imported, again, and a roster renewing from it
 (``bench/history_import.py``).
+
+``BENCH_ONLY=payments,claims_http make bench`` (any of ``PARTS``) runs only those parts and merges their figures
+into the existing ``bench.json``.
 """
 
 from __future__ import annotations
