@@ -1,23 +1,37 @@
 """Claims through the running services: submission to ``in_review`` over HTTP against the real claims process
-(its own PostgreSQL database, coverage learned from enrollment's events through Tansu), with p50/p99 latency.
-Concurrency 8, a bounded count of requests, loopback only."""
+(its own PostgreSQL database, coverage learned from enrollment's events through Tansu), with p50/p99 latency,
+at 8 and 16 concurrent clients, a bounded count of requests, loopback only.
+
+The reference (issue 15): the same client sends the same requests, at the same concurrency, to an empty-handler
+FastAPI endpoint served the same way on the same machine (``bench/empty_app.py``); ``share_of_reference`` is the
+claims rate over the reference's, the part of the machine's HTTP budget the claim work leaves.
+
+The profile: with py-spy installed (a dev dependency), one more 16-client run is recorded in the claims process
+(sampling, not in the timed runs) and the top frames are written to ``bench-results/claims_profile.txt``."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.people import csv_bytes
+from bench.profile_summary import summarize
 from deploy.client import Huzhu, Session, wait_for
 from deploy.demo_data import open_period_document
-from deploy.localstack import SERVICES, Stack
+from deploy.infra import free_port
+from deploy.localstack import ROOT, SERVICES, Stack
 
 
 def setup_world(stack: Stack, members: int) -> tuple[dict[str, str], list[str]]:
@@ -80,6 +94,90 @@ async def submit_all(url: str, headers: dict[str, str], member_ids: list[str], c
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1)}
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def settle(stack: Stack, timeout: float = 90.0) -> None:
+    """Wait until the stack's services are quiet (together under a fifth of a core for a second; idle, their relays,
+    consumers and sweepers polling take about a tenth): each claim sets events going
+    (the relay, notifications, the SMS sink), and a run measured while the last one's tail still runs is not
+    comparable."""
+    pids = [proc.pid for proc in stack.procs.values() if proc.poll() is None]
+    deadline = time.monotonic() + timeout
+    before = _cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        after = _cpu_seconds(pids)
+        if after - before < 0.2:
+            return
+        before = after
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def reference(headers: dict[str, str], member_ids: list[str], claims: int, concurrency: int) -> dict[str, Any]:
+    """The empty-handler endpoint in a process of its own, served like the services, driven by the same client."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.empty_app", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for("reference endpoint", lambda: _up(f"{url}/healthz"), 30)
+        return asyncio.run(submit_all(url, headers, member_ids, claims, concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def profile(stack: Stack, headers: dict[str, str], member_ids: list[str], claims: int,
+            out: Path) -> dict[str, Any] | None:
+    """py-spy samples the claims process during one more 16-client run; its top frames go to ``out``."""
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    proc = stack.procs.get("claims")
+    if spy is None or proc is None:
+        return None
+    raw = out.with_suffix(".raw")
+    recorder = subprocess.Popen([spy, "record", "--pid", str(proc.pid), "--rate", "200", "--function", "--format", "raw",
+                                 "--output", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attached
+    try:
+        timed = asyncio.run(submit_all(stack.url("claims"), headers, member_ids, claims, 16))
+    finally:
+        recorder.send_signal(2)  # SIGINT: py-spy writes what it has
+        recorder.wait(60)
+    if not raw.exists():
+        return None
+    out.write_text(f"py-spy, claims process, {claims} claims at 16 clients "
+                   f"({timed['claims_per_second']}/s while sampled)\n\n" + summarize(raw.read_text()))
+    raw.unlink()
+    return {"file": str(out.relative_to(ROOT)), "claims_per_second_while_sampled": timed["claims_per_second"]}
+
+
 def run(stack: Stack, members: int = 200, claims: int = 2000) -> dict[str, Any]:
     headers, member_ids = setup_world(stack, members)
-    return asyncio.run(submit_all(stack.url("claims"), headers, member_ids, claims))
+    result: dict[str, Any] = {}
+    for concurrency in (8, 16):
+        settle(stack)
+        empty = reference(headers, member_ids, claims, concurrency)
+        settle(stack)
+        measured = asyncio.run(submit_all(stack.url("claims"), headers, member_ids, claims, concurrency))
+        result[f"clients_{concurrency}"] = {
+            **measured, "reference_empty_endpoint": empty,
+            "share_of_reference": round(measured["claims_per_second"] / empty["claims_per_second"], 3)}
+    if os.environ.get("BENCH_CLAIMS_PROFILE", "1") != "0":
+        settle(stack)
+        result["profile"] = profile(stack, headers, member_ids, claims, ROOT / "bench-results" / "claims_profile.txt")
+    return result

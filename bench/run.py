@@ -8,6 +8,9 @@ Enrollment (issue #3): a 200,000-row CSV roster and a 50,000-row XLSX roster, up
 check done, against PostgreSQL ``COPY`` of the same rows into a plain table in the same run as the reference.
 The previous period's history (issue #8): 100,000 rows imported, again, and a roster renewing from it
 (``bench/history_import.py``).
+
+``BENCH_ONLY=payments,claims_http make bench`` (any of ``PARTS``) runs only those parts and merges their figures
+into the existing ``bench.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,16 @@ CLAIM_MEMBERS = int(os.environ.get("BENCH_CLAIM_MEMBERS", "200"))
 CLAIMS = int(os.environ.get("BENCH_CLAIMS", "2000"))
 PERIOD_CLAIMS = int(os.environ.get("BENCH_PERIOD_CLAIMS", "1000000"))
 HISTORY_ROWS = int(os.environ.get("BENCH_HISTORY_ROWS", "100000"))
+# BENCH_ONLY=payments,claims_http runs only those parts and merges their figures into the existing bench.json.
+PARTS = ("logins", "roster_csv", "roster_xlsx", "history_import", "claims_engine", "claims_period", "payments",
+         "claims_http", "settlement_feed")
+ONLY = {part.strip() for part in os.environ.get("BENCH_ONLY", "").split(",") if part.strip()}
+if ONLY - set(PARTS):
+    raise SystemExit(f"BENCH_ONLY: unknown part(s) {sorted(ONLY - set(PARTS))}; parts: {', '.join(PARTS)}")
+
+
+def wanted(part: str) -> bool:
+    return not ONLY or part in ONLY
 
 
 async def copy_reference(dsn: str, count: int) -> float:
@@ -66,52 +79,65 @@ def main() -> None:
     wipe(home)
     stack = Stack(home=home, pg_port=free_port(), kafka_port=free_port(),
                   ports={name: free_port() for name in SERVICES}, partitions=3)
+    figures: dict[str, object] = {}
     try:
         stack.start_infra()
-        stack.start_service("enrollment")
-        stack.wait_ready(["enrollment"])
-        logins = logins_bench.run(stack.url("enrollment"))
-        uploader = Uploader(stack, RULEBOOKS_DIR / "yunnan-18.yaml")
-        csv = uploader.upload("csv", CSV_ROWS, 0)
-        xlsx = uploader.upload("xlsx", XLSX_ROWS, CSV_ROWS)
-        history = history_bench.run(stack, RULEBOOKS_DIR / "yunnan-18.yaml", HISTORY_ROWS)
-        copy_seconds = asyncio.run(copy_reference(stack.database_url("enrollment").replace(
-            "postgresql+asyncpg", "postgresql"), CSV_ROWS))
+        if wanted("logins") or wanted("roster_csv") or wanted("roster_xlsx") or wanted("history_import"):
+            stack.start_service("enrollment")
+            stack.wait_ready(["enrollment"])
+        if wanted("logins"):
+            figures["login_timing"] = logins_bench.run(stack.url("enrollment"))
+        if wanted("roster_csv") or wanted("roster_xlsx"):
+            uploader = Uploader(stack, RULEBOOKS_DIR / "yunnan-18.yaml")
+        if wanted("roster_csv"):
+            csv = uploader.upload("csv", CSV_ROWS, 0)
+            figures["roster_csv"] = csv
+        if wanted("roster_xlsx"):
+            figures["roster_xlsx"] = uploader.upload("xlsx", XLSX_ROWS, CSV_ROWS)
+        if wanted("history_import"):
+            figures["history_import"] = history_bench.run(stack, RULEBOOKS_DIR / "yunnan-18.yaml", HISTORY_ROWS)
+        if wanted("roster_csv"):
+            copy_seconds = asyncio.run(copy_reference(stack.database_url("enrollment").replace(
+                "postgresql+asyncpg", "postgresql"), CSV_ROWS))
+            copy_rate = CSV_ROWS / copy_seconds
+            figures["postgres_copy_reference"] = {"rows": CSV_ROWS, "seconds": round(copy_seconds, 3),
+                                                  "rows_per_second": round(copy_rate)}
+            figures["csv_upload_vs_copy"] = round(float(str(csv["rows_per_second"])) / copy_rate, 3)
         assert stack.pg is not None
-        stack.pg.create_database("bench_scratch")
-        claims_engine = claims_engine_bench.run(stack.pg.url("bench_scratch"))
-        stack.pg.create_database("bench_period")
-        period_correction = claims_period_bench.run(stack.pg.url("bench_period"), PERIOD_CLAIMS)
-        stack.pg.create_database("bench_payments")
-        payments_batch = payments_bench.run(stack.pg.url("bench_payments"))
-        for name in ("claims", "payments", "notifications"):
-            stack.start_service(name)
-        stack.wait_ready()
-        claims_http = claims_bench.run(stack, CLAIM_MEMBERS, CLAIMS)
-        settlement_feed = feed_bench.run(stack, feed_bench.bench_certnos(CLAIM_MEMBERS))
+        if wanted("claims_engine"):
+            stack.pg.create_database("bench_scratch")
+            figures["claims_engine"] = claims_engine_bench.run(stack.pg.url("bench_scratch"))
+        if wanted("claims_period"):
+            stack.pg.create_database("bench_period")
+            figures["claims_period_correction_through_the_service"] = claims_period_bench.run(
+                stack.pg.url("bench_period"), PERIOD_CLAIMS)
+        if wanted("payments"):
+            stack.pg.create_database("bench_payments")
+            figures["payments_batch_100k"] = payments_bench.run(stack.pg.url("bench_payments"))
+        if wanted("claims_http") or wanted("settlement_feed"):
+            if "enrollment" not in stack.procs:
+                stack.start_service("enrollment")
+            for name in ("claims", "payments", "notifications"):
+                stack.start_service(name)
+            stack.wait_ready()
+        if wanted("claims_http"):
+            figures["claims_http_submission_to_in_review"] = claims_bench.run(stack, CLAIM_MEMBERS, CLAIMS)
+        if wanted("settlement_feed"):
+            figures["settlement_feed_1m"] = feed_bench.run(stack, feed_bench.bench_certnos(CLAIM_MEMBERS))
     finally:
         stack.stop()
-    copy_rate = CSV_ROWS / copy_seconds
-    result = {
+    out = out_dir / "bench.json"
+    result: dict[str, object] = json.loads(out.read_text()) if ONLY and out.exists() else {}
+    result.update({
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "roster_csv": csv,
-        "roster_xlsx": xlsx,
-        "history_import": history,
-        "postgres_copy_reference": {"rows": CSV_ROWS, "seconds": round(copy_seconds, 3),
-                                    "rows_per_second": round(copy_rate)},
-        "csv_upload_vs_copy": round(float(str(csv["rows_per_second"])) / copy_rate, 3),
         "target": {"csv_rows_per_second": 50000, "server_peak_rss_mib": 1024},
-        "claims_engine": claims_engine,
-        "claims_period_correction_through_the_service": period_correction,
-        "payments_batch_100k": payments_batch,
-        "claims_http_submission_to_in_review": claims_http,
-        "settlement_feed_1m": settlement_feed,
-        "login_timing": logins,
-    }
-    (out_dir / "bench.json").write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        **figures,
+    })
+    if ONLY:
+        result["last_run_parts"] = sorted(ONLY)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
     print(json.dumps(result, ensure_ascii=False, indent=2))
-
 
 if __name__ == "__main__":
     main()

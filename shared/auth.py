@@ -91,11 +91,17 @@ def current_principal(request: Request) -> Principal:
     return verify_token(token.strip(), secret, request.app.state.settings.jwt_issuer)
 
 
-CurrentUser = Annotated[Principal, Depends(current_principal)]
+async def _principal(request: Request) -> Principal:
+    """:func:`current_principal` as a dependency: async, so FastAPI runs it on the event loop (a plain ``def``
+    dependency is run in a worker thread, a hop between threads on every request; issue 15)."""
+    return current_principal(request)
+
+
+CurrentUser = Annotated[Principal, Depends(_principal)]
 
 
 def require_roles(*roles: str) -> object:
-    def check(principal: CurrentUser) -> Principal:
+    async def check(principal: CurrentUser) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"此操作需要以下角色之一：{', '.join(roles)}。", code="role_not_allowed")
         return principal
@@ -106,7 +112,7 @@ def require_roles(*roles: str) -> object:
 def require_fund_wide(*roles: str) -> object:
     """One of ``roles`` and the fund's whole branch (the admin, or staff of the centre): finance at an office
     acts on its office's branch only, so the fund's batches and books are not theirs."""
-    def check(principal: CurrentUser) -> Principal:
+    async def check(principal: CurrentUser) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"此操作需要以下角色之一：{', '.join(roles)}。", code="role_not_allowed")
         if not principal.fund_wide:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,6 +32,8 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import guards
 from shared.apidocs import install_api_docs
@@ -103,6 +105,41 @@ class Metrics:
         self.info.labels(service=service).set(1)
 
 
+class Correlation:
+    """X-Correlation-ID in and out (the log's ``correlation_id`` while the request runs) and the request metrics.
+
+    A plain ASGI middleware (issue 15): Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) runs each
+    request in a task of its own and passes the response through a memory stream, a cost on every request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = (Headers(scope=scope).get("x-correlation-id") or str(uuid.uuid4()))[:100]
+        token = correlation_id_var.set(cid)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Correlation-ID"] = cid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
+        path = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+        self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+
+
 def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> FastAPI:
     settings = spec.settings
     metrics = Metrics(spec.name)
@@ -167,21 +204,7 @@ def create_app(spec: ServiceSpec, db: Database, *, run_workers: bool = True) -> 
     guards.install(app, default_limit=settings.max_body_bytes, max_depth=settings.max_json_depth,
                    route_limits={path: guards.setting_limit(settings, name) for path, name in spec.body_limits.items()})
 
-    @app.middleware("http")
-    async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        cid = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
-        token = correlation_id_var.set(cid[:100])
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - started)
-        response.headers["X-Correlation-ID"] = cid[:100]
-        return response
+    app.add_middleware(Correlation, metrics=metrics)
 
     @app.get("/healthz", tags=["ops"], response_model=HealthOut)
     async def healthz() -> dict[str, str]:

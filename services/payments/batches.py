@@ -113,6 +113,16 @@ def batch_out(batch: Batch) -> dict[str, Any]:
     }
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session``, inside the session's transaction: SQLAlchemy's adapter only
+    sends BEGIN with its own first statement, so one goes first (else the driver's work would commit at once and
+    a refused cut would leave its lines batched)."""
+    await session.execute(text("SELECT 1"))
+    raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw
+
+
 async def load_batch(session: AsyncSession, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:
     batch = await session.get(Batch, batch_id, with_for_update=lock)
     if batch is None:
@@ -133,20 +143,21 @@ async def cut_batch(request: Request, body: CutIn, session: SessionDep,
     batch_id = uuid.uuid4()
     now = datetime.now(CHINA)
     # SKIP LOCKED: two officers cutting at once each get a disjoint set, never the same line twice. Lines
-    # whose payee details have not arrived yet stay pending for a later cut.
-    returned = (await session.execute(text(
-        "UPDATE payment_instructions SET status = 'batched', batch_id = :batch WHERE id IN ("
-        " SELECT id FROM payment_instructions WHERE status = 'pending' AND batch_id IS NULL"
+    # whose payee details have not arrived yet stay pending for a later cut. One statement, its rows in file
+    # order, read straight from asyncpg (issue 15: through the ORM's result rows, reading 100,000 of them and
+    # sorting them in Python took longer than the UPDATE itself).
+    raw = await driver_connection(session)
+    returned = await raw.fetch(
+        "WITH picked AS (SELECT id FROM payment_instructions WHERE status = 'pending' AND batch_id IS NULL"
         " AND account IS NOT NULL AND payee_name IS NOT NULL AND bank_name IS NOT NULL"
-        " ORDER BY created_at, id FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, created_at, amount, payee_name, account, bank_name"), {"batch": batch_id})).all()
+        " ORDER BY created_at, id FOR UPDATE SKIP LOCKED), "
+        "cut AS (UPDATE payment_instructions p SET status = 'batched', batch_id = $1 FROM picked"
+        " WHERE p.id = picked.id RETURNING p.id, p.created_at, p.amount, p.payee_name, p.account, p.bank_name) "
+        "SELECT id::text, amount, payee_name, account, bank_name FROM cut ORDER BY created_at, id", batch_id)
     if not returned:
         raise Conflict("没有可以出批的待支付指令。", code="nothing_to_cut")
-    rows = sorted(returned, key=lambda r: (r.created_at, r.id))
+    lines = list(map(files.Line._make, returned))  # the columns in Line's order
     del returned
-    lines = [files.Line(instruction_id=str(r.id), amount=r.amount, payee_name=r.payee_name, account=r.account,
-                        bank_name=r.bank_name) for r in rows]
-    del rows
     count, total = files.control(lines)
     try:
         built = files.build_and_validate(body.format, str(batch_id), now, now.date(), fund.debtor(settings), lines)
@@ -206,11 +217,12 @@ async def release_batch(batch_id: uuid.UUID, session: SessionDep,
 async def released_lines(session: AsyncSession, batch: Batch) -> list[PaymentBatchLinesReleased]:
     """The batch's lines, in file order, as events of at most ``LINES_PER_EVENT`` lines each."""
     assert batch.released_at is not None
-    rows = (await session.execute(
-        select(Instruction.id, Instruction.claim_id, Instruction.attempt, Instruction.adjustment_id)
-        .where(Instruction.batch_id == batch.id).order_by(Instruction.created_at, Instruction.id))).all()
-    lines = [ReleasedLine(claim_id=r.claim_id, instruction_id=str(r.id), attempt=r.attempt,
-                          adjustment_id=r.adjustment_id or None) for r in rows]
+    raw = await driver_connection(session)
+    rows = await raw.fetch("SELECT claim_id, id::text, attempt, adjustment_id FROM payment_instructions"
+                           " WHERE batch_id = $1 ORDER BY created_at, id", batch.id)
+    lines = [ReleasedLine(claim_id=claim_id, instruction_id=instruction_id, attempt=attempt,
+                          adjustment_id=adjustment_id or None) for claim_id, instruction_id, attempt, adjustment_id in rows]
+    del rows
     parts = max(1, -(-len(lines) // LINES_PER_EVENT))
     return [PaymentBatchLinesReleased(batch_id=str(batch.id), released_at=batch.released_at, part=n + 1,
                                       parts=parts, lines=lines[n * LINES_PER_EVENT:(n + 1) * LINES_PER_EVENT])

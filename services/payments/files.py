@@ -29,6 +29,7 @@ from decimal import Decimal
 from functools import cache
 from importlib.resources import files
 from io import BytesIO
+from typing import NamedTuple
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -51,8 +52,7 @@ class Debtor:
     bank_name: str
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):  # a tuple: 100,000 of them are made per cut, straight from the database's rows
     instruction_id: str  # a UUID4, hyphenated
     amount: Decimal
     payee_name: str
@@ -80,7 +80,12 @@ def end_to_end_id(instruction_id: str) -> str:
     return instruction_id.replace("-", "")
 
 
+_MARKUP = re.compile(r'[&<>"]')
+
+
 def _x(text: str) -> str:
+    if _MARKUP.search(text) is None:  # nearly every name, bank and account: nothing to escape
+        return text
     return escape(text, {'"': "&quot;"})
 
 
