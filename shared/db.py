@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -61,3 +62,14 @@ class Database:
 def utcnow() -> datetime:
     """Python-side timestamp default, so a freshly flushed row can be read without a reload."""
     return datetime.now(UTC)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session``, inside the session's transaction, for COPY and bulk statements.
+    SQLAlchemy's asyncpg adapter sends BEGIN only with its own first statement, so one goes through the session
+    first: else the driver's work would commit at once and outlive a rollback (a refused payment cut would leave its
+    lines batched; a bureau feed cut off half-way would keep its first batches)."""
+    await session.execute(text("SELECT 1"))
+    raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw

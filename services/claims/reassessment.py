@@ -32,6 +32,7 @@ from services.claims.domain.shares import in_shares, multiplied_by_shares, share
 from services.claims.models import MESSAGING, Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
 from services.claims.repository import rulebook_of, term_periods
 from shared.auth import Principal
+from shared.db import driver_connection
 from shared.events import TOPIC_CLAIMS, ClaimAdjusted
 from shared.messaging import publish, publish_many
 from shared.rulebook import BandedPlan, FixedPlan, GradedPlan, PerDayPlan, Rulebook
@@ -193,9 +194,7 @@ async def _reassess_banded_period(session: AsyncSession, rulebook: Rulebook, pla
         shares_of = {m: n for m, n in (await session.execute(select(Coverage.member_id, Coverage.shares).where(
             Coverage.period == period, Coverage.shares > 1))).all()}
     held: dict[int, BandedPlan] = {1: plan}
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_connection(session)
     changes: list[tuple[uuid.UUID, str, str, Decimal, Decimal]] = []  # claim, member, status, old, new
     member: str | None = None
     stays: list[Any] = []

@@ -31,7 +31,7 @@ from services.enrollment.domain.roster_files import parse_table_file
 from services.enrollment.domain.roster_rules import stored_certno
 from services.enrollment.models import MESSAGING, AuditEntry, Period
 from shared.auth import Principal, require_roles
-from shared.db import utcnow
+from shared.db import driver_connection, utcnow
 from shared.deps import SessionDep
 from shared.errors import Conflict, Invalid, NotFound, field_errors
 from shared.events import TOPIC_ENROLLMENT, PeriodHistoryRecorded
@@ -167,9 +167,7 @@ async def store_history(session: AsyncSession, rulebook: Rulebook, rows: list[Hi
         "SELECT code FROM orgs WHERE level = 'unit' AND code = ANY(:codes)"),
         {"codes": sorted({r.unit for r in rows})})).scalars())
     period = rulebook.code
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_connection(session)
     # PostgreSQL takes the rows into a temporary table (dropped at commit or rollback) while this process
     # checks them in a thread; nothing reaches period_history unless every check passed.
     await raw.execute("CREATE TEMP TABLE history_import (certno varchar(18), unit varchar(50), "

@@ -34,6 +34,7 @@ from services.enrollment.domain.roster_rules import (
 from services.enrollment.models import AuditEntry, Org, Roster
 from services.enrollment.transfers import check_belonging, record_transfers
 from shared.auth import Principal
+from shared.db import driver_connection
 from shared.errors import Conflict, Forbidden, Invalid
 from shared.money import to_fen
 from shared.rulebook import Rulebook, fee_for
@@ -277,9 +278,7 @@ class _Load:
         return f"{h[:12]}4{h[13:16]}{'89ab'[int(h[16], 16) & 3]}{h[17:]}"
 
     async def run(self, session: AsyncSession) -> None:
-        connection = await session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None
+        raw = await driver_connection(session)
         try:
             if self.member_lines:
                 await raw.copy_to_table("members", source=io.BytesIO("".join(self.member_lines).encode()),

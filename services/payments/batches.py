@@ -12,12 +12,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import files, fund, instructions
 from services.payments.models import IDEMPOTENCY, MESSAGING, Batch, BatchFile, Instruction
 from shared.auth import Principal, require_fund_wide
+from shared.db import driver_connection
 from shared.deps import SessionDep
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, Problem, field_errors
 from shared.events import TOPIC_PAYMENTS, PaymentBatchLinesReleased, PaymentBatchReleased, ReleasedLine
@@ -111,16 +112,6 @@ def batch_out(batch: Batch) -> dict[str, Any]:
         "released_at": batch.released_at.isoformat() if batch.released_at else None,
         "voided_reason": batch.voided_reason,
     }
-
-
-async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under ``session``, inside the session's transaction: SQLAlchemy's adapter only
-    sends BEGIN with its own first statement, so one goes first (else the driver's work would commit at once and
-    a refused cut would leave its lines batched)."""
-    await session.execute(text("SELECT 1"))
-    raw = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert raw is not None
-    return raw
 
 
 async def load_batch(session: AsyncSession, batch_id: uuid.UUID, *, lock: bool = False) -> Batch:

@@ -36,6 +36,7 @@ from services.claims.settlements.reading import Item, Lines
 from services.claims.settlements.reversals import receive_reversal
 from services.claims.settlements.straight_through import Outcome, after_batch
 from shared.auth import Principal
+from shared.db import driver_connection
 from shared.masking import mask_certno
 from shared.scope import array_in_branch
 
@@ -95,13 +96,6 @@ class Tally:
 
 def digest(setl_id: str) -> bytes:
     return hashlib.blake2b(setl_id.encode(), digest_size=16).digest()
-
-
-async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, in the session's transaction."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 async def write_batch(conn: Any, actor: Principal, batch: Sound, tally: Tally) -> None:

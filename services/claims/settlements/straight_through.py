@@ -41,6 +41,7 @@ from services.claims.reassessment import LIVE, SYSTEM, reassess_member_period
 from services.claims.repository import lock_members_periods, rulebook_for, rulebook_of
 from services.claims.schemas import SettlementIn
 from shared.auth import Principal
+from shared.db import driver_connection
 from shared.errors import Invalid
 from shared.events import TOPIC_CLAIMS, EventPayload
 from shared.masking import mask_certno
@@ -262,14 +263,6 @@ SELECT {", ".join(f"{c}::jsonb" if c in JSON_COLUMNS else c for c in CLAIM_COLUM
 ON CONFLICT (setl_id, plan) WHERE status <> 'rejected' AND setl_id <> '' DO NOTHING
 RETURNING id
 """
-
-
-async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, in the session's transaction (for COPY)."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
-    return raw
 
 
 async def insert_claims(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> set[uuid.UUID]:
