@@ -198,3 +198,22 @@ def test_every_odd_form_of_a_number_phone_and_account_is_decided_as_the_rows_dec
                                                    "invalid_bank_account"}
     assert {w["code"] for w in by_rows.warnings} >= {"certno_converted_from_15", "certno_region_unknown",
                                                      "bank_account_luhn"}
+
+
+def test_full_width_digits_and_a_trailing_line_break_are_refused_not_stored() -> None:
+    """An input method's ０-９ pass Python's \\d and str.isdigit(): a number, phone or account typed so would have
+    been stored as typed (never matched again), and a full-width account failed the upload with a KeyError."""
+    rulebook, today = RULEBOOKS_LOADED["yunnan-19.yaml"], RULEBOOK_DAYS["yunnan-19.yaml"]
+    rng = random.Random(3)
+    good = certno(rng, region="530102", sex="male", born=date(1980, 2, 2))
+    plain = RosterMember(name="杨洋", certno=good, phone="13987654321", sex="male", member_type="in_service",
+                         bank_account=luhn_account(rng), bank_name="富滇银行", insurance=("basic_medical",
+                                                                                    "critical_illness_supplement"))
+    rows = [replace(plain, certno=good.translate(FULL_WIDTH)),
+            replace(plain, certno=certno(rng), phone="13987654321\n"),
+            replace(plain, certno=certno(rng), bank_account=plain.bank_account.translate(FULL_WIDTH))]
+    by_columns, by_rows = _both(rulebook, today, rows, set(), set())
+    assert by_columns == by_rows
+    found = [(e["loc"], e["code"]) for e in by_rows.errors if e["loc"][0] == "members"]  # type: ignore[index]
+    assert found == [(["members", 0, "certno"], "invalid_certno"), (["members", 1, "phone"], "invalid_phone"),
+                     (["members", 2, "bank_account"], "invalid_bank_account")]

@@ -25,7 +25,7 @@ from shared import idnumber
 from shared.money import to_fen
 from shared.rulebook import RetirementAge, Rulebook
 
-PHONE = re.compile(r"^1[3-9]\d{9}$")
+PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # fullmatch, ASCII: not ０-９, not a trailing line break
 INSURANCE_KINDS = ("basic_medical", "critical_illness_supplement")
 
 
@@ -199,7 +199,7 @@ def check_roster(
             error(index, member, "name", "姓名不能为空，也不能超过 100 个字。", "invalid_name")
         if not member.bank_name.strip() or len(member.bank_name) > 100:
             error(index, member, "bank_name", "开户银行不能为空，也不能超过 100 个字。", "invalid_bank_name")
-        if not PHONE.match(member.phone):
+        if not PHONE.fullmatch(member.phone):
             error(index, member, "phone", "手机号码应为 11 位。", "invalid_phone")
         if member.member_type not in allowed_types:  # 第一条 / 运城: in-service only
             error(index, member, "member_type", f"本期不接受此人员类别（{member.member_type}）。",
