@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import io
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -243,6 +244,8 @@ class _Load:
         self._tails: dict[tuple[Any, ...], str] = {}
         self._random: list[bytes] = []
         self._offset = 0
+        self._millisecond = time.time_ns() // 1_000_000
+        self._count = 0
 
     def add(self, m: RosterMember, plans: Sequence[str], renewing: bool, fee: Decimal) -> None:
         known = self.known.get(m.certno)
@@ -264,17 +267,22 @@ class _Load:
         self.enrolment_lines.append(f"{self.head}{member_id}{self.middle}{tail}")
 
     def _new_id(self) -> str:
-        """A random (version 4) UUID, from one bulk read of the OS's randomness per 4,096 ids: uuid.uuid4()
-        per row costs more than the rest of the row's preparation."""
+        """A time-ordered (version 7, RFC 9562) UUID: the roster's millisecond, then a counter of its new members,
+        then 48 random bits (one bulk read of the OS's randomness per 4,096 ids). The ids of one roster ascend,
+        so PostgreSQL appends them to the members and enrolments keys instead of inserting 200,000 random keys
+        all over the B-trees (and the enrolments' foreign key finds its member in the page just written)."""
         if not self._random:
-            self._random = [os.urandom(16 * 4096)]
+            self._random = [os.urandom(6 * 4096)]
             self._offset = 0
         chunk, start = self._random[0], self._offset
-        h = chunk[start:start + 16].hex()
-        self._offset += 16
+        h = chunk[start:start + 6].hex()
+        self._offset += 6
         if self._offset >= len(chunk):
             self._random.clear()
-        return f"{h[:12]}4{h[13:16]}{'89ab'[int(h[16], 16) & 3]}{h[17:]}"
+        count = self._count
+        self._count += 1
+        head = f"{self._millisecond + (count >> 24):012x}7{count >> 12 & 0xfff:03x}"  # 4,096 x 4,096 a millisecond
+        return f"{head[:8]}-{head[8:12]}-{head[12:]}-8{count & 0xfff:03x}-{h[:12]}"
 
     async def run(self, session: AsyncSession) -> None:
         connection = await session.connection()
