@@ -109,11 +109,10 @@ async def store_roster(
     given = members  # as sent: the checks name each 15-digit number converted
     members = [replace(m, certno=stored_certno(m.certno)) if len(m.certno) == 15 else m for m in members]
     certnos = [m.certno for m in members]
-    enrolled = await certnos_enrolled(session, rulebook.code, certnos)
+    known, enrolled = await known_members(session, rulebook.code, certnos)
     # Covered in the previous period: enrolled in it here, or in its imported history (coverage.py).
     before = await previous_period(session, rulebook, certnos)
     previous = before.members
-    known = await existing_members(session, certnos)
     # A known person of another unit is not taken over by a roster: refused, or moved by a recorded transfer.
     belonging = await check_belonging(session, rulebook=rulebook, unit=unit.code, members=members, known=known,
                                       today=today or date.today())
@@ -211,6 +210,23 @@ async def existing_members(session: AsyncSession, certnos: list[str]) -> dict[st
         "SELECT certno, id, name, sex, phone, member_type, bank_account, bank_name, unit FROM members "
         "WHERE certno = ANY(:certnos)"), {"certnos": certnos})
     return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def known_members(session: AsyncSession, period: str, certnos: list[str]
+                        ) -> tuple[dict[str, tuple[Any, ...]], set[str]]:
+    """``existing_members`` and ``certnos_enrolled`` in one look-up (a 200,000-number array is sent and
+    matched once, not twice): (certno -> the stored details, the certnos already enrolled in ``period``)."""
+    rows = await session.execute(text(
+        "SELECT m.certno, m.id, m.name, m.sex, m.phone, m.member_type, m.bank_account, m.bank_name, m.unit, "
+        "EXISTS (SELECT 1 FROM enrolments e WHERE e.member_id = m.id AND e.period = :period) "
+        "FROM members m WHERE m.certno = ANY(:certnos)"), {"period": period, "certnos": certnos})
+    known: dict[str, tuple[Any, ...]] = {}
+    enrolled: set[str] = set()
+    for row in rows:
+        known[row[0]] = tuple(row[1:9])
+        if row[9]:
+            enrolled.add(row[0])
+    return known, enrolled
 
 
 def _pg_array(items: Sequence[str]) -> str:
