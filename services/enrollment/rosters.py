@@ -12,7 +12,7 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -41,6 +41,7 @@ from shared.rulebook import Rulebook, fee_for
 
 MEMBER_COLUMNS = ("id", "certno", "name", "sex", "phone", "member_type", "bank_account", "bank_name", "unit",
                   "created_at")
+_BLOCK = 8192  # rows prepared between two sends to PostgreSQL
 ENROLMENT_COLUMNS = ("period", "member_id", "roster_id", "unit", "plans", "insurance", "renewing", "fee", "status",
                      "shares")
 
@@ -131,27 +132,38 @@ async def store_roster(
     plan_counts: dict[tuple[str, ...], int] = {}
     fee_cache: dict[tuple[bool, tuple[str, ...]], Decimal] = {}
     valid_plans = {p.code for p in rulebook.plans}
-    for m in members:
-        plans = tuple(m.plans) if m.plans is not None else tuple(default_plans)
-        plans += tuple(code for code in for_everyone if code not in plans)  # seed 002 京卡: every member
-        renewing = m.certno in renewing_set  # 第四条: a member of the previous period pays the renewal fee
-        key = (renewing, plans)
-        if key not in fee_cache:  # an unknown plan is reported by the checks; it costs nothing here
-            fee_cache[key] = fee_of(rulebook, renewing, [c for c in plans if c in valid_plans], default_plans)
-        fee = fee_cache[key] if m.shares == 1 else member_fee(fee_cache[key], m.shares)
-        fee_total += fee
-        plan_counts[plans] = plan_counts.get(plans, 0) + m.shares
-        load.add(m, plans, renewing, fee)
-    roster.fee_total = to_fen(fee_total)
+
+    def prepare() -> Iterator[None]:
+        """Each row's plans and fee, and its lines for COPY: a pause after each block of rows, where the lines
+        so far go to PostgreSQL (it parses and indexes them on the other core while the next block is made)."""
+        nonlocal fee_total
+        for index, m in enumerate(members):
+            plans = tuple(m.plans) if m.plans is not None else tuple(default_plans)
+            plans += tuple(code for code in for_everyone if code not in plans)  # seed 002 京卡: every member
+            renewing = m.certno in renewing_set  # 第四条: a member of the previous period pays the renewal fee
+            key = (renewing, plans)
+            if key not in fee_cache:  # an unknown plan is reported by the checks; it costs nothing here
+                fee_cache[key] = fee_of(rulebook, renewing, [c for c in plans if c in valid_plans], default_plans)
+            fee = fee_cache[key] if m.shares == 1 else member_fee(fee_cache[key], m.shares)
+            fee_total += fee
+            plan_counts[plans] = plan_counts.get(plans, 0) + m.shares
+            load.add(m, plans, renewing, fee)
+            if index % _BLOCK == _BLOCK - 1:
+                yield
+        yield
+
     # Load only what can load: a person already enrolled or listed twice would break the keys, and such a
     # roster is refused by the checks anyway.
     loading = None
     if not enrolled and not belonging.errors and len(set(certnos)) == len(certnos) and \
             all(len(c) == 18 for c in certnos):
         session.add(roster)
-        await session.flush()
-        loading = asyncio.create_task(load.run(session))
-    # The rows were prepared first, so PostgreSQL is busy loading while the checks take this process.
+        await session.flush()  # its fee total is written with the rest at the end
+        loading = asyncio.create_task(load.run(session, prepare()))
+    else:
+        for _ in prepare():
+            pass
+    # PostgreSQL loads the rows as they are prepared, while the checks (mostly polars, off the GIL) run.
     checking = asyncio.create_task(asyncio.to_thread(
         check_roster, rulebook, staff, given, today=today or date.today(), enrolled_elsewhere=enrolled,
         previous_members=previous))
@@ -177,6 +189,7 @@ async def store_roster(
                       code="roster_rejected", errors=findings.errors)
     assert loading is not None  # without problems, every row loads
     await loading
+    roster.fee_total = to_fen(fee_total)
     await record_transfers(session, belonging.transfers, unit=unit.code, period=rulebook.code,
                            roster_id=roster.id, actor=actor)
     split = fee_split(rulebook, list(plan_counts.items()), default_plans)
@@ -300,14 +313,24 @@ class _Load:
         head = f"{self._millisecond + (count >> 24):012x}7{count >> 12 & 0xfff:03x}"  # 4,096 x 4,096 a millisecond
         return f"{head[:8]}-{head[8:12]}-{head[12:]}-8{count & 0xfff:03x}-{h[:12]}"
 
-    async def run(self, session: AsyncSession) -> None:
+    async def _member_blocks(self, blocks: Iterator[None]) -> AsyncIterator[bytes]:
+        """The new members' lines, block by block as ``blocks`` makes them (``add`` called for each row)."""
+        sent = 0
+        for _ in blocks:
+            if len(self.member_lines) > sent:
+                yield "".join(self.member_lines[sent:]).encode()
+                sent = len(self.member_lines)
+            await asyncio.sleep(0)  # let the block just made go out before the next is made
+
+    async def run(self, session: AsyncSession, blocks: Iterator[None]) -> None:
+        """Prepare the rows (``blocks``: ``add`` for each, in blocks) while PostgreSQL loads the new members,
+        then load the enrolments."""
         connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
         try:
-            if self.member_lines:
-                await raw.copy_to_table("members", source=io.BytesIO("".join(self.member_lines).encode()),
-                                        columns=MEMBER_COLUMNS, format="text")
+            await raw.copy_to_table("members", source=self._member_blocks(blocks), columns=MEMBER_COLUMNS,
+                                    format="text")
             if self.changed:
                 await raw.executemany("UPDATE members SET member_type = $2, version = version + 1 WHERE id = $1", self.changed)
             await raw.copy_to_table("enrolments", source=io.BytesIO("".join(self.enrolment_lines).encode()),
