@@ -36,8 +36,9 @@ __all__ = [
 ]
 
 EARLIEST_BIRTH = date(1900, 1, 1)
-_SHAPE_18 = re.compile(r"^\d{17}[\dX]$")
-_SHAPE_15 = re.compile(r"^\d{15}$")
+# ASCII digits only: a full-width ０-９ (a Chinese input method's) would pass \d, then be stored as typed
+_SHAPE_18 = re.compile(r"[0-9]{17}[0-9X]")
+_SHAPE_15 = re.compile(r"[0-9]{15}")
 
 
 class Problem(StrEnum):
@@ -130,10 +131,10 @@ def parse(raw: str, *, today: date | None = None) -> IdNumber:
     ``IdNumber.region_known``."""
     text = raw.strip().upper()
     converted_from: str | None = None
-    if len(text) == 18 and _SHAPE_18.match(text):
+    if len(text) == 18 and _SHAPE_18.fullmatch(text):
         if check_digit(text[:17]) != text[17]:
             raise IdNumberError(Problem.CHECK_DIGIT)
-    elif len(text) == 15 and _SHAPE_15.match(text):
+    elif len(text) == 15 and _SHAPE_15.fullmatch(text):
         converted_from, text = text, upgrade_15(text)
     else:
         raise IdNumberError(Problem.FORMAT)
@@ -148,4 +149,4 @@ def lookup_form(raw: str) -> str:
     """The form to look a person up by: a 15-digit number as its 18-digit form, anything else trimmed and
     upper-cased (so a look-up never fails on a lower-case x or an old card, and never raises)."""
     text = raw.strip().upper()
-    return upgrade_15(text) if _SHAPE_15.match(text) else text
+    return upgrade_15(text) if _SHAPE_15.fullmatch(text) else text

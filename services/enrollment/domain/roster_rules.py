@@ -18,11 +18,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+import polars as pl
+
+from services.enrollment.domain import roster_columns
 from shared import idnumber
 from shared.money import to_fen
 from shared.rulebook import RetirementAge, Rulebook
 
-PHONE = re.compile(r"^1[3-9]\d{9}$")
+PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # fullmatch, ASCII: not ０-９, not a trailing line break
 INSURANCE_KINDS = ("basic_medical", "critical_illness_supplement")
 
 
@@ -92,7 +95,7 @@ _LUHN_DOUBLED = {str(d): (2 * d - 9 if d > 4 else 2 * d) for d in range(10)}
 
 def luhn_ok(digits: str) -> bool:
     """Luhn (ISO/IEC 7812) check of a bank card number: every second digit from the right is doubled."""
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # a full-width digit is no card number (and no KeyError)
         return False
     total = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0
@@ -106,6 +109,7 @@ def check_roster(
     today: date,
     enrolled_elsewhere: set[str],
     previous_members: set[str] | None = None,
+    by_rows: bool = False,
 ) -> Findings:
     """Every problem with a roster. ``enrolled_elsewhere``: certnos (18-digit form) already holding a share this
     period; ``previous_members``: certnos covered in the previous period, or None when that period is not in the
@@ -124,18 +128,51 @@ def check_roster(
     allowed_types = set(rulebook.enrolment.member_types)
     required = set(rulebook.enrolment.requires_insurance)
     plan_codes = {p.code for p in rulebook.plans}
-    seen: dict[str, int] = {}  # certno -> index of its first row
     error, warn = found.row_error, found.row_warning
     # A plan for one sex (seed 002/004) goes by the sex the ID number gives (its 17th digit), not the row's.
     by_number = list(members)
     by_sex = {p.code for p in rulebook.plans if getattr(getattr(p, "eligible", None), "sex", None) is not None}
-    for index, member in enumerate(members):
+    # The columns first (roster_columns, polars): the row check below runs only for the rows they do not find
+    # plainly sound, and says exactly what it always said about them. ``by_rows`` checks every row (tests).
+    if by_rows:
+        to_check: Sequence[int] = range(len(members))
+    else:
+        born_by = None
+        if ages is not None:
+            born_by = {sex: _latest_retired_birth(getattr(ages, sex), ages.reform_from, retirement_check_day)
+                       for sex in ("male", "female")}
+        to_check = roster_columns.rows_to_check(
+            members, today=today, allowed_types=allowed_types, enrolled_elsewhere=enrolled_elsewhere,
+            retirees_need=previous_members, renewal_rule=rulebook.enrolment.retirees_must_renew,
+            sex_matters=bool(by_sex), born_by=born_by, required_insurance=required, plan_codes=plan_codes)
+    # A row checked one by one is read once here: its number's stored form says who the row is.
+    parsed: dict[int, idnumber.IdNumber | idnumber.IdNumberError] = {}
+    keys = [m.certno for m in members]  # a plainly sound row's number is its stored form
+    for index in to_check:
+        member = members[index]
         try:
-            certno, born, sex, region_known, converted_from = idnumber.parse(member.certno, today=today)
-        except idnumber.IdNumberError as exc:
-            error(index, member, "certno", f"{exc.message}。", "invalid_certno", reason=exc.problem.value)
+            parsed[index] = read = idnumber.parse(member.certno, today=today)
+        except idnumber.IdNumberError as refused:
+            parsed[index] = refused
+            keys[index] = member.certno.strip().upper()
+        else:
+            keys[index] = read.number
+    first_of = _first_rows(keys)
+    if first_of:  # the later rows of one person are named, whatever the columns found
+        to_check = sorted({*to_check, *(i for i, key in enumerate(keys) if first_of.get(key, i) != i)})
+    for index in to_check:
+        member = members[index]
+        result = parsed.get(index)
+        if result is None:
+            try:
+                result = idnumber.parse(member.certno, today=today)
+            except idnumber.IdNumberError as refused:
+                result = refused
+        if isinstance(result, idnumber.IdNumberError):
+            error(index, member, "certno", f"{result.message}。", "invalid_certno", reason=result.problem.value)
             certno = member.certno.strip().upper()
         else:
+            certno, born, sex, region_known, converted_from = result
             if sex != member.sex and not by_sex.isdisjoint(_joined(rulebook, member)):
                 by_number[index] = replace(member, sex=sex)
                 warn(index, member, "sex", f"性别与身份证号码不符：号码第 17 位表明此人为{_SEX_NAMES[sex]}，按号码认定。",
@@ -152,19 +189,17 @@ def check_roster(
             if not region_known:
                 warn(index, member, "certno", f"身份证号码前 6 位地区码 {certno[:6]} 不在行政区划代码表（GB/T 2260 "
                      "历年代码）中，请核对号码。", "certno_region_unknown")
-        if certno in seen:
-            first = seen[certno]
+        first = first_of.get(certno, index)
+        if first != index:
             error(index, member, "certno", f"与{row_label(first, members[first])}是同一人（每人限一份）。",
                   "duplicate_person")
-        else:
-            seen[certno] = index
         if certno in enrolled_elsewhere:
             error(index, member, "certno", "此人本期已在其他名单中参互（每人限一份）。", "already_enrolled")
         if not member.name.strip() or len(member.name) > 100:
             error(index, member, "name", "姓名不能为空，也不能超过 100 个字。", "invalid_name")
         if not member.bank_name.strip() or len(member.bank_name) > 100:
             error(index, member, "bank_name", "开户银行不能为空，也不能超过 100 个字。", "invalid_bank_name")
-        if not PHONE.match(member.phone):
+        if not PHONE.fullmatch(member.phone):
             error(index, member, "phone", "手机号码应为 11 位。", "invalid_phone")
         if member.member_type not in allowed_types:  # 第一条 / 运城: in-service only
             error(index, member, "member_type", f"本期不接受此人员类别（{member.member_type}）。",
@@ -183,7 +218,8 @@ def check_roster(
         if member.plans is not None and set(member.plans) - plan_codes:
             error(index, member, "plans", f"本期没有这些互助项目：{'、'.join(set(member.plans) - plan_codes)}。",
                   "unknown_plan")
-        if not member.bank_account.isdigit() or not 10 <= len(member.bank_account) <= 30:
+        if not (member.bank_account.isascii() and member.bank_account.isdigit()) \
+                or not 10 <= len(member.bank_account) <= 30:  # full-width digits too are refused, never stored
             error(index, member, "bank_account", "银行账号应为 10-30 位数字。", "invalid_bank_account")
         elif not luhn_ok(member.bank_account):  # passbook accounts fail Luhn: a warning only
             warn(index, member, "bank_account", "银行账号未通过 Luhn 校验，请核对（存折账号可忽略）。", "bank_account_luhn")
@@ -194,6 +230,33 @@ def check_roster(
     found.errors.sort(key=_problem_order)
     _check_participation(rulebook, staff, members, found)
     return found
+
+
+def _first_rows(keys: Sequence[str]) -> dict[str, int]:
+    """Of each number on more than one row, the index of its first row (polars finds the repeated ones)."""
+    repeated = pl.Series(keys, dtype=pl.String).is_duplicated()
+    if not repeated.any():
+        return {}
+    first: dict[str, int] = {}
+    for index in repeated.arg_true().to_list():
+        first.setdefault(keys[index], index)
+    return first
+
+
+def _latest_retired_birth(rule: RetirementAge, reform_from: date | None, day: date) -> date:
+    """The latest birth date whose holder has reached the retirement age by ``day`` (retirement_day <= day).
+    retirement_day never decreases as the birth date moves later, so a binary search over the days finds it
+    (1899-12-31 when nobody born from 1900 on has)."""
+    low, high = idnumber.EARLIEST_BIRTH.toordinal() - 1, day.toordinal()  # low: retired (sentinel); high: not
+    if retirement_day(date.fromordinal(high), rule, reform_from) <= day:
+        return date.fromordinal(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if retirement_day(date.fromordinal(middle), rule, reform_from) <= day:
+            low = middle
+        else:
+            high = middle
+    return date.fromordinal(low)
 
 
 def _problem_order(problem: dict[str, object]) -> float:
