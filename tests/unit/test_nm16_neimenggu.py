@@ -16,15 +16,12 @@ from decimal import Decimal
 import pytest
 
 from services.claims.domain.aid import assess_banded, assess_fixed, settlement_base
-from shared.rulebook import RULEBOOKS_DIR, BandedPlan, FixedPlan, Rulebook, load_rulebook
+from shared.rulebook import RULEBOOKS_DIR, BandedPlan, Rulebook, load_rulebook
+from tests.unit.test_c16_neimenggu import inpatient, rulebook, xinkang
 
 D = Decimal
 ZERO = D("0.00")
 CAP = D("250000.00")
-
-
-def rulebook(name: str) -> Rulebook:
-    return load_rulebook((RULEBOOKS_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
 NMG_2019 = {name: rulebook(name) for name in ("neimenggu-2019", "neimenggu-2019-sengong")}
@@ -32,18 +29,6 @@ NMG_2022 = rulebook("neimenggu-2022")
 EVERY = {**NMG_2019, "neimenggu-2022": NMG_2022}
 IN_2019 = pytest.mark.parametrize("rb", list(NMG_2019.values()), ids=list(NMG_2019))
 IN_EVERY = pytest.mark.parametrize("rb", list(EVERY.values()), ids=list(EVERY))
-
-
-def inpatient(rb: Rulebook) -> BandedPlan:
-    plan = rb.plan("inpatient")
-    assert isinstance(plan, BandedPlan)
-    return plan
-
-
-def xinkang(rb: Rulebook) -> FixedPlan:
-    plan = rb.plan("xinkang")
-    assert isinstance(plan, FixedPlan)
-    return plan
 
 
 def every_inner_mongolia_file() -> set[str]:
