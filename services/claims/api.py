@@ -57,6 +57,7 @@ async def submit_claim(request: Request, body: ClaimIn, session: SessionDep,
                              rejection=rejection_of(claim), settlement_check=check_of(claim))
 
 
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 # A calendar day in a query, exactly YYYY-MM-DD (never a number read as a timestamp).
 IsoDate = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-11-23"])]
 
@@ -65,9 +66,13 @@ def day(name: str, value: str | None) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise Invalid(f"{name} 不是有效日期：{value}。", errors=[{"loc": ["query", name], "msg": "不是有效日期"}]) from None
+    if not EARLIEST_DAY <= parsed <= LATEST_DAY:  # year 0001 or 9999 has no start or end in the service's zone
+        raise Invalid(f"{name} 应在 {EARLIEST_DAY} 至 {LATEST_DAY} 之间：{value}。",
+                      errors=[{"loc": ["query", name], "msg": "日期超出范围"}])
+    return parsed
 
 
 class ClaimQuery:

@@ -101,6 +101,8 @@ class AliyunSms:
             answer = response.json()
         except ValueError:
             raise SmsError(f"aliyun HTTP {response.status_code}: {response.text[:200]}") from None
+        if not isinstance(answer, dict):  # an answer that is JSON but not an object is not Aliyun's
+            raise SmsError(f"aliyun HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code != 200 or answer.get("Code") != "OK":
             raise SmsError(f"aliyun {answer.get('Code', response.status_code)}: {answer.get('Message', '')}"[:500])
         return str(answer.get("BizId", ""))
@@ -173,14 +175,17 @@ class TencentSms:
             answer = response.json().get("Response", {})
         except (ValueError, AttributeError):
             raise SmsError(f"tencent HTTP {response.status_code}: {response.text[:200]}") from None
-        if "Error" in answer:
-            error = answer["Error"]
-            raise SmsError(f"tencent {error.get('Code')}: {error.get('Message', '')}"[:500])
-        statuses = answer.get("SendStatusSet") or [{}]
-        if response.status_code != 200 or statuses[0].get("Code") != "Ok":
-            raise SmsError(f"tencent {statuses[0].get('Code', response.status_code)}: "
-                           f"{statuses[0].get('Message', '')}"[:500])
-        return str(statuses[0].get("SerialNo", ""))
+        try:  # an answer not shaped as Tencent documents it is a failed send, never a crash of the worker
+            if "Error" in answer:
+                error = answer["Error"]
+                raise SmsError(f"tencent {error.get('Code')}: {error.get('Message', '')}"[:500])
+            statuses = answer.get("SendStatusSet") or [{}]
+            if response.status_code != 200 or statuses[0].get("Code") != "Ok":
+                raise SmsError(f"tencent {statuses[0].get('Code', response.status_code)}: "
+                               f"{statuses[0].get('Message', '')}"[:500])
+            return str(statuses[0].get("SerialNo", ""))
+        except (AttributeError, TypeError, KeyError, IndexError):
+            raise SmsError(f"tencent HTTP {response.status_code}: {response.text[:200]}") from None
 
 
 # --- the local endpoint of `make run` ---------------------------------------------------------------------

@@ -16,8 +16,12 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
+import httpx
+import pytest
+
 from services.notifications.sms import (
     AliyunSms,
+    SmsError,
     TencentSms,
     aliyun_signature,
     aliyun_string_to_sign,
@@ -119,3 +123,19 @@ def test_tencent_send_sms_request_carries_the_documented_headers_and_signature()
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     assert h["Authorization"] == ("TC3-HMAC-SHA256 Credential=AKIDexample/2026-11-23/sms/tc3_request, "
                                   f"SignedHeaders=content-type;host, Signature={signature}")
+
+
+def test_an_answer_not_shaped_as_the_provider_documents_is_a_failed_send_never_a_crash() -> None:
+    aliyun = AliyunSms("https://dysmsapi.aliyuncs.com/", "LTAI5tExampleId", "ExampleSecret", "职工医疗互助", "SMS_1")
+    tencent = TencentSms("https://sms.tencentcloudapi.com/", "AKIDexample", "secretExample", "1400000000",
+                         "职工医疗互助", "100001")
+    odd = ["[1, 2]", '"OK"', "5", "null", '{"Response": 5}', '{"Response": {"Error": "x"}}',
+           '{"Response": {"SendStatusSet": [5]}}', '{"Response": {"SendStatusSet": {"a": 1}}}', "<html>502</html>"]
+    for provider in (aliyun, tencent):
+        for text in odd:
+            with pytest.raises(SmsError):
+                provider.check(httpx.Response(200, text=text))
+    assert aliyun.check(httpx.Response(200, json={"Code": "OK", "BizId": "900619746936498440^0"})) == \
+        "900619746936498440^0"
+    assert tencent.check(httpx.Response(200, json={"Response": {"SendStatusSet": [
+        {"Code": "Ok", "SerialNo": "5000:1045710669157053657849499619"}]}})) == "5000:1045710669157053657849499619"
