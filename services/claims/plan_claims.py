@@ -53,7 +53,15 @@ from services.claims.repository import (
     years_of_participation,
 )
 from services.claims.schemas import ClaimIn
-from services.claims.service import check_filer, record, state_of, take_assessment, write
+from services.claims.service import (
+    check_filer,
+    reaches,
+    record,
+    refuse_another_member,
+    state_of,
+    take_assessment,
+    write,
+)
 from services.claims.waiting import member_unknown, period_not_yet_known
 from shared import idnumber
 from shared.auth import Principal
@@ -109,7 +117,9 @@ async def _coverage(session: AsyncSession, db: Database, grace_seconds: int, giv
     return None, known
 
 
-def _check_reach(actor: Principal, coverage: Coverage | None, known: list[Coverage]) -> None:
+def _check_reach(actor: Principal, coverage: Coverage | None, known: list[Coverage], by_certno: bool) -> None:
+    if by_certno and not reaches(actor, coverage, known):
+        raise NotFound("未找到该身份证号的参互记录。", code="member_not_covered")  # as service.submit: no oracle
     member_id = known[0].member_id
     if actor.role == Role.MEMBER and actor.member_id != member_id:
         raise Forbidden("会员只能为本人申请。", code="not_yourself")
@@ -125,8 +135,9 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
     if given.period is None and (given.grade is None or given.event_date is None):
         missing = "event_date" if given.grade is not None else "grade"
         raise _invalid(missing, "缺少必填项", f"分级给付的申请须写明 grade 和 event_date（缺少 {missing}）。")
+    refuse_another_member(actor, given.member_id)
     coverage, known = await _coverage(session, db, grace_seconds, given, actor)
-    _check_reach(actor, coverage, known)
+    _check_reach(actor, coverage, known, by_certno=given.member_id is None and given.certno is not None)
     if coverage is not None:  # the member's earlier aid in the period is read below: one intake at a time
         coverage = await lock_member_period(session, coverage.member_id, coverage.period) or coverage
     member_id = known[0].member_id

@@ -133,6 +133,7 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         from services.claims.plan_claims import submit_without_settlement
         return await submit_without_settlement(session, db, grace_seconds, given, actor)
     body, check, record_certno = await resolve(session, given, actor)
+    refuse_another_member(actor, body.member_id)
     coverage = await coverage_on(session, body.member_id, body.certno, body.discharge_date)
     known = [coverage] if coverage else (await coverages_of(session, body.member_id) if body.member_id else [])
     if not known and body.member_id is not None:
@@ -140,8 +141,12 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         raise await member_unknown(db, f"member:{body.member_id}", grace_seconds)
     if not known:
         # An unknown certno is not told apart from an uncovered one: no one learns who is a member.
-        raise NotFound("未找到该身份证号在出院日期有效的参互记录。", code="member_not_covered")
+        raise member_not_covered()
     member_id = known[0].member_id
+    if body.member_id is None and not reaches(actor, coverage, known):
+        # By ID number, a person covered outside the caller's reach gets the answer of a person nobody covers:
+        # neither a member nor an agent of another unit learns that this ID number belongs to a member.
+        raise member_not_covered()
     if actor.role == Role.MEMBER and actor.member_id != member_id:
         raise Forbidden("会员只能为本人申请。", code="not_yourself")
     if actor.role == Role.UNIT_AGENT:
@@ -198,6 +203,28 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         raise Conflict("该结算单刚被另一份申请使用。", code="duplicate_settlement") from None
     await record(session, claim, transition, actor)
     return claim
+
+
+def member_not_covered() -> NotFound:
+    return NotFound("未找到该身份证号在出院日期有效的参互记录。", code="member_not_covered")
+
+
+def refuse_another_member(actor: Principal, member_id: str | None) -> None:
+    """A member claims for themselves only: another member id is refused before any look-up (so the answer is the
+    same whether that id exists or not)."""
+    if actor.role == Role.MEMBER and member_id is not None and member_id != actor.member_id:
+        raise Forbidden("会员只能为本人申请。", code="not_yourself")
+
+
+def reaches(actor: Principal, coverage: Coverage | None, known: list[Coverage]) -> bool:
+    """Whether the caller may claim for the person these coverages are of: a member for themselves, a unit agent
+    for a person covered in their branch (on the day, or at all while a transfer may be on its way); staff above
+    the unit are checked by their roles."""
+    if actor.role == Role.MEMBER:
+        return actor.member_id == known[0].member_id
+    if actor.role == Role.UNIT_AGENT:
+        return any(actor.covers(c.unit_path) for c in ([coverage] if coverage is not None else known))
+    return True
 
 
 def take_assessment(claim: Claim, rulebook: Rulebook, coverage: Coverage, assessment: Assessment) -> list[str]:
