@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
 from shared.masking import mask_phone
+from shared.observability import scrub
 from shared.schemas import problem_responses
 
 router = APIRouter(prefix="/api/v1")
@@ -58,10 +60,21 @@ def mask_email(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def shown_error(error: str | None) -> str | None:
+    """A provider's or server's error as a feed shows it: e-mail addresses, ID numbers, phones and long numbers in
+    it masked (an SMTP refusal names the recipient's address in full)."""
+    if not error:
+        return error
+    return scrub(EMAIL.sub(lambda m: mask_email(m.group(0)), error))
+
+
 def delivery_out(d: Delivery) -> dict[str, Any]:
     to = mask_phone(d.address) if d.channel == DeliveryChannel.SMS else mask_email(d.address)
     return DeliveryOut(channel=DeliveryChannel(d.channel), status=DeliveryStatus(d.status), attempts=d.attempts,
-                       last_error=d.last_error, to=to,
+                       last_error=shown_error(d.last_error), to=to,
                        sent_at=d.sent_at.isoformat() if d.sent_at else None).model_dump(mode="json")
 
 
