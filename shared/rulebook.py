@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
+import json
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -789,3 +792,23 @@ def load_rulebook(text: str | bytes) -> Rulebook:
         loc, msg, _ = found
         raise RulebookError([{"loc": loc, "msg": msg}])
     return parse_rulebook(data)
+
+
+_PARSED: OrderedDict[tuple[str, int, str], Rulebook] = OrderedDict()
+_PARSED_KEPT = 64
+
+
+def period_rulebook(code: str, revision: int | None, document: Mapping[str, Any]) -> Rulebook:
+    """A published period's rulebook, parsed once per (period, revision, content) and kept (the last 64), for every
+    service: parsing validates the whole document, a look-up in the cache costs a digest of it."""
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+    key = (code, revision or 0, digest)
+    rulebook = _PARSED.get(key)
+    if rulebook is None:
+        rulebook = parse_rulebook(document)
+        _PARSED[key] = rulebook
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
+    else:
+        _PARSED.move_to_end(key)
+    return rulebook

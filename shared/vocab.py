@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "BatchStatus", "ClaimSource", "ClaimStatus", "EnrolmentStatus", "InstructionStatus",
+__all__ = ["LEVEL_NAME_ZH", "LEVEL_REVIEWER", "ORG_LEVELS", "REVIEWER_LEVEL", "REVIEW_LEVELS", "BatchStatus", "ClaimSource", "ClaimStatus", "EnrolmentStatus", "InstructionStatus",
            "OrgLevel", "Role", "RosterStatus"]
 
 
@@ -44,6 +44,11 @@ REVIEWER_LEVEL: dict[str, OrgLevel] = {  # keyed by Role (a str)
     Role.OFFICE_REVIEWER: OrgLevel.OFFICE,
     Role.CENTRE_REVIEWER: OrgLevel.CENTRE,
 }
+#: The reviewer role of each reviewing level (the other way round).
+LEVEL_REVIEWER: dict[str, Role] = {level: Role(role) for role, level in REVIEWER_LEVEL.items()}
+#: Each level as members and staff read it (seed 003: 基层工会, 代办点, 办事处, 互助中心).
+LEVEL_NAME_ZH: dict[str, str] = {OrgLevel.UNIT: "基层工会", OrgLevel.AGENCY_POINT: "代办点", OrgLevel.OFFICE: "办事处",
+                                 OrgLevel.CENTRE: "互助中心"}
 
 
 class ClaimStatus(StrEnum):

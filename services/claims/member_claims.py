@@ -43,6 +43,7 @@ from services.claims.models import (
     PeriodCopy,
     Settlement,
 )
+from services.claims.repository import rulebook_of
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
@@ -56,9 +57,9 @@ from shared.events import (
 )
 from shared.masking import mask_certno
 from shared.messaging import Handler
-from shared.rulebook import BandedPlan, Plan, parse_rulebook
+from shared.rulebook import BandedPlan, Plan
 from shared.schemas import MoneyOut, problem_responses
-from shared.vocab import ClaimStatus
+from shared.vocab import LEVEL_NAME_ZH, ClaimStatus
 
 router = APIRouter(prefix="/api/v1", tags=["member app"])
 MAX_ITEMS = 100
@@ -228,7 +229,6 @@ class MySettlement(BaseModel):
     received_at: datetime
 
 
-LEVEL_TEXT = {"unit": "基层工会", "agency_point": "代办点", "office": "办事处", "centre": "互助中心"}
 STATUS_TEXT = {
     ClaimStatus.SUBMITTED: "已提交", ClaimStatus.IN_REVIEW: "审核中", ClaimStatus.RETURNED: "已退回，请补充材料",
     ClaimStatus.APPROVED: "已批准，等待付款", ClaimStatus.PAYMENT_FAILED: "付款失败，请核对银行账户",
@@ -239,7 +239,7 @@ UNDECIDED = (ClaimStatus.SUBMITTED, ClaimStatus.IN_REVIEW, ClaimStatus.RETURNED)
 
 # --- the timeline (pure) --------------------------------------------------------------------------------------
 def step_entry(step: ClaimStep, claim: Claim) -> TimelineEntry | None:
-    where = LEVEL_TEXT.get(step.level or "", "")
+    where = LEVEL_NAME_ZH.get(step.level or "", "")
     match step.decision:
         case "submit":
             return TimelineEntry(kind=TimelineKind.SUBMITTED, at=step.at, level=step.level, text="申请已提交")
@@ -332,7 +332,7 @@ async def plans_of(session: AsyncSession, periods: set[str]) -> dict[tuple[str, 
     for code in periods:
         period = await session.get(PeriodCopy, code)
         if period is not None:
-            for plan in parse_rulebook(period.rulebook).plans:
+            for plan in rulebook_of(period).plans:  # parsed once per revision (repository's cache)
                 plans[(code, plan.code)] = plan
     return plans
 

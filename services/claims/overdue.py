@@ -30,20 +30,18 @@ from shared.messaging import publish
 from shared.money import format_money
 from shared.schemas import problem_responses
 from shared.scope import array_in_branch
-from shared.vocab import ClaimStatus, Role
+from shared.vocab import ORG_LEVELS, ClaimStatus, OrgLevel, Role
 
 router = APIRouter(prefix="/api/v1", tags=["claims"])
 
 ESCALATE_AFTER = 2  # working days after the due date before the level above is told
-# Where each reviewing level sits on a claim's unit_path (centre, office, agency point, unit).
-PATH_INDEX = {"centre": 0, "office": 1, "agency_point": 2}
 
 
 def org_at(unit_path: list[str], level: str) -> str:
     """The organisation reviewing at ``level`` for a claim of this unit."""
     if not unit_path:
         return ""
-    return unit_path[min(PATH_INDEX.get(level, 0), max(len(unit_path) - 2, 0))]
+    return unit_path[min((ORG_LEVELS.index(OrgLevel(level)) if level in ORG_LEVELS else 0), max(len(unit_path) - 2, 0))]
 
 
 def level_above(level: str) -> str:

@@ -3,10 +3,7 @@ a claim within the caller's reach, its steps and adjustments."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections import OrderedDict
 from datetime import date
 
 from sqlalchemy import func, or_, select, text, union
@@ -18,27 +15,14 @@ from services.claims.models import Claim, ClaimAdjustment, ClaimStep, Coverage, 
 from shared import idnumber
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
-from shared.rulebook import FixedPlan, Rulebook, parse_rulebook
+from shared.rulebook import FixedPlan, Rulebook, period_rulebook
 from shared.scope import array_in_branch
 from shared.vocab import Role
 
-_RULEBOOKS: OrderedDict[tuple[str, int, str], Rulebook] = OrderedDict()
-_RULEBOOKS_KEPT = 64
-
 
 def rulebook_of(period: PeriodCopy) -> Rulebook:
-    """The period's rulebook, parsed once per (period, revision, content) and kept (the last 64)."""
-    digest = hashlib.sha256(json.dumps(period.rulebook, sort_keys=True, default=str).encode()).hexdigest()
-    key = (period.code, period.revision or 0, digest)
-    rulebook = _RULEBOOKS.get(key)
-    if rulebook is None:
-        rulebook = parse_rulebook(period.rulebook)
-        _RULEBOOKS[key] = rulebook
-        while len(_RULEBOOKS) > _RULEBOOKS_KEPT:
-            _RULEBOOKS.popitem(last=False)
-    else:
-        _RULEBOOKS.move_to_end(key)
-    return rulebook
+    """The period's rulebook, parsed once per (period, revision, content) (shared/rulebook.py's cache)."""
+    return period_rulebook(period.code, period.revision, period.rulebook)
 
 
 async def rulebook_for(session: AsyncSession, period: str | None) -> Rulebook | None:

@@ -36,7 +36,7 @@ from shared.deps import SessionDep
 from shared.errors import Conflict, Invalid, NotFound, field_errors
 from shared.events import TOPIC_ENROLLMENT, PeriodHistoryRecorded
 from shared.messaging import publish_many
-from shared.rulebook import Rulebook, parse_rulebook
+from shared.rulebook import Rulebook, period_rulebook
 
 router = APIRouter(prefix="/api/v1", tags=["periods"])
 
@@ -85,7 +85,7 @@ async def import_history(code: str, request: Request, session: SessionDep,
     period = await session.get(Period, code)
     if period is None:
         raise NotFound(f"互助期 {code} 不存在。", code="period_not_found")
-    rulebook = parse_rulebook(period.rulebook)
+    rulebook = period_rulebook(period.code, period.revision, period.rulebook)
     window = rulebook.windows.enrolment
     if date.today() <= window.to:
         raise Conflict(f"互助期 {code} 的登记期至 {window.to} 才结束：往期名单只能导入登记期已结束的期，本期人员请提交名单。",

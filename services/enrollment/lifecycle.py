@@ -22,7 +22,7 @@ from shared.fields import SaneDate
 from shared.idempotency import idempotent
 from shared.masking import mask_account, mask_phone
 from shared.messaging import publish
-from shared.rulebook import parse_rulebook
+from shared.rulebook import period_rulebook
 from shared.schemas import problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["members"])
@@ -172,7 +172,7 @@ async def correct(member_id: uuid.UUID, body: CorrectionIn, session: SessionDep,
         if (await session.execute(select(Member.id).where(Member.certno == changes["certno"],
                                                           Member.id != member.id))).first():
             raise Conflict("该身份证号码已属于另一名参互人员。", code="certno_taken")
-    rulebook = parse_rulebook(period.rulebook)
+    rulebook = period_rulebook(period.code, period.revision, period.rulebook)
     if "member_type" in changes and changes["member_type"] not in rulebook.enrolment.member_types:
         raise Invalid("本期不接受此人员类别。", code="member_type_not_allowed",
                       errors=[{"loc": ["body", "member_type"], "msg": "不在允许范围内"}])

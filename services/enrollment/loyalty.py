@@ -55,7 +55,7 @@ from shared.events import (
     LoyaltyRevoked,
 )
 from shared.messaging import PoisonEvent, publish, publish_many
-from shared.rulebook import Rulebook, parse_rulebook
+from shared.rulebook import Rulebook, period_rulebook
 from shared.vocab import EnrolmentStatus
 
 
@@ -175,7 +175,7 @@ async def recount_loyalty(session: AsyncSession, member_id: uuid.UUID, changed: 
     changes = 0
     for code in sorted(covered | set(grants)):
         period = await session.get(Period, code)
-        rulebook = parse_rulebook(period.rulebook) if period is not None else None
+        rulebook = period_rulebook(period.code, period.revision, period.rulebook) if period is not None else None
         rule = rulebook.enrolment.loyalty if rulebook is not None else None
         if rulebook is None or rule is None:
             continue

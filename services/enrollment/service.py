@@ -57,7 +57,7 @@ from shared.events import TOPIC_ENROLLMENT, FeesReceived, MemberCovered, PeriodP
 from shared.masking import mask_account, mask_certno, mask_phone
 from shared.messaging import publish, publish_many
 from shared.money import format_money
-from shared.rulebook import Rulebook, RulebookError, load_rulebook, parse_rulebook
+from shared.rulebook import Rulebook, RulebookError, load_rulebook, parse_rulebook, period_rulebook
 from shared.vocab import EnrolmentStatus, OrgLevel, Role, RosterStatus
 
 hasher = PasswordHasher()
@@ -182,7 +182,7 @@ async def load_period(session: AsyncSession, code: str) -> Rulebook:
     period = await session.get(Period, code)
     if period is None:
         raise NotFound(f"互助期 {code} 不存在。", code="period_not_found")
-    return parse_rulebook(period.rulebook)
+    return period_rulebook(period.code, period.revision, period.rulebook)
 
 
 async def get_period(session: AsyncSession, code: str) -> PeriodOut:

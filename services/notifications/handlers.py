@@ -32,6 +32,7 @@ from shared.events import (
 from shared.messaging import Handler
 from shared.money import format_money
 from shared.parking import ReferenceMissing
+from shared.vocab import LEVEL_REVIEWER, Role
 
 BEIJING = timezone(timedelta(hours=8))
 STATUS_ZH = {"in_review": "审核中", "rejected": "未通过", "submitted": "已提交"}
@@ -98,14 +99,11 @@ def render(event: EventPayload, day: date | None = None) -> tuple[str, str] | No
     return None
 
 
-LEVEL_ROLE = {"agency_point": "agency_reviewer", "office": "office_reviewer", "centre": "centre_reviewer"}
-
-
 def render_for_staff(event: EventPayload, recipient: Recipient | None) -> tuple[str, str, str, str] | None:
     """(org, role, template, text) of a message to staff, or None."""
     match event:
         case ClaimOverdue():
-            role = LEVEL_ROLE.get(event.level, "centre_reviewer")
+            role = LEVEL_REVIEWER.get(event.level, Role.CENTRE_REVIEWER)
             if event.kind == "escalation":
                 return event.org, role, "claim_escalated", (
                     f"申请 {event.claim_id[:8]} 在下级逾期未审（应于 {event.due_date} 前办结），已上报贵级督办。")

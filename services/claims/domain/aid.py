@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from shared.money import format_money, parse_money, to_fen
 from shared.rulebook import BandedPlan, FixedPlan, SecondAidPlan
+from shared.vocab import LEVEL_NAME_ZH
 
 __all__ = [
     "Assessment",
@@ -225,7 +226,6 @@ def assess_second_aid(
     if aid > room:
         aid = to_fen(room)
         note += f"，受本期最高 {format_money(plan.max_aid)} 元限制（此前已补助 {format_money(prior_aid_in_period)} 元）"
-    return Assessment(aid, ZERO, to_fen(prior_aid_in_period + aid), f"{note}，由{_LEVEL_NAMES[plan.decided_by]}决定")
+    return Assessment(aid, ZERO, to_fen(prior_aid_in_period + aid), f"{note}，由{LEVEL_NAME_ZH[plan.decided_by]}决定")
 
 
-_LEVEL_NAMES = {"agency_point": "代办点", "office": "办事处", "centre": "互助中心"}
