@@ -25,12 +25,21 @@ router = APIRouter(prefix="/api/v1", tags=["calendar"])
 _cache: tuple[tuple[int, datetime | None], WorkCalendar] | None = None
 
 
-async def load_calendar(session: AsyncSession) -> WorkCalendar:
-    """The calendar as stored; re-read only when a year was added or changed since the last read."""
+# What tells whether the stored calendar changed: its years and their latest change (scalar subqueries, so a caller
+# can read them with its own query: service.submit reads them with the period's rulebook).
+CALENDAR_SIGNATURE = (select(func.count()).select_from(CalendarYear).scalar_subquery(),
+                      select(func.max(CalendarYear.updated_at)).scalar_subquery())
+
+
+async def load_calendar(session: AsyncSession, signature: tuple[Any, ...] | None = None) -> WorkCalendar:
+    """The calendar as stored; re-read only when a year was added or changed since the last read (``signature``:
+    the values of ``CALENDAR_SIGNATURE`` when the caller has read them already)."""
     global _cache
-    count, latest = (await session.execute(select(func.count(), func.max(CalendarYear.updated_at)))).one()
-    signature = (int(count), latest)
-    if _cache is not None and _cache[0] == signature:
+    if signature is None:
+        signature = tuple((await session.execute(select(*CALENDAR_SIGNATURE))).one())
+    count, latest = signature
+    key = (int(count), latest)
+    if _cache is not None and _cache[0] == key:
         return _cache[1]
     years = frozenset((await session.execute(select(CalendarYear.year))).scalars())
     holidays: dict[date, str] = {}
@@ -38,7 +47,7 @@ async def load_calendar(session: AsyncSession) -> WorkCalendar:
     for row in (await session.execute(select(CalendarDay))).scalars():
         (workdays if row.working else holidays)[row.day] = row.name
     calendar = WorkCalendar(years=years, holidays=holidays, workdays=workdays)
-    _cache = (signature, calendar)
+    _cache = (key, calendar)
     return calendar
 
 

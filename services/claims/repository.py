@@ -4,9 +4,11 @@ a claim within the caller's reach, its steps and adjustments."""
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, or_, select, text, union
+from sqlalchemy import Text, cast, func, or_, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,20 +27,49 @@ def rulebook_of(period: PeriodCopy) -> Rulebook:
     return period_rulebook(period.code, period.revision, period.rulebook)
 
 
+_BY_FINGERPRINT: OrderedDict[tuple[str, int, str], Rulebook] = OrderedDict()
+
+
 async def rulebook_for(session: AsyncSession, period: str | None) -> Rulebook | None:
+    return (await rulebook_with(session, period))[0]
+
+
+async def rulebook_with(session: AsyncSession, period: str | None, *also: ColumnElement[Any]
+                        ) -> tuple[Rulebook | None, tuple[Any, ...] | None]:
+    """The period's rulebook, and ``also`` (scalar subqueries) read in the same round trip. The stored document
+    is fetched and parsed only when its (revision, digest) is new to this process: PostgreSQL digests it, so a
+    submission does not carry the whole rulebook over the wire and hash it again each time (issue #15)."""
     if period is None:
-        return None
-    row = await session.get(PeriodCopy, period)
-    return rulebook_of(row) if row is not None else None
+        return None, None
+    row = (await session.execute(select(PeriodCopy.revision, func.md5(cast(PeriodCopy.rulebook, Text)), *also)
+                                 .where(PeriodCopy.code == period))).first()
+    if row is None:
+        return None, None
+    key = (period, int(row[0] or 0), str(row[1]))
+    rulebook = _BY_FINGERPRINT.get(key)
+    if rulebook is None:
+        stored = await session.get(PeriodCopy, period)
+        if stored is None:
+            return None, None
+        rulebook = _BY_FINGERPRINT[key] = rulebook_of(stored)
+        while len(_BY_FINGERPRINT) > 64:
+            _BY_FINGERPRINT.popitem(last=False)
+    else:
+        _BY_FINGERPRINT.move_to_end(key)
+    return rulebook, tuple(row[2:])
 
 
-async def coverage_on(session: AsyncSession, member_id: str | None, certno: str | None, day: date
-                      ) -> Coverage | None:
-    """The member's coverage whose window contains ``day`` (第三条: the discharge date decides)."""
+async def coverage_on(session: AsyncSession, member_id: str | None, certno: str | None, day: date, *,
+                      lock: bool = False) -> Coverage | None:
+    """The member's coverage whose window contains ``day`` (第三条: the discharge date decides); with ``lock``,
+    locked as ``lock_member_period`` locks it, in the same round trip (the intake of an application)."""
     stmt = select(Coverage).where(Coverage.coverage_from <= day, Coverage.coverage_to >= day)
     stmt = stmt.where(Coverage.member_id == member_id) if member_id else \
         stmt.where(Coverage.certno == idnumber.lookup_form(certno or ""))
-    return (await session.execute(stmt.order_by(Coverage.coverage_from.desc()))).scalars().first()
+    stmt = stmt.order_by(Coverage.coverage_from.desc()).limit(1)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalars().first()
 
 
 async def lock_member_period(session: AsyncSession, member_id: str, period: str) -> Coverage | None:

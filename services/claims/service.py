@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.claims.calendar import load_calendar
+from services.claims.calendar import CALENDAR_SIGNATURE, load_calendar
 from services.claims.domain.aid import Assessment, assess_banded, assess_fixed, settlement_base
 from services.claims.domain.approval import ClaimState, Decision, Transition, day_of, decide, submitted
 from services.claims.domain.benefits import assess_per_day
@@ -39,8 +39,8 @@ from services.claims.repository import (
     coverage_on,
     coverages_of,
     load_claim,
-    lock_member_period,
     rulebook_for,
+    rulebook_with,
     steps_of,
     term_periods,
 )
@@ -68,10 +68,10 @@ class Assessed:
 
 
 # --- intake -----------------------------------------------------------------------------------------------
-async def resolve(session: AsyncSession, given: ClaimIn, actor: Principal) -> tuple[ClaimFacts, SettlementCheck,
-                                                                                     str | None]:
+async def resolve(session: AsyncSession, given: ClaimIn, actor: Principal
+                  ) -> tuple[ClaimFacts, SettlementCheck, str | None, Settlement | None]:
     """The claim's facts: as typed in, completed and corrected by the bureau's record of its settlement when the
-    bureau has sent it (domain/settlement_check.py); with the check and the record's certno."""
+    bureau has sent it (domain/settlement_check.py); with the check, the record's certno and the stored record."""
     setl_id = given.setl_id or (given.settlement.setl_id if given.settlement else "")
     stored = await session.get(Settlement, setl_id)
     record = dict(stored.record) if stored is not None else None
@@ -121,7 +121,7 @@ async def resolve(session: AsyncSession, given: ClaimIn, actor: Principal) -> tu
                                                                       "msg": "缺少必填项"}])
     facts = ClaimFacts(member_id=member_id, certno=certno, plan=given.plan, admission_date=admission,
                        discharge_date=discharge, diagnosis=diagnosis, settlement=settlement)
-    return facts, check, record_certno
+    return facts, check, record_certno, stored
 
 
 async def submit(session: AsyncSession, db: Database, grace_seconds: int, given: ClaimIn, actor: Principal
@@ -132,9 +132,11 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
     if given.names_no_settlement:  # second aid per period, a graded sum (issue #16)
         from services.claims.plan_claims import submit_without_settlement
         return await submit_without_settlement(session, db, grace_seconds, given, actor)
-    body, check, record_certno = await resolve(session, given, actor)
+    body, check, record_certno, stored = await resolve(session, given, actor)
     refuse_another_member(actor, body.member_id)
-    coverage = await coverage_on(session, body.member_id, body.certno, body.discharge_date)
+    # Locked at once (as lock_member_period locks it): the member's earlier aid in the period is read below, so
+    # one intake of the member and period at a time; a refused request holds it only until it ends.
+    coverage = await coverage_on(session, body.member_id, body.certno, body.discharge_date, lock=True)
     known = [coverage] if coverage else (await coverages_of(session, body.member_id) if body.member_id else [])
     if not known and body.member_id is not None:
         # Not a refusal and not a 403: enrollment's member.covered may still be on its way (issue #11).
@@ -165,13 +167,12 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         raise Invalid("该结算单不属于申请人员。", code="settlement_of_another_person",
                       errors=[{"loc": ["body", "setl_id"], "msg": "结算单的身份证号与申请人员不符"}])
     now = datetime.now(UTC)
-    rulebook = await rulebook_for(session, coverage.period) if coverage else None
+    rulebook, calendar_signature = await rulebook_with(session, coverage.period, *CALENDAR_SIGNATURE) \
+        if coverage else (None, None)
     check_filer(rulebook, actor)
     if rulebook is not None and _is_second_aid(rulebook, body.plan):
         raise second_aid_per_period("setl_id" if given.setl_id is not None else "settlement")
-    if coverage is not None:  # the member's earlier aid in the period is read below: one intake at a time
-        await lock_member_period(session, member_id, coverage.period)
-    facts = await intake_facts(session, body, member_id, coverage)
+    facts = await intake_facts(session, body, member_id, coverage, stored)
     try:
         refusal = screen(facts, rulebook, day_of(now))
     except RulebookMissing as missing:
@@ -194,7 +195,8 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         claim.base, claim.second_aid = assessed.base, assessed.second_aid
         path = take_assessment(claim, rulebook, coverage, assessed.assessment)
     state = state_of(claim, [], rulebook, review=path)
-    transition = submitted(state, refusal, now, await load_calendar(session) if refusal is None else None)
+    transition = submitted(state, refusal, now,
+                           await load_calendar(session, calendar_signature) if refusal is None else None)
     write(claim, transition)
     session.add(claim)
     try:
@@ -238,20 +240,26 @@ def take_assessment(claim: Claim, rulebook: Rulebook, coverage: Coverage, assess
                                                                                  assessment.aid_amount)
 
 
-async def intake_facts(session: AsyncSession, body: ClaimFacts, member_id: str, coverage: Coverage | None
-                       ) -> IntakeFacts:
+async def intake_facts(session: AsyncSession, body: ClaimFacts, member_id: str, coverage: Coverage | None,
+                       stored: Settlement | None) -> IntakeFacts:
+    """What intake screens on (domain/intake.py): the coverage, and in one round trip whether the settlement is
+    claimed already and whether the member's right to claim in the period was revoked (第十三条); ``stored``: the
+    bureau's record of the settlement as ``resolve`` found it (None: not sent)."""
     if coverage is None:
         return IntakeFacts(plan=body.plan, discharge_date=body.discharge_date, med_type=body.settlement.med_type,
                            coverage=None)
     setl_id = body.settlement.setl_id
-    claimed = (await session.execute(select(Claim.id).where(
-        Claim.setl_id == setl_id, Claim.plan == body.plan, Claim.status != ClaimStatus.REJECTED))).first()
+    claimed = select(Claim.id).where(
+        Claim.setl_id == setl_id, Claim.plan == body.plan, Claim.status != ClaimStatus.REJECTED).exists()
+    revoked = select(ClaimRightRevocation.claim_id).where(
+        ClaimRightRevocation.member_id == member_id, ClaimRightRevocation.period == coverage.period).exists()
+    is_claimed, is_revoked = (await session.execute(select(claimed, revoked))).one()
     return IntakeFacts(
         plan=body.plan, discharge_date=body.discharge_date, med_type=body.settlement.med_type,
         coverage=CoverageFacts(coverage.period, tuple(coverage.plans), coverage.ended_on),
-        right_revoked=await session.get(ClaimRightRevocation, (member_id, coverage.period)) is not None,
-        settlement_claimed=claimed is not None,
-        settlement_reversed=await settlement_reversed(session, setl_id, body.settlement.model_dump().get("mdtrt_id")))
+        right_revoked=bool(is_revoked), settlement_claimed=bool(is_claimed),
+        settlement_reversed=await settlement_reversed(
+            session, setl_id, (body.settlement.model_extra or {}).get("mdtrt_id"), stored=stored))
 
 
 async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, coverage: Coverage, body: ClaimFacts
@@ -259,17 +267,20 @@ async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, covera
     """The member's history in the plan, then the pure engine of the plan's kind (domain/aid.py), on the plan
     as the member holds it: times their shares where shares multiply it (domain/shares.py, seed 002)."""
     plan = in_shares(rulebook, rulebook.plan(claim.plan), coverage.shares or 1)
-    history = select(func.coalesce(func.sum(Claim.base), 0), func.coalesce(func.sum(Claim.aid_amount), 0),
-                     func.count().filter(Claim.aid_amount > 0)).where(
-        Claim.member_id == claim.member_id, Claim.plan == claim.plan, Claim.status.in_(LIVE))
-    prior_base, prior_aid, prior_paid = (await session.execute(history.where(Claim.period == claim.period))).one()
+    in_period = Claim.period == claim.period
+    # The member's live claims in the plan, in this period and in all periods, in one round trip.
+    prior_base, prior_aid, prior_paid, all_aid = (await session.execute(select(
+        func.coalesce(func.sum(Claim.base).filter(in_period), 0),
+        func.coalesce(func.sum(Claim.aid_amount).filter(in_period), 0),
+        func.count().filter(in_period, Claim.aid_amount > 0),
+        func.coalesce(func.sum(Claim.aid_amount), 0)).where(
+        Claim.member_id == claim.member_id, Claim.plan == claim.plan, Claim.status.in_(LIVE)))).one()
     if isinstance(plan, BandedPlan):
         try:
             base = settlement_base(plan, body.settlement.amounts())
         except KeyError as exc:
             raise Invalid(f"结算数据缺少规则书要求的字段：{exc.args[0]}", code="settlement_field_missing",
                           errors=[{"loc": ["body", "settlement"], "msg": str(exc.args[0])}]) from None
-        _, all_aid, _ = (await session.execute(history)).one()
         return Assessed(assess_banded(plan, prior_base or ZERO, base, prior_aid or ZERO, all_aid or ZERO), base)
     if isinstance(plan, FixedPlan):
         # once_per: period (seed 004) counts aid paid: an earlier stay that paid nothing does not use it up.
