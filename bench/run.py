@@ -126,6 +126,7 @@ def main() -> None:
         if wanted("claims_http"):
             figures["claims_http_submission_to_in_review"] = claims_bench.run(stack, CLAIM_MEMBERS, CLAIMS)
         if wanted("settlement_feed"):
+            claims_bench.settle(stack)  # the claims runs' messages are still going out (SMS, receipts): wait
             # the members of claims_http's world; made here when that part did not run (BENCH_ONLY)
             certnos = feed_bench.bench_certnos(CLAIM_MEMBERS) if wanted("claims_http") else \
                 feed_bench.world_certnos(stack, CLAIM_MEMBERS)

@@ -154,6 +154,9 @@ class NotificationsSettings(ServiceSettings):
     delivery_backoff_s: float = Field(default=5.0, ge=0)
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)
     delivery_timeout_s: float = Field(default=10.0, gt=0)
+    # Messages in flight at once: a provider answers in tens to hundreds of milliseconds, so one at a time would
+    # cap a worker near 10 SMS a second, below a busy day's claims (issue #15).
+    delivery_concurrency: int = Field(default=8, ge=1, le=64)
 
     def _local_defaults(self) -> None:
         if self.sms_provider == "local" and not self.sms_endpoint:

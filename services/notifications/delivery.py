@@ -12,6 +12,7 @@ after the lease (at-least-once: one message may then arrive twice, never none).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,35 +135,43 @@ async def claim_due(db: Database, settings: NotificationsSettings, now: datetime
 
 async def record_outcome(db: Database, settings: NotificationsSettings, job: Job, ref: str | None,
                          error: str | None) -> None:
+    """The send's outcome in one statement (a row gone meanwhile changes nothing)."""
     now = datetime.now(UTC)
+    stmt = update(Delivery).where(Delivery.id == job.id)
+    if error is None:
+        stmt = stmt.values(status=DeliveryStatus.SENT, sent_at=now, provider_ref=(ref or "")[:100])
+    elif job.attempts >= settings.delivery_max_attempts:
+        stmt = stmt.values(status=DeliveryStatus.FAILED, last_error=error[:1000])
+    else:
+        stmt = stmt.values(last_error=error[:1000],
+                           next_attempt_at=now + timedelta(seconds=settings.delivery_backoff_s * 2 ** (job.attempts - 1)))
     async with db.transaction() as session:
-        delivery = await session.get(Delivery, job.id, with_for_update=True)
-        if delivery is None:
-            return
-        if error is None:
-            delivery.status, delivery.sent_at, delivery.provider_ref = DeliveryStatus.SENT, now, (ref or "")[:100]
-            return
-        delivery.last_error = error[:1000]
-        if job.attempts >= settings.delivery_max_attempts:
-            delivery.status = DeliveryStatus.FAILED
-        else:
-            delivery.next_attempt_at = now + timedelta(seconds=settings.delivery_backoff_s * 2 ** (job.attempts - 1))
+        await session.execute(stmt)
 
 
 async def deliver_due(db: Database, settings: NotificationsSettings, channels: Channels, *,
                       now: datetime | None = None, batch: int = 50) -> int:
-    """Send every delivery that is due; the number attempted."""
+    """Send every delivery that is due, up to ``delivery_concurrency`` at once, each outcome recorded as soon as
+    its send returns; the number attempted."""
     jobs = await claim_due(db, settings, now or datetime.now(UTC), batch)
-    for job in jobs:
-        ref: str | None = None
-        error: str | None = None
-        try:
-            ref = await channels.send(job)
-        except (SmsError, aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("delivery failed", extra={"fields": {"delivery_id": str(job.id), "channel": job.channel,
-                                                              "attempt": job.attempts}})
-        await record_outcome(db, settings, job, ref, error)
+    gate = asyncio.Semaphore(settings.delivery_concurrency)
+
+    async def deliver(job: Job) -> None:
+        async with gate:
+            ref: str | None = None
+            error: str | None = None
+            try:
+                ref = await channels.send(job)
+            except (SmsError, aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("delivery failed", extra={"fields": {"delivery_id": str(job.id), "channel": job.channel,
+                                                                  "attempt": job.attempts}})
+            await record_outcome(db, settings, job, ref, error)
+
+    outcomes = await asyncio.gather(*(deliver(job) for job in jobs), return_exceptions=True)
+    for outcome in outcomes:  # anything unexpected: the others were still sent and recorded
+        if isinstance(outcome, BaseException):
+            raise outcome
     return len(jobs)
 
 

@@ -40,6 +40,9 @@ def sms_sink(tmp_path: Any, fail_with: int | None = None) -> SmsSink:
 
 
 def settings_for(app: FastAPI, mail: MailSink, sms: SmsSink, provider: str = "local", **extra: Any) -> Any:
+    # one send at a time: a rolled-back test's sessions share one connection (sends at once:
+    # test_delivery_concurrency.py, on the shared database)
+    extra.setdefault("delivery_concurrency", 1)
     endpoint = f"{sms.url}/sms" if provider == "local" else f"{sms.url}/"
     return NotificationsSettings(
         local_stack=True, database_url=app.state.settings.database_url, smtp_port=mail.port, sms_provider=provider,
