@@ -169,17 +169,16 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def settle(stack: Stack, timeout: float = 90.0) -> None:
-    """Wait until the stack's services are quiet (together under a fifth of a core for a second; idle, their relays,
-    consumers and sweepers polling take about a tenth): each claim sets events going
-    (the relay, notifications, the SMS sink), and a run measured while the last one's tail still runs is not
-    comparable."""
-    pids = [proc.pid for proc in stack.procs.values() if proc.poll() is None]
+def settle(stack: Stack, timeout: float = 120.0) -> None:
+    """Wait until the machine is quiet: the stack's services, the broker and PostgreSQL (its autovacuum after a bulk
+    part included) together under a fifth of a core for a second (idle, their relays, consumers and sweepers
+    polling take about a tenth). Each claim sets events going (the relay, notifications, the SMS sink), a bulk part
+    leaves tables to vacuum, and a run measured while the last one's tail still runs is not comparable."""
     deadline = time.monotonic() + timeout
-    before = _cpu_seconds(pids)
+    before = sum(cpu_by_process(stack).values())
     while time.monotonic() < deadline:
         time.sleep(1.0)
-        after = _cpu_seconds(pids)
+        after = sum(cpu_by_process(stack).values())
         if after - before < 0.2:
             return
         before = after
