@@ -84,14 +84,32 @@ def ids_param(ids: list[str]) -> Any:
 
 
 # --- 1. claims made before their record ----------------------------------------------------------------------
+# Live claims on the batch's settlements (the predicate of uq_claims_live_setl_id_plan spelt out, so it is used).
+RECHECK_SQL = text("""
+SELECT c.id FROM unnest(:setl_ids) AS u(setl_id)
+JOIN claims c ON c.setl_id = u.setl_id AND c.status <> 'rejected' AND c.setl_id <> ''
+""")
+
+
 async def recheck(session: AsyncSession, setl_ids: list[str]) -> list[str]:
     """Every live claim on these settlements still ``unverified``: checked and assessed on the bureau's record."""
-    rows = (await session.execute(
-        select(Claim, Settlement).join(Settlement, Settlement.setl_id == Claim.setl_id)
-        .where(Claim.setl_id == ids_param(setl_ids), Claim.status != ClaimStatus.REJECTED, Claim.status.in_(LIVE),
-               Claim.settlement_check["status"].astext == "unverified",
-               Settlement.is_reversal.is_(False), Settlement.reversed_at.is_(None))
-        .order_by(Claim.created_at, Claim.id).with_for_update(of=Claim))).all()
+    # The batch's ids joined as a table: as ``setl_id = ANY(:ids)`` PostgreSQL walked the claims by status and
+    # compared each with the 10,000 ids one by one (229 ms a batch with 2,000 claims in review: a 1,000,000-record
+    # feed took 85 s instead of 34 once claims existed). Joined, it probes the live-claim index (or hashes the ids).
+    matched = list((await session.execute(RECHECK_SQL.bindparams(bindparam("setl_ids", type_=ARRAY(String))),
+                                          {"setl_ids": setl_ids})).scalars())
+    if not matched:
+        return []
+    claims = (await session.execute(
+        select(Claim).where(Claim.id.in_(matched), Claim.status.in_(LIVE),
+                            Claim.settlement_check["status"].astext == "unverified")
+        .order_by(Claim.created_at, Claim.id).with_for_update())).scalars().all()
+    if not claims:
+        return []
+    records = {s.setl_id: s for s in (await session.execute(select(Settlement).where(
+        Settlement.setl_id == ids_param(sorted({c.setl_id for c in claims if c.setl_id})),
+        Settlement.is_reversal.is_(False), Settlement.reversed_at.is_(None)))).scalars()}
+    rows = [(claim, records[claim.setl_id]) for claim in claims if claim.setl_id in records]
     checked = []
     for claim, stored in rows:
         if await recheck_claim(session, claim, stored):
@@ -175,7 +193,8 @@ WHERE s.setl_id = ANY(:setl_ids) AND NOT s.is_reversal AND s.reversed_at IS NULL
   AND s.setl_date BETWEEN c.coverage_from - 1 AND c.coverage_to + 1
   AND (CAST(:branch AS varchar[]) IS NULL
        OR c.unit_path[1:cardinality(CAST(:branch AS varchar[]))] = CAST(:branch AS varchar[]))
-  AND NOT EXISTS (SELECT 1 FROM claims k WHERE k.setl_id = s.setl_id AND k.plan = a.plan AND k.status <> 'rejected')
+  AND NOT EXISTS (SELECT 1 FROM claims k WHERE k.setl_id = s.setl_id AND k.plan = a.plan AND k.status <> 'rejected'
+                  AND k.setl_id <> '')  -- the live-claim index's predicate, spelt out so it is used
   AND NOT EXISTS (SELECT 1 FROM claim_right_revocations r WHERE r.member_id = c.member_id AND r.period = c.period)
 ORDER BY s.setl_date, s.setl_id
 """)
