@@ -6,31 +6,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from deploy.infra import free_port
 from deploy.messagesinks import MailSink, SmsSink
 from tests.conftest import ServiceClient, apply_event
-from tests.service.test_notification_deliveries import (
+from tests.service.test_notification_deliveries import (  # noqa: F401  (mail: the fixture)
     approved,
     drain,
     feed,
+    mail,
     member_with_email,
     new_phone,
     settings_for,
     sms_sink,
 )
-
-
-@pytest.fixture
-def mail(tmp_path: Any) -> Iterator[MailSink]:
-    sink = MailSink(free_port(), tmp_path / "mail")
-    sink.start()
-    yield sink
-    sink.stop()
 
 
 def slow(sink: SmsSink) -> dict[str, int]:
