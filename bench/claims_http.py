@@ -12,6 +12,7 @@ The profile: with py-spy installed (a dev dependency), one more 16-client run is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -29,6 +30,7 @@ from typing import Any
 import httpx
 
 from bench.people import csv_bytes
+from bench.procfs import cpu_seconds, postgres_cpu_seconds
 from bench.profile_summary import summarize
 from deploy.client import Huzhu, Session, wait_for
 from deploy.demo_data import open_period_document
@@ -112,33 +114,17 @@ def _submit_sync(url: str, headers: dict[str, str], member_ids: list[str], claim
     return {**result, "client_cpu_seconds": round(time.process_time() - started, 2)}
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            if f"\nPPid:\t{pid}\n" in status:
-                found.append(int(entry.name))
-    return found
-
-
 def cpu_by_process(stack: Stack) -> dict[str, float]:
     """CPU seconds used so far by each service, the broker and PostgreSQL (the postmaster, its live backends and
     those that ended: a backend's time moves to its parent's children's time when it exits)."""
-    used = {name: _cpu_seconds([proc.pid]) for name, proc in stack.procs.items()}
+    pids = {name: proc.pid for name, proc in stack.procs.items()}
     if stack.broker is not None and stack.broker.process is not None:
-        used["broker"] = _cpu_seconds([stack.broker.process.pid])
+        pids["broker"] = stack.broker.process.pid
+    seconds = cpu_seconds(set(pids.values()))
+    used = {name: seconds.get(pid, 0.0) for name, pid in pids.items()}
     if stack.pg is not None:
-        try:
-            master = int((stack.pg.data_dir / "postmaster.pid").read_text().split()[0])
-            fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
-            reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
-            used["postgres"] = _cpu_seconds([master, *_children(master)]) + reaped
-        except (OSError, ValueError, IndexError):
-            pass
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            used["postgres"] = postgres_cpu_seconds(stack)
     return used
 
 
@@ -156,17 +142,6 @@ def measure(stack: Stack, headers: dict[str, str], member_ids: list[str], claims
     with_tail = {name: round((after[name] - before[name]) * 1000 / claims, 2) for name in after if name in before}
     per_claim["client"] = with_tail["client"] = round(client * 1000 / claims, 2)
     return {**measured, "cpu_ms_per_claim": per_claim, "cpu_ms_per_claim_with_tail": with_tail}
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def settle(stack: Stack, timeout: float = 120.0) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from bench.people import csv_bytes, unique_certno
-from bench.roster_upload import peak_rss_mib
+from bench.procfs import peak_rss_mib
 from deploy.localstack import Stack
 from shared.rulebook import RULEBOOKS_DIR, load_rulebook
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench.procfs import peak_rss_mib
+
 ROOT = Path(__file__).resolve().parents[1]
 COUNT = int(os.environ.get("BENCH_PAYMENT_INSTRUCTIONS", "100000"))
 
@@ -100,16 +102,7 @@ async def measure(database_url: str, count: int) -> dict[str, object]:
             "cut_build_validate_store_seconds": round(cut_seconds, 3), "fetch_write_seconds": round(write_seconds, 3),
             "release_seconds": round(release_seconds, 3),
             "seconds": round(total_seconds, 3), "instructions_per_second": round(count / total_seconds),
-            "peak_rss_mib": peak_rss_mib()}
-
-
-def peak_rss_mib() -> int:
-    """This process's own peak (VmHWM): getrusage's ru_maxrss of a process started from a large parent counts the
-    parent's pages it was forked with (after the in-memory claims bench, 1.1 GiB that this bench never used)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return 0
+            "peak_rss_mib": round(peak_rss_mib(os.getpid()))}
 
 
 if __name__ == "__main__":

@@ -13,17 +13,11 @@ from typing import Any
 import httpx
 
 from bench.people import csv_bytes, xlsx_bytes
+from bench.procfs import peak_rss_mib
 from deploy.localstack import Stack
 from shared.rulebook import load_rulebook
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class Uploader:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench.people import name, unique_certno
-from bench.roster_upload import peak_rss_mib
+from bench.procfs import cpu_seconds, peak_rss_mib, postgres_pids
 from deploy.client import Huzhu
 from deploy.localstack import SERVICES, Stack
 
@@ -60,33 +60,6 @@ def write_feed(path: Path, certnos: list[str], count: int) -> int:
                 f'"fund_pay_sumamt": "{fund:.2f}", "psn_part_amt": "{psn:.2f}", "acct_pay": "{acct:.2f}", '
                 f'"psn_cash_pay": "{psn - acct:.2f}", "refd_setl_flag": "0"}}\n')
     return path.stat().st_size
-
-
-def cpu_seconds(pids: set[int]) -> dict[int, float]:
-    """User + system CPU seconds of each process (all its threads) from /proc."""
-    out = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return out
-
-
-def postgres_pids(stack: Stack) -> set[int]:
-    """The postmaster of the stack's PostgreSQL and its children (backends, WAL writer, checkpointer...)."""
-    assert stack.pg is not None
-    postmaster = int((stack.pg.data_dir / "postmaster.pid").read_text().split()[0])
-    pids = {postmaster}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                    pids.add(int(entry.name))
-            except (OSError, ValueError):
-                continue
-    return pids
 
 
 def upload(url: str, token: str, path: Path) -> tuple[float, dict[str, Any]]:
