@@ -74,11 +74,6 @@ class Database:
                 await session.rollback()
                 raise
 
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """FastAPI dependency: the one place a request's work is committed."""
-        async with self.transaction() as session:
-            yield session
-
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

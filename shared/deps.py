@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    # ``async with``, not ``async for`` over ``Database.session()``: an error raised in the handler is thrown in
+    # ``async with``, not ``async for`` over a session generator: an error raised in the handler is thrown in
     # here, and only a context manager passes it on to ``Database.transaction`` at once. Through ``async for`` the
     # inner generator was left suspended and rolled back later by the garbage collector's ``aclose()`` task,
     # on a connection the next request might already be using.

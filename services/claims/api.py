@@ -154,8 +154,8 @@ async def review_queue(session: SessionDep, actor: Annotated[Principal, require_
 async def decide(request: Request, claim_id: uuid.UUID, body: DecisionIn, session: SessionDep,
                  actor: Annotated[Principal, require_roles(*REVIEWER_LEVEL)]) -> ClaimOut:
     decision = Decision(body.decision, body.reason, body.reason_code)
-    return await service.claim_view(session, await service.decide_claim(session, claim_id, actor, decision,
-                                                                        body.exclusions_checklist))
+    return await service.view_of(session, *await service.decide_claim(session, claim_id, actor, decision,
+                                                                      body.exclusions_checklist))
 
 
 @router.post("/claims/{claim_id}/resubmission", response_model=ClaimOut,
@@ -164,7 +164,7 @@ async def decide(request: Request, claim_id: uuid.UUID, body: DecisionIn, sessio
 async def resubmit(request: Request, claim_id: uuid.UUID, body: NoteIn, session: SessionDep,
                    actor: Annotated[Principal, require_roles(Role.UNIT_AGENT)]) -> ClaimOut:
     decision = Decision("resubmit", body.note)
-    return await service.claim_view(session, await service.decide_claim(session, claim_id, actor, decision))
+    return await service.view_of(session, *await service.decide_claim(session, claim_id, actor, decision))
 
 
 @router.post("/claims/{claim_id}/revocation", response_model=ClaimOut,
@@ -174,7 +174,7 @@ async def revoke(request: Request, claim_id: uuid.UUID, body: ReasonIn, session:
                  actor: Annotated[Principal, require_roles(Role.CENTRE_REVIEWER)]) -> ClaimOut:
     """第十三条: fraud revokes the claim and asks payments to claw back what was paid."""
     decision = Decision("revoke", body.reason)
-    return await service.claim_view(session, await service.decide_claim(session, claim_id, actor, decision))
+    return await service.view_of(session, *await service.decide_claim(session, claim_id, actor, decision))
 
 
 @router.get("/coverages", response_model=list[CoverageOut], responses=problem_responses(401, 403, 422))

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.models import Claim, Coverage, HistoryCoverage, LoyaltyCover, PeriodCopy
-from services.claims.reassessment import reassess_period
+from services.claims.reassessment import LIVE, reassess_period
 from shared.events import (
     CoverageEnded,
     Envelope,
@@ -72,8 +72,10 @@ async def add_granted_plans(session: AsyncSession, member_id: str, period: str) 
     granted = (await session.execute(select(LoyaltyCover.plan).where(
         LoyaltyCover.member_id == member_id, LoyaltyCover.period == period,
         LoyaltyCover.withdrawn.is_(False)))).scalars().all()
+    if not granted:  # most members: nothing to add, the coverage is not read again
+        return
     coverage = await session.get(Coverage, (member_id, period), with_for_update=True, populate_existing=True)
-    if coverage is None or not granted:
+    if coverage is None:
         return
     missing = [plan for plan in granted if plan not in coverage.plans]
     if missing:
@@ -96,10 +98,6 @@ async def loyalty_granted(session: AsyncSession, _: Envelope, event: EventPayloa
     await add_granted_plans(session, event.member_id, event.period)
 
 
-# A claim on the cover that is not refused: the cover was used, and a withdrawal leaves it (README, 第十五条).
-USED = (ClaimStatus.IN_REVIEW, ClaimStatus.RETURNED, ClaimStatus.APPROVED, ClaimStatus.PAID, ClaimStatus.PAYMENT_FAILED)
-
-
 async def loyalty_revoked(session: AsyncSession, _: Envelope, event: EventPayload) -> None:
     """Enrollment withdrew the grant (aid found later in its chain): the plan leaves the member's coverage of the
     period, unless a claim on it already exists: then the cover stays, for that claim and any other in the
@@ -112,7 +110,7 @@ async def loyalty_revoked(session: AsyncSession, _: Envelope, event: EventPayloa
         return
     used = (await session.execute(select(Claim.id).where(
         Claim.member_id == event.member_id, Claim.period == event.period, Claim.plan == event.grant,
-        Claim.status.in_(USED)).limit(1))).first() is not None
+        Claim.status.in_(LIVE)).limit(1))).first() is not None  # a live claim on the cover: it was used
     if known is None:
         session.add(LoyaltyCover(member_id=event.member_id, period=event.period, plan=event.grant,
                                  periods_without_aid=list(event.periods_without_aid), version=event.version,

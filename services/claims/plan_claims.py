@@ -48,7 +48,6 @@ from services.claims.reassessment import DECIDED, LIVE
 from services.claims.repository import (
     coverage_on,
     coverages_of,
-    lock_member_period,
     rulebook_for,
     years_of_participation,
 )
@@ -103,10 +102,12 @@ async def _coverage(session: AsyncSession, db: Database, grace_seconds: int, giv
         stmt = select(Coverage).where(Coverage.period == given.period)
         stmt = stmt.where(Coverage.member_id == member_id) if member_id else \
             stmt.where(Coverage.certno == idnumber.lookup_form(certno or ""))
-        coverage = (await session.execute(stmt)).scalars().first()
+        # locked as it is read: the member's earlier aid in the period is read below, one intake at a time
+        coverage = (await session.execute(stmt.with_for_update().execution_options(populate_existing=True))
+                    ).scalars().first()
     else:
         assert given.event_date is not None
-        coverage = await coverage_on(session, member_id, certno, given.event_date)
+        coverage = await coverage_on(session, member_id, certno, given.event_date, lock=True)
     if coverage is not None:
         return coverage, [coverage]
     known = await coverages_of(session, member_id) if member_id else []
@@ -138,8 +139,6 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
     refuse_another_member(actor, given.member_id)
     coverage, known = await _coverage(session, db, grace_seconds, given, actor)
     _check_reach(actor, coverage, known, by_certno=given.member_id is None and given.certno is not None)
-    if coverage is not None:  # the member's earlier aid in the period is read below: one intake at a time
-        coverage = await lock_member_period(session, coverage.member_id, coverage.period) or coverage
     member_id = known[0].member_id
     rulebook = await rulebook_for(session, coverage.period) if coverage else None
     check_filer(rulebook, actor)
@@ -207,6 +206,13 @@ async def _assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, given
                    code="settlement_required")
 
 
+async def _prior_aid(session: AsyncSession, claim: Claim, plan_code: str) -> Decimal:
+    """The aid of the member's live claims on the plan in the claim's period (their adjustments included)."""
+    return Decimal((await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
+        Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == plan_code,
+        Claim.status.in_(LIVE)))).scalar_one() or 0)
+
+
 async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, given: ClaimIn, coverage: Coverage
                      ) -> Assessed:
     """二次补助 for the member's period (seed 000), as the module's docstring reads it."""
@@ -243,9 +249,7 @@ async def _second_aid(session: AsyncSession, claim: Claim, plan: SecondAidPlan, 
     other = given.other_assistance or ZERO
     remaining = remaining_for_period(stays, other)
     years = await years_of_participation(session, claim.member_id)
-    prior = Decimal((await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
-        Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == plan.code,
-        Claim.status.in_(LIVE)))).scalar_one() or 0)
+    prior = await _prior_aid(session, claim, plan.code)
     # The member's second aid in the period as of now, then this claim's part of it (max_aid caps the total).
     total = assess_second_aid(plan, remaining, years)
     due = max(total.aid_amount - prior, ZERO)
@@ -333,9 +337,7 @@ async def _graded(session: AsyncSession, claim: Claim, plan: GradedPlan, given: 
                        code="beneficiary_not_allowed")
     # once per yearly cap: the aid of the member's live claims on the plan in the period counts (their
     # adjustments included), as once_per does for fixed plans.
-    prior = Decimal((await session.execute(select(func.coalesce(func.sum(Claim.aid_amount), 0)).where(
-        Claim.member_id == claim.member_id, Claim.period == claim.period, Claim.plan == plan.code,
-        Claim.status.in_(LIVE)))).scalar_one() or 0)
+    prior = await _prior_aid(session, claim, plan.code)
     result = assess_graded(plan, given.grade, given.event_date, prior, birth)
     assert result.refusal is None  # grade and age checked above
     label = next(g.label for g in plan.grades if g.code == given.grade)

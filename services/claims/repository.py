@@ -17,7 +17,7 @@ from services.claims.models import Claim, ClaimAdjustment, ClaimStep, Coverage, 
 from shared import idnumber
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
-from shared.rulebook import FixedPlan, Rulebook, period_rulebook
+from shared.rulebook import FixedPlan, Rulebook, parse_rulebook, period_rulebook
 from shared.scope import array_in_branch
 from shared.vocab import Role
 
@@ -51,7 +51,7 @@ async def rulebook_with(session: AsyncSession, period: str | None, *also: Column
         stored = await session.get(PeriodCopy, period)
         if stored is None:
             return None, None
-        rulebook = _BY_FINGERPRINT[key] = rulebook_of(stored)
+        rulebook = _BY_FINGERPRINT[key] = parse_rulebook(stored.rulebook)  # keyed here: not hashed again
         while len(_BY_FINGERPRINT) > 64:
             _BY_FINGERPRINT.popitem(last=False)
     else:
@@ -62,7 +62,8 @@ async def rulebook_with(session: AsyncSession, period: str | None, *also: Column
 async def coverage_on(session: AsyncSession, member_id: str | None, certno: str | None, day: date, *,
                       lock: bool = False) -> Coverage | None:
     """The member's coverage whose window contains ``day`` (第三条: the discharge date decides); with ``lock``,
-    locked as ``lock_member_period`` locks it, in the same round trip (the intake of an application)."""
+    locked (FOR UPDATE, read afresh), so intakes of one member and period go one at a time: two claims
+    submitted at once cannot both use the same band room or cap; the second waits for the first to commit."""
     stmt = select(Coverage).where(Coverage.coverage_from <= day, Coverage.coverage_to >= day)
     stmt = stmt.where(Coverage.member_id == member_id) if member_id else \
         stmt.where(Coverage.certno == idnumber.lookup_form(certno or ""))
@@ -70,13 +71,6 @@ async def coverage_on(session: AsyncSession, member_id: str | None, certno: str 
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalars().first()
-
-
-async def lock_member_period(session: AsyncSession, member_id: str, period: str) -> Coverage | None:
-    """Serialise intake per member and period (both paths: ``service.submit`` and ``plan_claims``): lock the
-    member's coverage row before their earlier aid in the period is read, so two claims submitted at the same
-    moment cannot both use the same band room or cap; the second waits for the first to commit, then reads it."""
-    return await session.get(Coverage, (member_id, period), with_for_update=True, populate_existing=True)
 
 
 LOCK_MANY_SQL = text("""
@@ -88,7 +82,7 @@ FOR UPDATE OF c
 
 
 async def lock_members_periods(session: AsyncSession, keys: list[tuple[str, str]]) -> None:
-    """``lock_member_period`` for many (member, period) at once (the feed's auto claims, a batch at a time), in one
+    """The intake lock (``coverage_on(lock=True)``) for many (member, period) at once (the feed's auto claims, a batch at a time), in one
     order, so a feed and an application, or two feeds, wait for each other and never deadlock."""
     if keys:
         await session.execute(LOCK_MANY_SQL, {"members": [m for m, _ in keys], "periods": [p for _, p in keys]})

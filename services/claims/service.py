@@ -64,7 +64,6 @@ ZERO = Decimal("0.00")
 class Assessed:
     assessment: Assessment
     base: Decimal
-    second_aid: dict[str, Any] | None = None
 
 
 # --- intake -----------------------------------------------------------------------------------------------
@@ -134,7 +133,7 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
         return await submit_without_settlement(session, db, grace_seconds, given, actor)
     body, check, record_certno, stored = await resolve(session, given, actor)
     refuse_another_member(actor, body.member_id)
-    # Locked at once (as lock_member_period locks it): the member's earlier aid in the period is read below, so
+    # Locked at once (the intake lock, repository.coverage_on): the member's earlier aid in the period is read below, so
     # one intake of the member and period at a time; a refused request holds it only until it ends.
     coverage = await coverage_on(session, body.member_id, body.certno, body.discharge_date, lock=True)
     known = [coverage] if coverage else (await coverages_of(session, body.member_id) if body.member_id else [])
@@ -192,7 +191,7 @@ async def submit(session: AsyncSession, db: Database, grace_seconds: int, given:
     if refusal is None:
         assert coverage is not None and rulebook is not None
         assessed = await assess(session, claim, rulebook, coverage, body)
-        claim.base, claim.second_aid = assessed.base, assessed.second_aid
+        claim.base = assessed.base
         path = take_assessment(claim, rulebook, coverage, assessed.assessment)
     state = state_of(claim, [], rulebook, review=path)
     transition = submitted(state, refusal, now,
@@ -259,7 +258,7 @@ async def intake_facts(session: AsyncSession, body: ClaimFacts, member_id: str, 
         coverage=CoverageFacts(coverage.period, tuple(coverage.plans), coverage.ended_on),
         right_revoked=bool(is_revoked), settlement_claimed=bool(is_claimed),
         settlement_reversed=await settlement_reversed(
-            session, setl_id, (body.settlement.model_extra or {}).get("mdtrt_id"), stored=stored))
+            session, (body.settlement.model_extra or {}).get("mdtrt_id"), stored))
 
 
 async def assess(session: AsyncSession, claim: Claim, rulebook: Rulebook, coverage: Coverage, body: ClaimFacts
@@ -391,9 +390,10 @@ async def record(session: AsyncSession, claim: Claim, transition: Transition, ac
 
 
 async def decide_claim(session: AsyncSession, claim_id: uuid.UUID, actor: Principal, decision: Decision,
-                       exclusions: dict[str, bool] | None = None) -> Claim:
+                       exclusions: dict[str, bool] | None = None) -> tuple[Claim, Rulebook | None]:
     """A reviewer's decision, a unit's resubmission or the centre's revocation (domain.approval.decide), with
-    the reviewer's answers to the exclusions checklist (第十二条, domain/exclusions.py)."""
+    the reviewer's answers to the exclusions checklist (第十二条, domain/exclusions.py); the claim and the
+    period's rulebook (for ``view_of``)."""
     claim = await load_claim(session, claim_id, actor, lock=True)
     steps = await steps_of(session, claim)
     rulebook = await rulebook_for(session, claim.period)
@@ -405,13 +405,17 @@ async def decide_claim(session: AsyncSession, claim_id: uuid.UUID, actor: Princi
             rulebook.exclusions_checklist if rulebook else None, exclusions, kind=decision.kind,
             approving=transition.state.status == ClaimStatus.APPROVED, reason_code=decision.reason_code)
     await apply(session, claim, transition, actor, answers)
-    return claim
+    return claim, rulebook
 
 
 async def claim_view(session: AsyncSession, claim: Claim) -> ClaimOut:
+    return await view_of(session, claim, await rulebook_for(session, claim.period))
+
+
+async def view_of(session: AsyncSession, claim: Claim, rulebook: Rulebook | None) -> ClaimOut:
+    """The claim as its API shows it, under its period's rulebook (the exclusions checklist)."""
     paid_at = (await session.execute(select(ClaimPaidAt.paid_at).where(
         ClaimPaidAt.claim_id == str(claim.id)))).scalar_one_or_none()
-    rulebook = await rulebook_for(session, claim.period)
     return ClaimOut.of(claim, await steps_of(session, claim), await adjustments_of(session, claim), paid_at,
                        rulebook.exclusions_checklist if rulebook else None)
 

@@ -29,14 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.enrollment.domain.history_rows import HistoryRow, HistoryTable, check_history, row_error
 from services.enrollment.domain.roster_files import parse_table_file
 from services.enrollment.domain.roster_rules import stored_certno
-from services.enrollment.models import MESSAGING, AuditEntry, Period
+from services.enrollment.models import MESSAGING, AuditEntry
+from services.enrollment.service import load_period
 from shared.auth import Principal, require_roles
 from shared.db import driver_connection, utcnow
 from shared.deps import SessionDep
-from shared.errors import Conflict, Invalid, NotFound, field_errors
+from shared.errors import Conflict, Invalid, field_errors
 from shared.events import TOPIC_ENROLLMENT, PeriodHistoryRecorded
 from shared.messaging import publish_many
-from shared.rulebook import Rulebook, period_rulebook
+from shared.rulebook import Rulebook
 
 router = APIRouter(prefix="/api/v1", tags=["periods"])
 
@@ -82,10 +83,7 @@ async def import_history(code: str, request: Request, session: SessionDep,
     from a JSON body ``{"members": [{certno, unit, member_type, aid_received}]}`` or a CSV/XLSX ``file``.
     A period whose rulebook names this one as ``previous_period`` then charges renewal fees, applies the
     retiree rule and counts loyalty from it."""
-    period = await session.get(Period, code)
-    if period is None:
-        raise NotFound(f"互助期 {code} 不存在。", code="period_not_found")
-    rulebook = period_rulebook(period.code, period.revision, period.rulebook)
+    rulebook = await load_period(session, code)
     window = rulebook.windows.enrolment
     if date.today() <= window.to:
         raise Conflict(f"互助期 {code} 的登记期至 {window.to} 才结束：往期名单只能导入登记期已结束的期，本期人员请提交名单。",

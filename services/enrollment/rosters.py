@@ -54,13 +54,6 @@ class StoredRoster:
     fee_split: dict[str, Decimal] | None
 
 
-async def certnos_enrolled(session: AsyncSession, period: str, certnos: list[str]) -> set[str]:
-    rows = await session.execute(text(
-        "SELECT m.certno FROM members m JOIN enrolments e ON e.member_id = m.id "
-        "WHERE e.period = :period AND m.certno = ANY(:certnos)"), {"period": period, "certnos": certnos})
-    return set(rows.scalars())
-
-
 def fee_of(rulebook: Rulebook, renewing: bool, plans: Sequence[str], default_plans: Sequence[str]) -> Decimal:
     """第四条: the renewal or new fee, plus the own fee of every optional plan joined (e.g. 女性馨康)."""
     fee = fee_for(rulebook, renewing)
@@ -140,7 +133,8 @@ async def store_roster(
         nonlocal fee_total
         for index, m in enumerate(members):
             plans = tuple(m.plans) if m.plans is not None else tuple(default_plans)
-            plans += tuple(code for code in for_everyone if code not in plans)  # seed 002 京卡: every member
+            if for_everyone:  # seed 002 京卡: every member (no other rulebook has such a plan)
+                plans += tuple(code for code in for_everyone if code not in plans)
             renewing = m.certno in renewing_set  # 第四条: a member of the previous period pays the renewal fee
             key = (renewing, plans)
             if key not in fee_cache:  # an unknown plan is reported by the checks; it costs nothing here
@@ -193,10 +187,12 @@ async def store_roster(
     roster.fee_total = to_fen(fee_total)
     await record_transfers(session, belonging.transfers, unit=unit.code, period=rulebook.code,
                            roster_id=roster.id, actor=actor)
-    split = fee_split(rulebook, list(plan_counts.items()), default_plans)
+    split: dict[str, Decimal] | None
     if payers is not None:  # the unit's own choice of payers (seed 002) replaces the rulebook's split
         split = split_fee(rulebook, roster.fee_total, payers)
         roster.payers = {payer: str(share) for payer, share in payers.items()}
+    else:
+        split = fee_split(rulebook, list(plan_counts.items()), default_plans)
     roster.fee_split = {payer: str(amount) for payer, amount in split.items()} if split else None
     if late_reason is not None:
         session.add(AuditEntry(actor=actor.username, action="roster.late_entry", subject=str(roster.id),
@@ -218,18 +214,11 @@ def _row_order(problem: dict[str, Any]) -> float:
     return float("inf") if problem["loc"] and problem["loc"][0] == "staff" else 0
 
 
-async def existing_members(session: AsyncSession, certnos: list[str]) -> dict[str, tuple[Any, ...]]:
-    """certno -> (id, name, sex, phone, member_type, bank_account, bank_name, unit) of people already known."""
-    rows = await session.execute(text(
-        "SELECT certno, id, name, sex, phone, member_type, bank_account, bank_name, unit FROM members "
-        "WHERE certno = ANY(:certnos)"), {"certnos": certnos})
-    return {row[0]: tuple(row[1:]) for row in rows}
-
-
 async def known_members(session: AsyncSession, period: str, certnos: list[str]
                         ) -> tuple[dict[str, tuple[Any, ...]], set[str]]:
-    """``existing_members`` and ``certnos_enrolled`` in one look-up (a 200,000-number array is sent and
-    matched once, not twice): (certno -> the stored details, the certnos already enrolled in ``period``)."""
+    """The people of a roster already known, and which of them are enrolled in ``period``, in one look-up (a
+    200,000-number array is sent and matched once): (certno -> (id, name, sex, phone, member_type, bank_account,
+    bank_name, unit), the certnos already enrolled in ``period``)."""
     rows = await session.execute(text(
         "SELECT m.certno, m.id, m.name, m.sex, m.phone, m.member_type, m.bank_account, m.bank_name, m.unit, "
         "EXISTS (SELECT 1 FROM enrolments e WHERE e.member_id = m.id AND e.period = :period) "

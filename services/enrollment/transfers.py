@@ -70,7 +70,7 @@ async def check_belonging(session: AsyncSession, *, rulebook: Rulebook, unit: st
                           members: Sequence[RosterMember], known: dict[str, tuple[Any, ...]],
                           today: date) -> Belonging:
     """``known``: certno -> (id, name, sex, phone, member_type, bank_account, bank_name, unit), as
-    rosters.existing_members reads it."""
+    rosters.known_members reads it."""
     certnos = [m.certno for m in members]
     found = Belonging()
     elsewhere = {certno: known[certno] for certno in certnos if certno in known and known[certno][7] != unit}

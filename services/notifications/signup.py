@@ -33,10 +33,6 @@ def code_key(member_id: str, purpose: str = "signup") -> str:
         raise PoisonEvent(f"member_id {member_id!r} is not a member id") from None
 
 
-def signup_key(member_id: str) -> str:
-    return code_key(member_id)
-
-
 def signup_text(code: str, expires_at_beijing: str) -> str:
     return (f"您正在注册职工医疗互助 App，验证码 {code}，{expires_at_beijing} 前有效。"
             "如非本人操作，请忽略本短信，切勿告诉他人。")
@@ -57,7 +53,7 @@ async def signup_code(session: AsyncSession, envelope: Envelope, event: EventPay
         key, template, text = code_key(event.member_id, "contact"), CONTACT_TEMPLATE, contact_code_text(
             event.code, until)
     else:
-        key, template, text = signup_key(event.member_id), TEMPLATE, signup_text(event.code, until)
+        key, template, text = code_key(event.member_id), TEMPLATE, signup_text(event.code, until)
     created = (await session.execute(insert(Notification).values(
         source_event_id=envelope.event_id, member_id=key, channel="sms",
         to_phone=event.phone, template=template, text=text, status="recorded",

@@ -20,6 +20,7 @@ from services.claims.models import Claim, ClaimAdjustment, Coverage
 from shared.events import MemberCovered, PeriodPublished
 from tests.conftest import ServiceClient, apply_event
 from tests.service.test_claims import TODAY, Branch, Member, claim_body, decide, get_claim, period_document, short
+from tests.service.test_claims_beijing_16 import allowance_body
 
 COVER_FROM = TODAY - timedelta(days=200)
 PLANS = ["inpatient", "allowance", "accident", "child-accident", "jingka"]
@@ -59,14 +60,6 @@ async def post(client: httpx.AsyncClient, member: Member, body: dict[str, Any]) 
     return dict(r.json())
 
 
-def allowance(member: Member, days: int, discharge_ago: int) -> dict[str, Any]:
-    discharge = TODAY - timedelta(days=discharge_ago)
-    body = claim_body(member, discharge=discharge)
-    body["plan"] = "allowance"
-    body["admission_date"] = (discharge - timedelta(days=days)).isoformat()
-    return body
-
-
 async def test_two_shares_pay_twice_each_plan_and_jingka_once(rolled_back: ServiceClient) -> None:
     app, client = await rolled_back("claims")
     member = await member_with_shares(app, 2)
@@ -76,7 +69,7 @@ async def test_two_shares_pay_twice_each_plan_and_jingka_once(rolled_back: Servi
         stored = await session.get(Coverage, (member.member_id, member.period))
         assert stored is not None and stored.shares == 2
     aids = {
-        "allowance": (await post(client, member, allowance(member, 10, 60)))["aid_amount"],  # 7 days x 100.00
+        "allowance": (await post(client, member, allowance_body(member, 10, 60)))["aid_amount"],  # 7 days x 100.00
         "accident": (await post(client, member, {"plan": "accident", "grade": "disability-5",
                                                  "event_date": (TODAY - timedelta(days=50)).isoformat()}))["aid_amount"],
         "child-accident": (await post(client, member, {

@@ -30,10 +30,6 @@ class RecordingDatabase:
             self.log.append(f"rollback after {type(exc).__name__}")
             raise
 
-    async def session(self) -> AsyncIterator[object]:
-        async with self.transaction() as session:
-            yield session
-
 
 def app_with(db: RecordingDatabase) -> FastAPI:
     app = FastAPI()

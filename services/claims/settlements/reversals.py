@@ -121,14 +121,10 @@ async def reverse_claim(session: AsyncSession, claim: Claim) -> None:
                                  actor=SYSTEM, cause_claim=claim)
 
 
-_UNREAD: Any = object()
-
-
-async def settlement_reversed(session: AsyncSession, setl_id: str, mdtrt_id: Any, *,
-                              stored: Settlement | None = _UNREAD) -> bool:
+async def settlement_reversed(session: AsyncSession, mdtrt_id: Any, stored: Settlement | None) -> bool:
     """Whether the bureau reversed this settlement (its own record, or a reversal of its visit); ``stored``: the
-    record when the caller has read it already (None: the bureau has not sent it)."""
-    settlement = await session.get(Settlement, setl_id) if stored is _UNREAD else stored
+    record as intake read it (None: the bureau has not sent it)."""
+    settlement = stored
     if settlement is not None and (settlement.is_reversal or settlement.reversed_at is not None
                                    or is_reversal(settlement.record)):
         return True

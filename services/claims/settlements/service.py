@@ -151,9 +151,12 @@ async def ingest(session: AsyncSession, actor: Principal, items: AsyncIterator[l
             if isinstance(chunk, Lines):
                 # in a thread: polars works without the GIL, so the batch before is written meanwhile
                 sound, others = await asyncio.to_thread(split_block, chunk, today)
-                checked_others = [(item, item[2] if isinstance(item[2], Refusal) else check_record(item[2], today))
-                                  for item in others]
-                if any(not isinstance(checked, Refusal) for _, checked in checked_others):
+                checked_others = [] if not sound else [
+                    (item, item[2] if isinstance(item[2], Refusal) else check_record(item[2], today))
+                    for item in others]
+                if not sound:
+                    chunk = others  # nothing sound as columns: every record was read one by one, checked below
+                elif any(not isinstance(checked, Refusal) for _, checked in checked_others):
                     chunk = chunk.items()  # a sound record read one by one: the block in file order, as below
                 else:
                     tally.received += len(chunk)

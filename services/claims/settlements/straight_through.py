@@ -219,7 +219,7 @@ async def auto_claims(session: AsyncSession, actor: Principal, setl_ids: list[st
         return []
     rulebooks = {code: rulebook_of(row) for code in {c.period for c in candidates}
                  if (row := await session.get(PeriodCopy, code)) is not None}
-    # the members' earlier aid is read under the same lock an application takes (repository.lock_member_period)
+    # the members' earlier aid is read under the same lock an application takes (repository.coverage_on(lock=True))
     await lock_members_periods(session, sorted({(c.member_id, c.period) for c in candidates}))
     histories, all_aid = await load_histories(session, sorted({c.member_id for c in candidates}))
     now = datetime.now(UTC)
