@@ -151,15 +151,16 @@ async def submit_without_settlement(session: AsyncSession, db: Database, grace_s
     day = given.event_date or now.date()
     facts = IntakeFacts(
         plan=given.plan, discharge_date=day, med_type="",
-        coverage=CoverageFacts(coverage.period, tuple(coverage.plans), coverage.ended_on) if coverage else None,
+        # A claim for a period (second aid) counts the stays before the member left (第十四条 ends rights from
+        # its date): its coverage is screened as not ended, and every other check still applies.
+        coverage=CoverageFacts(coverage.period, tuple(coverage.plans),
+                               None if given.period is not None else coverage.ended_on) if coverage else None,
         right_revoked=coverage is not None and await session.get(
             ClaimRightRevocation, (member_id, coverage.period)) is not None)
     try:
         refusal = screen(facts, rulebook, day_of(now))
     except RulebookMissing as missing:
         raise period_not_yet_known(missing.period) from None
-    if refusal is not None and refusal.code == "coverage_ended" and given.period is not None:
-        refusal = None  # second aid counts the stays before the member left (第十四条 ends rights from its date)
     home = coverage or next((c for c in known if actor.covers(c.unit_path)), known[0])
     claim = Claim(
         id=uuid.uuid4(), member_id=member_id, period=coverage.period if coverage else None, plan=given.plan,
