@@ -40,10 +40,9 @@ from services.claims.models import (
     ClaimDocument,
     ClaimStep,
     Coverage,
-    PeriodCopy,
     Settlement,
 )
-from services.claims.repository import rulebook_of
+from services.claims.repository import rulebook_for
 from shared.auth import Principal, require_roles
 from shared.deps import SessionDep
 from shared.errors import NotFound
@@ -330,9 +329,9 @@ def own_member(actor: Principal) -> str:
 async def plans_of(session: AsyncSession, periods: set[str]) -> dict[tuple[str, str], Plan]:
     plans: dict[tuple[str, str], Plan] = {}
     for code in periods:
-        period = await session.get(PeriodCopy, code)
-        if period is not None:
-            for plan in rulebook_of(period).plans:  # parsed once per revision (repository's cache)
+        rulebook = await rulebook_for(session, code)  # by its digest (repository's cache)
+        if rulebook is not None:
+            for plan in rulebook.plans:
                 plans[(code, plan.code)] = plan
     return plans
 

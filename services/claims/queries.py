@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.claims.domain.approval import day_of, settlement_warning
 from services.claims.domain.documents import DOCUMENT_TYPES, missing_documents
-from services.claims.models import Claim, ClaimDocument, Coverage, PeriodCopy
-from services.claims.repository import claims_in_branch, rulebook_of
+from services.claims.models import Claim, ClaimDocument, Coverage
+from services.claims.repository import claims_in_branch, rulebook_for
 from services.claims.schemas import ClaimListItem, CoverageOut, ReviewItemOut, check_of, level_of
 from shared import idnumber
 from shared.auth import Principal
@@ -64,10 +64,9 @@ async def plan_facts(session: AsyncSession, keys: set[tuple[str, str]]) -> dict[
     out): its ``kind`` and ``settlement_source`` (第九条, for the reviewer's warning)."""
     plans: dict[tuple[str, str], AnyPlan] = {}
     for period_code in {p for p, _ in keys}:
-        period = await session.get(PeriodCopy, period_code)
-        if period is None:
+        rulebook = await rulebook_for(session, period_code)  # by its digest: not fetched or hashed each time
+        if rulebook is None:
             continue
-        rulebook = rulebook_of(period)
         for p, plan in keys:
             if p == period_code:
                 try:

@@ -29,8 +29,8 @@ from services.claims.domain.reassess import (
 )
 from services.claims.domain.routing import LEVELS, review_path
 from services.claims.domain.shares import in_shares, multiplied_by_shares, shares_note
-from services.claims.models import MESSAGING, Claim, ClaimAdjustment, ClaimStep, Coverage, PeriodCopy
-from services.claims.repository import rulebook_of, term_periods
+from services.claims.models import MESSAGING, Claim, ClaimAdjustment, ClaimStep, Coverage
+from services.claims.repository import rulebook_for, term_periods
 from shared.auth import Principal
 from shared.db import driver_connection
 from shared.events import TOPIC_CLAIMS, ClaimAdjusted
@@ -95,10 +95,9 @@ async def reassess_member_period(session: AsyncSession, *, member_id: str, perio
     """Assess the member's live stays in the period again, in order; record every difference."""
     if period is None:
         return []
-    period_row = await session.get(PeriodCopy, period)
-    if period_row is None:
+    rulebook = await rulebook_for(session, period)
+    if rulebook is None:
         return []
-    rulebook = rulebook_of(period_row)
     coverage = await session.get(Coverage, (member_id, period))
     # the plan as the member holds it: times their shares where shares multiply it (domain/shares.py, seed 002)
     plan = in_shares(rulebook, rulebook.plan(plan_code), coverage.shares or 1 if coverage else 1)
@@ -162,10 +161,9 @@ async def reassess_period(session: AsyncSession, period: str, reason: str) -> in
     adjustments were recorded. Banded plans go in bulk (a provincial period has a million claims): the claims
     stream in member and submission order, the pure engine re-assesses each member, and the differences are
     written back with COPY and one UPDATE, announced to payments in one batch of outbox rows."""
-    period_row = await session.get(PeriodCopy, period)
-    if period_row is None:
+    rulebook = await rulebook_for(session, period)
+    if rulebook is None:
         return 0
-    rulebook = rulebook_of(period_row)
     count = 0
     for plan in rulebook.plans:
         if isinstance(plan, BandedPlan):

@@ -48,7 +48,7 @@ async def rulebook_with(session: AsyncSession, period: str | None, *also: Column
     key = (period, int(row[0] or 0), str(row[1]))
     rulebook = _BY_FINGERPRINT.get(key)
     if rulebook is None:
-        stored = await session.get(PeriodCopy, period)
+        stored = await session.get(PeriodCopy, period, populate_existing=True)  # the row the digest was of
         if stored is None:
             return None, None
         rulebook = _BY_FINGERPRINT[key] = parse_rulebook(stored.rulebook)  # keyed here: not hashed again

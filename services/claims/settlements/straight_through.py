@@ -36,9 +36,9 @@ from services.claims.domain.intake import CoverageFacts
 from services.claims.domain.routing import review_path
 from services.claims.domain.settlement_check import SettlementCheck, bureau_date, compare
 from services.claims.domain.straight_through import History, assess_record, auto_plans, refusal_of
-from services.claims.models import MESSAGING, Claim, ClaimStep, Coverage, PeriodCopy, Settlement
+from services.claims.models import MESSAGING, Claim, ClaimStep, Coverage, Settlement
 from services.claims.reassessment import LIVE, SYSTEM, reassess_member_period
-from services.claims.repository import lock_members_periods, rulebook_for, rulebook_of
+from services.claims.repository import lock_members_periods, rulebook_for
 from services.claims.schemas import SettlementIn
 from shared.auth import Principal
 from shared.db import driver_connection
@@ -217,8 +217,8 @@ async def auto_claims(session: AsyncSession, actor: Principal, setl_ids: list[st
         bindparam("branch", type_=ARRAY(String))), {"periods": periods, "setl_ids": setl_ids, "branch": branch})).all()
     if not candidates:
         return []
-    rulebooks = {code: rulebook_of(row) for code in {c.period for c in candidates}
-                 if (row := await session.get(PeriodCopy, code)) is not None}
+    rulebooks = {code: rulebook for code in {c.period for c in candidates}
+                 if (rulebook := await rulebook_for(session, code)) is not None}
     # the members' earlier aid is read under the same lock an application takes (repository.coverage_on(lock=True))
     await lock_members_periods(session, sorted({(c.member_id, c.period) for c in candidates}))
     histories, all_aid = await load_histories(session, sorted({c.member_id for c in candidates}))
