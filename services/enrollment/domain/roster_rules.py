@@ -352,17 +352,22 @@ def check_plan_rows(rulebook: Rulebook, members: Sequence[RosterMember],
     found = Findings()
     if shares is not None and len(shares) != len(members):
         raise ValueError(f"{len(shares)} share counts for {len(members)} members")
-    plans = {p.code: p for p in rulebook.plans}
+    by_sex = {p.code: (p.name, sex) for p in rulebook.plans
+              if (sex := getattr(getattr(p, "eligible", None), "sex", None)) is not None}
+    default = tuple(p.code for p in rulebook.plans_without_own_fee())
     limit = rulebook.enrolment.shares_per_member
+    # A roster repeats a few (plans, sex) pairs: which of a pair's plans refuse that sex is worked out once.
+    refused: dict[tuple[tuple[str, ...], str], list[tuple[str, str, str]]] = {}
     for index, member in enumerate(members):
-        for code in _joined(rulebook, member):
-            plan = plans.get(code)
-            eligible = getattr(plan, "eligible", None)
-            wanted = eligible.sex if eligible is not None else None
-            if plan is not None and wanted is not None and member.sex != wanted:
-                found.row_error(index, member, "plans",
-                                f"{plan.name}仅限{_SEX_NAMES[wanted]}参加，此人性别为{_SEX_NAMES.get(member.sex, member.sex)}。",
-                                "plan_sex_mismatch", plan=code)
+        joined = member.plans if member.plans is not None else default
+        key = (joined, member.sex)
+        if key not in refused:
+            refused[key] = [(code, *by_sex[code]) for code in joined
+                            if code in by_sex and member.sex != by_sex[code][1]]
+        for code, name, wanted in refused[key]:
+            found.row_error(index, member, "plans",
+                            f"{name}仅限{_SEX_NAMES[wanted]}参加，此人性别为{_SEX_NAMES.get(member.sex, member.sex)}。",
+                            "plan_sex_mismatch", plan=code)
         if shares is None:
             continue
         count = shares[index]
